@@ -1,0 +1,45 @@
+# Two commands do everything on a fresh machine: `make run` and `make test` (see README.md).
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+STAGES := ingest transform
+UV_COMPILE = $(BIN)/uv pip compile --quiet --python-version 3.11 --generate-hashes --custom-compile-command "make lock"
+
+.PHONY: install run test lock check clean-venv benchmarks
+
+# The .venv is installed from the one combined lock that every stage lock agrees with, so the
+# environment a stage runs in locally is the one its images/<stage>/requirements.lock describes.
+$(STAMP): images/requirements.lock pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps -r images/requirements.lock
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+run: install
+	$(BIN)/pedigree run
+
+test: install
+	$(BIN)/python -m pytest
+
+check: install
+	$(BIN)/pedigree check
+
+benchmarks: install
+	$(BIN)/python benchmarks/noop_overhead.py
+	$(BIN)/python benchmarks/transform_scaling.py
+
+# Re-resolve every lock (needs the package index). The combined lock first, then each stage's
+# lock constrained by it, so versions can never disagree.
+lock:
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check 'uv>=0.9,<1'
+	$(UV_COMPILE) pyproject.toml --extra dev images/requirements.in -o images/requirements.lock
+	for stage in $(STAGES); do \
+	  $(UV_COMPILE) images/$$stage/requirements.in -c images/requirements.lock -o images/$$stage/requirements.lock || exit 1; \
+	done
+
+clean-venv:
+	rm -rf $(VENV)

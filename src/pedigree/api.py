@@ -1,0 +1,276 @@
+"""The small API the CLI (and any script) calls: one function per user action.
+
+Each function takes plain arguments, returns data, and raises a PedigreeError subclass on
+failure. Side effects go through adapters (`pedigree.executors.dvc`) and the one file writer
+below, so tests can run every path.
+
+Importing this module is cheap on purpose: the spec models (pydantic) and the compiler are
+imported inside the functions that need them, so a no-op `pedigree run` whose dvc.yaml is
+current (see `compile.header`) costs no more than a no-op `dvc repro`.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pedigree.compile.header import SHARED_CODE, stamp_is_current, write_stamp
+from pedigree.errors import ParamsError, PedigreeError, SpecError, StaleError, ToolError
+from pedigree.executors import dvc as dvc_executor
+from pedigree.project import Project, open_project
+
+if TYPE_CHECKING:
+    from pedigree.spec.model import PipelineSpec
+    from pedigree.staleness import StageStatus
+
+PARAMS_FILE = "params.yaml"
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """A project with its validated spec."""
+
+    project: Project
+    spec: PipelineSpec
+
+
+def load(start: Path, spec: str | Path | None = None) -> Loaded:
+    """Open the project around `start` and validate its spec (project files included)."""
+    from pedigree.spec.checks import load_spec
+
+    project = open_project(start, spec)
+    parsed = load_spec(project.spec_file, project.root, display=project.spec_path)
+    return Loaded(project, parsed)
+
+
+def validate(spec_file: Path | None, start: Path) -> PipelineSpec:
+    """Validate one spec file; raise SpecError listing every problem.
+
+    Inside a project the project's files are checked too (code folders, locks, params).
+    """
+    from pedigree.spec.checks import load_spec
+
+    if spec_file is None:
+        return load(start).spec
+    try:
+        project = open_project(spec_file.parent if spec_file.is_absolute() else start, spec_file)
+    except PedigreeError:
+        return load_spec(spec_file)  # a loose file: check the spec on its own
+    return load_spec(project.spec_file, project.root, display=project.spec_path)
+
+
+def render_dvc(loaded: Loaded) -> str:
+    """The dvc.yaml text the spec compiles to."""
+    from pedigree.compile.dvc import render_dvc_yaml
+
+    shared = (loaded.project.root / SHARED_CODE).is_dir()
+    return render_dvc_yaml(loaded.spec, loaded.project.spec_path, shared)
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Replace `path` with `text` in one rename: readers never see a half-written file."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+@dataclass(frozen=True)
+class CompileResult:
+    """What `compile` wrote (or would write)."""
+
+    path: Path
+    changed: bool
+
+
+def compile_dvc(start: Path, spec: str | Path | None = None) -> CompileResult:
+    """Write dvc.yaml from the spec; unchanged content leaves the file untouched."""
+    loaded = load(start, spec)
+    return _ensure_dvc_yaml(loaded)
+
+
+def _ensure_dvc_yaml(loaded: Loaded) -> CompileResult:
+    text = render_dvc(loaded)
+    path = loaded.project.dvc_yaml
+    current = path.read_text(encoding="utf-8") if path.is_file() else None
+    changed = current != text
+    if changed:
+        write_atomically(path, text)
+    write_stamp(loaded.project.root, loaded.project.spec_path)
+    return CompileResult(path, changed)
+
+
+@dataclass(frozen=True)
+class CheckItem:
+    """One consistency check and its outcome."""
+
+    name: str
+    ok: bool
+    message: str
+    hint: str | None = None
+    details: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class CheckReport:
+    """All checks; `ok` only when every one passed."""
+
+    items: tuple[CheckItem, ...] = field(default_factory=tuple)
+
+    @property
+    def ok(self) -> bool:
+        return all(item.ok for item in self.items)
+
+
+def check(start: Path, spec: str | Path | None = None, environment: bool = True) -> CheckReport:
+    """Is everything generated up to date and does every lock tell the truth?"""
+    try:
+        loaded = load(start, spec)
+    except SpecError as exc:
+        return CheckReport(
+            (CheckItem("spec", False, "the spec is invalid", None, tuple(p.render() for p in exc.problems)),)
+        )
+    items = [CheckItem("spec", True, f"{loaded.project.spec_path} is valid")]
+    items.append(_check_dvc_yaml(loaded))
+    items += _check_locks(loaded, environment)
+    return CheckReport(tuple(items))
+
+
+def _check_dvc_yaml(loaded: Loaded) -> CheckItem:
+    path = loaded.project.dvc_yaml
+    fix = "run `pedigree compile --target dvc` and commit dvc.yaml"
+    if not path.is_file():
+        return CheckItem("dvc.yaml", False, "dvc.yaml is missing", fix)
+    if path.read_text(encoding="utf-8") != render_dvc(loaded):
+        return CheckItem(
+            "dvc.yaml", False, f"dvc.yaml is stale: it differs from what {loaded.project.spec_path} compiles to", fix
+        )
+    return CheckItem("dvc.yaml", True, f"dvc.yaml is up to date with {loaded.project.spec_path}")
+
+
+def _check_locks(loaded: Loaded, environment: bool) -> list[CheckItem]:
+    from pedigree.locks import COMBINED_LOCK, disagreements, environment_mismatches, read_lock
+
+    root = loaded.project.root
+    combined_path = root / COMBINED_LOCK
+    if not combined_path.is_file():
+        return [CheckItem("locks", False, f"{COMBINED_LOCK} is missing", "run `make lock`")]
+    combined = read_lock(combined_path)
+    problems: list[str] = []
+    for stage in loaded.spec.stages:
+        problems += disagreements(root / stage.lock_file, combined, stage.lock_file)
+    items = [
+        CheckItem("locks", not problems, "stage locks agree with " + COMBINED_LOCK if not problems else "stage locks disagree with " + COMBINED_LOCK, None if not problems else "run `make lock`", tuple(problems))
+    ]
+    if environment:
+        mismatches = environment_mismatches(combined)
+        items.append(
+            CheckItem(
+                "environment",
+                not mismatches,
+                "this environment matches " + COMBINED_LOCK if not mismatches else f"this environment differs from {COMBINED_LOCK} in {len(mismatches)} packages",
+                None if not mismatches else "run `make install` (or recreate .venv with `make clean-venv install`)",
+                tuple(mismatches[:20]),
+            )
+        )
+    return items
+
+
+@dataclass(frozen=True)
+class RunReport:
+    """What a run did."""
+
+    results: tuple[dvc_executor.StageResult, ...]
+    regenerated: bool
+    dry_run: bool
+    warnings: tuple[str, ...] = ()
+    git_add: str | None = None
+
+
+def run(
+    start: Path,
+    observer: dvc_executor.RunObserver,
+    spec: str | Path | None = None,
+    stage: str | None = None,
+    force: bool = False,
+    dry_run: bool = False,
+    quiet_stages: bool = True,
+) -> RunReport:
+    """Run the pipeline through DVC (or only `stage` and what it needs).
+
+    dvc.yaml is regenerated first when the spec changed, so a run always follows the spec.
+    """
+    project = open_project(start, spec)
+    regenerated = False
+    # Fast path: dvc.yaml compiled from this very spec (stamp) and no stage named; otherwise
+    # validate the spec and compile.
+    if stage is not None or not stamp_is_current(project.root, project.spec_path):
+        loaded = load(start, spec)
+        if stage is not None:
+            _require_stage(loaded.spec, stage)
+        regenerated = False if dry_run else _ensure_dvc_yaml(loaded).changed
+    repro = dvc_executor.reproduce(
+        project.root,
+        [stage] if stage else None,
+        force=force,
+        dry=dry_run,
+        observer=observer,
+        quiet_stages=quiet_stages,
+    )
+    return RunReport(repro.stages, regenerated, dry_run, repro.warnings, repro.git_add)
+
+
+def _require_stage(spec: PipelineSpec, name: str) -> None:
+    names = [s.name for s in spec.stages]
+    if name not in names:
+        raise PedigreeError(f"no stage named '{name}'", "stages: " + ", ".join(names))
+
+
+def status(start: Path, spec: str | Path | None = None) -> list[StageStatus]:
+    """Every stage in run order: stale or not, and why."""
+    from pedigree.staleness import explain
+
+    loaded = load(start, spec)
+    _ensure_compiled_for_status(loaded)
+    root = loaded.project.root
+    raw = dvc_executor.status(root)
+    return explain(raw, loaded.spec, _lock_stages(root / "dvc.lock"), _current_params(root))
+
+
+def _lock_stages(lock: Path) -> dict[str, Any]:
+    import yaml
+
+    if not lock.is_file():
+        return {}
+    try:
+        data = yaml.safe_load(lock.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise ToolError(f"dvc.lock is unreadable: {exc}", "restore it from git") from None
+    stages = data.get("stages") if isinstance(data, dict) else None
+    return stages if isinstance(stages, dict) else {}
+
+
+def _current_params(root: Path) -> dict[str, Any]:
+    from pedigree.spec.yamlsource import YamlLoadError, load_yaml_file
+
+    path = root / PARAMS_FILE
+    try:
+        return {PARAMS_FILE: load_yaml_file(path, PARAMS_FILE).data}
+    except YamlLoadError as exc:
+        raise ParamsError([exc.problem]) from None
+
+
+def _ensure_compiled_for_status(loaded: Loaded) -> None:
+    path = loaded.project.dvc_yaml
+    if not path.is_file() or path.read_text(encoding="utf-8") != render_dvc(loaded):
+        raise StaleError(
+            f"dvc.yaml is stale: {loaded.project.spec_path} changed since it was compiled",
+            "run `pedigree compile --target dvc` (or `pedigree run`, which compiles first)",
+        )

@@ -1,0 +1,259 @@
+"""The `pedigree` command line: parse, call one API function, render, return an exit code.
+
+Exit codes: 0 ok, 1 a stage failed, 2 user error (spec, params, flags, data source),
+3 out of sync (`check`, `status` on a stale dvc.yaml), 4 a tool (dvc, git) failed,
+5 internal error (a bug), 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+
+import click
+
+from pedigree import __version__, api
+from pedigree.cli import render
+from pedigree.errors import PedigreeError
+
+INTERNAL_ERROR = 5
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+@dataclass
+class Options:
+    """Options shared by every command."""
+
+    project: Path = Path(".")
+    verbose: bool = False
+    json: bool = False
+
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+spec_option = click.option(
+    "--spec",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Pipeline spec (default: the one dvc.yaml was generated from, or the only pipelines/*.yaml).",
+)
+
+
+@click.group(context_settings=CONTEXT)
+@click.option(
+    "--project",
+    "-C",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("."),
+    help="Run as if started in this folder.",
+)
+@click.option("--verbose", "-v", is_flag=True, help="Show stage output live and tracebacks on errors.")
+@click.version_option(__version__, prog_name="pedigree")
+@click.pass_context
+def cli(ctx: click.Context, project: Path, verbose: bool) -> None:
+    """pedigree: a pipeline where every output can be traced, re-run and proven identical.
+
+    \b
+    Examples:
+      pedigree validate                 # check pipelines/*.yaml
+      pedigree run                      # run what is stale, skip the rest
+      pedigree status                   # what is stale and why
+    """
+    opts = ctx.ensure_object(Options)
+    opts.project = project
+    opts.verbose = verbose
+
+
+@cli.command(context_settings=CONTEXT)
+@click.argument("spec_file", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@json_option
+@click.pass_obj
+def validate(opts: Options, spec_file: Path | None, as_json: bool) -> int:
+    """Check a pipeline spec and print OK or every problem found.
+
+    \b
+    Example:
+      pedigree validate pipelines/pets.yaml
+    """
+    opts.json = as_json
+    spec = api.validate(spec_file, opts.project)
+    if as_json:
+        render.emit_json({"ok": True, "pipeline": spec.metadata.name, "stages": [s.name for s in spec.stages]})
+    else:
+        click.echo(f"OK: pipeline '{spec.metadata.name}' with {len(spec.stages)} stages")
+    return 0
+
+
+@cli.command("compile", context_settings=CONTEXT)
+@click.option("--target", type=click.Choice(["dvc"]), default="dvc", show_default=True, help="What to compile to.")
+@spec_option
+@json_option
+@click.pass_obj
+def compile_(opts: Options, target: str, spec: Path | None, as_json: bool) -> int:
+    """Generate dvc.yaml from the pipeline spec (deterministic; unchanged file left alone).
+
+    \b
+    Example:
+      pedigree compile --target dvc
+    """
+    opts.json = as_json
+    result = api.compile_dvc(opts.project, spec)
+    if as_json:
+        render.emit_json({"target": target, "path": str(result.path), "changed": result.changed})
+    else:
+        click.echo(f"{'wrote' if result.changed else 'up to date:'} {result.path.name}")
+    return 0
+
+
+@cli.command(context_settings=CONTEXT)
+@spec_option
+@click.option("--no-env", is_flag=True, help="Skip comparing the running environment with the lock.")
+@json_option
+@click.pass_obj
+def check(opts: Options, spec: Path | None, no_env: bool, as_json: bool) -> int:
+    """Fail (exit 3) when dvc.yaml is stale or the locks disagree with each other or the .venv.
+
+    \b
+    Example:
+      pedigree check && git commit -am "pipeline change"
+    """
+    opts.json = as_json
+    report = api.check(opts.project, spec, environment=not no_env)
+    if as_json:
+        render.emit_json(
+            {
+                "ok": report.ok,
+                "checks": [
+                    {"name": i.name, "ok": i.ok, "message": i.message, "hint": i.hint, "details": list(i.details)}
+                    for i in report.items
+                ],
+            }
+        )
+    else:
+        for item in report.items:
+            click.echo(f"{'ok  ' if item.ok else 'FAIL'} {item.name}: {item.message}")
+            for detail in item.details:
+                click.echo(f"       {detail}")
+            if item.hint and not item.ok:
+                click.echo(f"       fix: {item.hint}")
+    return 0 if report.ok else 3
+
+
+@cli.command(context_settings=CONTEXT)
+@click.option("--stage", "-s", default=None, help="Run only this stage (and the stale stages it needs).")
+@click.option("--force", "-f", is_flag=True, help="Re-run even if up to date.")
+@click.option("--dry-run", "-n", is_flag=True, help="Say what would run, run nothing.")
+@spec_option
+@json_option
+@click.pass_obj
+def run(opts: Options, stage: str | None, force: bool, dry_run: bool, spec: Path | None, as_json: bool) -> int:
+    """Run the pipeline through DVC: stale stages run, up-to-date ones are skipped.
+
+    Stage output goes to .pedigree/logs/STAGE.log (live with --verbose); when a stage fails its
+    log's last lines are shown. Plain `dvc repro` runs the same pipeline.
+
+    \b
+    Examples:
+      pedigree run
+      pedigree run --stage transform --force
+      pedigree run --dry-run
+    """
+    opts.json = as_json
+    progress = render.RunProgress(quiet=as_json or opts.verbose)
+    if not as_json:
+        render.say("dry run: nothing is executed" if dry_run else "running pipeline")
+    try:
+        report = api.run(
+            opts.project, progress, spec=spec, stage=stage, force=force, dry_run=dry_run, quiet_stages=not opts.verbose
+        )
+    finally:
+        progress.close()
+    if as_json:
+        render.emit_json(
+            {
+                "dry_run": report.dry_run,
+                "dvc_yaml_regenerated": report.regenerated,
+                "stages": [{"stage": r.stage, "outcome": r.outcome, "seconds": round(r.seconds, 3)} for r in report.results],
+                "warnings": list(report.warnings),
+                "git_add": report.git_add,
+            }
+        )
+        return 0
+    for warning in report.warnings:
+        render.say(f"warning: {warning}")
+    if report.regenerated:
+        render.say("note: dvc.yaml was regenerated from the spec")
+    if report.git_add:
+        render.say(f"note: record this run in git: {report.git_add}")
+    if opts.verbose:
+        for r in report.results:
+            render.say(f"  {r.stage:<12} {render.OUTCOME_TEXT[r.outcome]}")
+    total = sum(r.seconds for r in report.results)
+    if dry_run:
+        count = sum(r.outcome == "would-run" for r in report.results)
+        render.say(f"done: would run {count} of {len(report.results)} stages")
+    else:
+        count = sum(r.outcome in ("ran", "restored") for r in report.results)
+        render.say(f"done: ran {count} of {len(report.results)} stages in {total:.1f}s")
+    return 0
+
+
+@cli.command(context_settings=CONTEXT)
+@spec_option
+@json_option
+@click.pass_obj
+def status(opts: Options, spec: Path | None, as_json: bool) -> int:
+    """Say which stages are stale and why (code, environment, params, data, outputs, command).
+
+    \b
+    Example:
+      pedigree status
+    """
+    opts.json = as_json
+    stages = api.status(opts.project, spec)
+    if as_json:
+        render.emit_json({"stages": [s.to_dict() for s in stages], "up_to_date": not any(s.stale for s in stages)})
+        return 0
+    for item in stages:
+        if not item.stale:
+            click.echo(f"{item.stage}: up to date")
+            continue
+        click.echo(f"{item.stage}: stale")
+        for reason in item.reasons:
+            click.echo(f"    {reason.render()}")
+    if not any(s.stale for s in stages):
+        click.echo("everything is up to date")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: run the CLI and map every outcome to a documented exit code."""
+    args = sys.argv[1:] if argv is None else argv
+    verbose = any(a in ("-v", "--verbose") for a in args)
+    opts = Options()
+    try:
+        with cli.make_context("pedigree", list(args), obj=opts) as ctx:
+            code = cli.invoke(ctx)
+        return int(code or 0)
+    except PedigreeError as exc:
+        if verbose:
+            traceback.print_exc()
+        if opts.json:
+            render.emit_json(render.error_json(exc))
+        render.render_error(exc)
+        return exc.exit_code
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except (KeyboardInterrupt, click.exceptions.Abort):
+        render.say("interrupted", err=True)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - last resort: a bug must still end in one clear line
+        if verbose:
+            traceback.print_exc()
+        render.say(f"internal error: {type(exc).__name__}: {exc}", err=True)
+        render.say("hint: this is a bug in pedigree; run again with --verbose and report the traceback", err=True)
+        return INTERNAL_ERROR

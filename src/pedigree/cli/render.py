@@ -1,0 +1,93 @@
+"""How CLI results look: plain lines in logs and CI, a live timer on a terminal, or JSON.
+
+rich is imported only when a terminal will show a live status: plain output needs nothing more
+than click, and every command pays for what it imports at start-up.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import click
+
+from pedigree.errors import PedigreeError, ProblemsError, StageFailedError
+from pedigree.executors.dvc import StageResult
+
+OUTCOME_TEXT = {
+    "ran": "ran",
+    "restored": "restored from run-cache",
+    "skipped": "up to date, skipped",
+    "would-run": "would run",
+}
+OUTCOME_STYLE = {"ran": "green", "restored": "cyan", "skipped": None, "would-run": "yellow"}
+
+
+def emit_json(data: Any) -> None:
+    """Print `data` as stable JSON on stdout."""
+    sys.stdout.write(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def say(text: str, err: bool = False) -> None:
+    """One plain line (on stderr with `err`)."""
+    click.echo(text, err=err)
+
+
+class RunProgress:
+    """Shows each stage as it finishes; on a terminal also a live spinner with the stage name."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.quiet = quiet
+        self.terminal = sys.stdout.isatty()
+        self.status: Any = None
+
+    def stage_started(self, stage: str) -> None:
+        if self.quiet or not self.terminal:
+            return
+        from rich.console import Console
+
+        self.status = Console().status(f"[bold]{stage}[/]: checking, running if stale ...", spinner="dots")
+        self.status.start()
+
+    def stage_finished(self, result: StageResult) -> None:
+        self.close()
+        if self.quiet:
+            return
+        took = f" in {result.seconds:.1f}s" if result.outcome in ("ran", "restored") else ""
+        line = f"  {result.stage:<12} {OUTCOME_TEXT[result.outcome]}{took}"
+        style = OUTCOME_STYLE[result.outcome]
+        click.echo(click.style(line, fg=style) if self.terminal and style else line)
+
+    def close(self) -> None:
+        if self.status is not None:
+            self.status.stop()
+            self.status = None
+
+
+def render_error(exc: PedigreeError) -> None:
+    """One clear message (every problem for spec errors), the hint, and a stage's log tail."""
+    if isinstance(exc, ProblemsError):
+        count = len(exc.problems)
+        say(f"error: {count} problem{'s' if count != 1 else ''} found:", err=True)
+        for problem in exc.problems:
+            say(f"  {problem.render()}", err=True)
+        return
+    say(f"error: {exc.message}", err=True)
+    if isinstance(exc, StageFailedError) and exc.log_tail:
+        say(f"--- last lines of the '{exc.stage}' log ---", err=True)
+        say(exc.log_tail, err=True)
+        say("---", err=True)
+    if exc.hint:
+        say(f"hint: {exc.hint}", err=True)
+
+
+def error_json(exc: PedigreeError) -> dict[str, Any]:
+    """The JSON form of an error (for --json)."""
+    data: dict[str, Any] = {"error": exc.message, "hint": exc.hint, "exit_code": exc.exit_code}
+    if isinstance(exc, ProblemsError):
+        data["problems"] = [p.to_dict() for p in exc.problems]
+    if isinstance(exc, StageFailedError):
+        data["stage"] = exc.stage
+        data["log_tail"] = exc.log_tail
+    return data

@@ -1,0 +1,113 @@
+"""The one exception tree of pedigree and the exit codes the CLI maps it to.
+
+Exit codes (documented in README.md):
+    0  success
+    1  a stage failed (its own exit code is in the message)
+    2  user error: invalid spec, params, flags or data source
+    3  out of sync: generated files are stale or locks disagree (`pedigree check`)
+    4  environment error: a tool pedigree needs is missing or broken
+    5  internal error: a bug in pedigree (run with --verbose for the traceback)
+    130 interrupted (Ctrl-C)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class PedigreeError(Exception):
+    """Root of every error pedigree raises on purpose; the CLI prints it as one line."""
+
+    exit_code = 2
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return self.message if not self.hint else f"{self.message}\n  hint: {self.hint}"
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong in a user file: what, where (file, line, key path) and how to fix it."""
+
+    file: str
+    line: int | None
+    path: str
+    message: str
+    hint: str | None = None
+
+    def render(self) -> str:
+        where = self.file if self.line is None else f"{self.file}:{self.line}"
+        at = f" [{self.path}]" if self.path else ""
+        text = f"{where}{at}: {self.message}"
+        return text if not self.hint else f"{text} (hint: {self.hint})"
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "file": self.file,
+            "line": self.line,
+            "path": self.path,
+            "message": self.message,
+            "hint": self.hint,
+        }
+
+
+class ProblemsError(PedigreeError):
+    """A user file has one or more problems; all of them are reported at once."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = list(problems)
+        first = self.problems[0].render() if self.problems else "invalid input"
+        more = f" (and {len(self.problems) - 1} more)" if len(self.problems) > 1 else ""
+        super().__init__(first + more)
+
+    def __str__(self) -> str:
+        return "\n".join(p.render() for p in self.problems)
+
+
+class SpecError(ProblemsError):
+    """The pipeline spec is invalid."""
+
+
+class ParamsError(ProblemsError):
+    """params.yaml (or a stage's section of it) is invalid."""
+
+
+class SourceError(PedigreeError):
+    """A data source is empty, unusable, unreachable or fails its pin."""
+
+
+class ProjectError(PedigreeError):
+    """The directory is not a pedigree project, or a required project file is missing."""
+
+
+class StaleError(PedigreeError):
+    """Generated files or locks are out of sync with their sources."""
+
+    exit_code = 3
+
+
+class StageFailedError(PedigreeError):
+    """A stage's command exited non-zero."""
+
+    exit_code = 1
+
+    def __init__(self, stage: str, message: str, log_tail: str = "", hint: str | None = None):
+        super().__init__(message, hint)
+        self.stage = stage
+        self.log_tail = log_tail
+
+
+class ToolError(PedigreeError):
+    """A tool pedigree drives (dvc, git) is missing or failed outside any stage."""
+
+    exit_code = 4
+
+
+class InterruptedRunError(PedigreeError):
+    """The user interrupted a run (Ctrl-C); nothing half-written was kept."""
+
+    exit_code = 130

@@ -1,0 +1,106 @@
+"""The stage launcher: `python -m pedigree.launch --stage NAME -- ARGV...`.
+
+dvc.yaml runs every stage through this small program because some settings only work before the
+stage's interpreter starts (PYTHONHASHSEED is read at start-up, never later), and because
+`pedigree run` needs each stage's log to show its tail when the stage fails. It imports nothing
+heavy: it runs before every stage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import IO, cast
+
+LOG_DIR = Path(".pedigree") / "logs"
+HASH_SEED = "0"
+OUTPUT_MODE = "PEDIGREE_STAGE_OUTPUT"  # "log": keep output in the log only
+
+# Fixed before the stage starts: the same stage must see the same interpreter settings every run.
+STAGE_ENV = {
+    "PYTHONHASHSEED": HASH_SEED,
+    "PYTHONUNBUFFERED": "1",  # lines reach the log as they are printed
+    "PYTHONDONTWRITEBYTECODE": "1",  # no __pycache__ appearing inside stages/<name>/ (a dep)
+    "TF_CPP_MIN_LOG_LEVEL": "2",
+}
+
+
+def stage_log(root: Path, stage: str) -> Path:
+    """Where the launcher keeps the output of the last run of `stage`."""
+    return root / LOG_DIR / f"{stage}.log"
+
+
+def stage_env(base: dict[str, str]) -> dict[str, str]:
+    """The environment a stage runs in: `base` with the fixed stage settings applied."""
+    env = dict(base)
+    env.update(STAGE_ENV)
+    # The stage must run in the launcher's interpreter (the project's .venv), whatever PATH says.
+    bindir = str(Path(sys.executable).parent)
+    env["PATH"] = bindir + os.pathsep + env.get("PATH", "")
+    return env
+
+
+def resolve_argv(argv: list[str]) -> list[str]:
+    """Replace a leading `python` with this interpreter, so the stage uses the same environment."""
+    if argv and argv[0] in ("python", "python3"):
+        return [sys.executable, *argv[1:]]
+    return argv
+
+
+def run(stage: str, argv: list[str], root: Path) -> int:
+    """Run `argv` as stage `stage`, teeing its output to the terminal and its log."""
+    log_path = stage_log(root, stage)
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("wb") as log:
+        try:
+            child = subprocess.Popen(
+                resolve_argv(argv),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                env=stage_env(dict(os.environ)),
+            )
+        except FileNotFoundError:
+            message = f"pedigree.launch: stage '{stage}': command not found: {argv[0]}\n"
+            log.write(message.encode())
+            sys.stderr.write(message)
+            return 127
+        # Forward a polite stop to the stage; Ctrl-C already reaches it through the process group.
+        signal.signal(signal.SIGTERM, lambda signum, frame: child.send_signal(signum))
+        stream = cast(IO[bytes], child.stdout)  # never None: stdout=PIPE
+        # `pedigree run` shows its own progress and the log's tail on failure; plain `dvc repro`
+        # shows the stage's output as it comes.
+        out = None if os.environ.get(OUTPUT_MODE) == "log" else sys.stdout.buffer
+        try:
+            for line in iter(stream.readline, b""):
+                log.write(line)
+                if out is not None:
+                    out.write(line)
+                    out.flush()
+            code = child.wait()
+        except KeyboardInterrupt:
+            code = child.wait()
+            log.write(b"\npedigree.launch: interrupted\n")
+    return 128 - code if code < 0 else code
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse `--stage NAME -- ARGV...` and run the stage."""
+    parser = argparse.ArgumentParser(
+        prog="python -m pedigree.launch",
+        description="Run one pipeline stage with fixed interpreter settings, keeping its log.",
+    )
+    parser.add_argument("--stage", required=True, help="stage name (names the log file)")
+    parser.add_argument("argv", nargs=argparse.REMAINDER, help="-- then the stage's argv")
+    args = parser.parse_args(argv)
+    command = args.argv[1:] if args.argv[:1] == ["--"] else args.argv
+    if not command:
+        parser.error("give the stage's command after --")
+    return run(args.stage, command, Path.cwd())
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,73 @@
+"""Where a pedigree project lives on disk and which spec drives it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from pedigree.compile.header import spec_named_in
+from pedigree.errors import ProjectError
+
+DVC_YAML = "dvc.yaml"
+PIPELINES = "pipelines"
+
+
+@dataclass(frozen=True)
+class Project:
+    """A project root and the pipeline spec (relative POSIX path) that generates its dvc.yaml."""
+
+    root: Path
+    spec_path: str
+
+    @property
+    def spec_file(self) -> Path:
+        """Absolute path of the spec."""
+        return self.root / self.spec_path
+
+    @property
+    def dvc_yaml(self) -> Path:
+        """Absolute path of the generated dvc.yaml."""
+        return self.root / DVC_YAML
+
+
+def find_root(start: Path) -> Path:
+    """The nearest folder at or above `start` holding a `pipelines/` folder."""
+    start = start.resolve()
+    for folder in (start, *start.parents):
+        if (folder / PIPELINES).is_dir():
+            return folder
+    raise ProjectError(
+        f"no pedigree project at or above {start}: no {PIPELINES}/ folder found",
+        "run pedigree from the project root, or pass --project PATH",
+    )
+
+
+def open_project(start: Path, spec: str | Path | None = None) -> Project:
+    """Open the project containing `start`, using `spec` or working out which spec drives it.
+
+    Without `spec`: the spec named in dvc.yaml's generated header, else the only
+    `pipelines/*.yaml`.
+    """
+    root = find_root(start)
+    if spec is not None:
+        path = Path(spec)
+        path = path if path.is_absolute() else (Path.cwd() / path)
+        try:
+            rel = path.resolve().relative_to(root).as_posix()
+        except ValueError:
+            raise ProjectError(f"spec {spec} is outside the project at {root}") from None
+        return Project(root, rel)
+    dvc_yaml = root / DVC_YAML
+    if dvc_yaml.is_file():
+        named = spec_named_in(dvc_yaml.read_text(encoding="utf-8", errors="replace"))
+        if named and (root / named).is_file():
+            return Project(root, named)
+    candidates = sorted(p for p in (root / PIPELINES).glob("*.y*ml") if p.is_file())
+    if len(candidates) == 1:
+        return Project(root, candidates[0].relative_to(root).as_posix())
+    if not candidates:
+        raise ProjectError(
+            f"no pipeline spec in {root / PIPELINES}", "create pipelines/<name>.yaml (see README.md)"
+        )
+    names = ", ".join(p.name for p in candidates)
+    raise ProjectError(f"several pipeline specs ({names}); say which one", "pass --spec pipelines/NAME.yaml")

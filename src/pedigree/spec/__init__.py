@@ -1,0 +1,1 @@
+"""The pipeline spec: YAML source, typed models, and whole-pipeline checks."""

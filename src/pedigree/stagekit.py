@@ -1,0 +1,110 @@
+"""Helpers for stage code: typed params with located errors, atomic outputs, hashing, main().
+
+A stage is a plain Python module run as `python -m stages.NAME`; these helpers give every stage
+the same guarantees: bad params are reported with file, line and key path; an output appears
+only when complete (a killed stage leaves at most a clearly named `.NAME.partial-PID` folder that
+the next run removes); errors end in one clear line and a documented exit code.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import shutil
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from pedigree.errors import ParamsError, PedigreeError, Problem
+from pedigree.spec.errors import problems_from_validation
+from pedigree.spec.yamlsource import YamlLoadError, load_yaml_file
+
+M = TypeVar("M", bound=BaseModel)
+CHUNK = 1 << 20
+
+
+def load_params(section: str, model: type[M], path: Path = Path("params.yaml")) -> M:
+    """Validate `section` of params.yaml with `model`; raise ParamsError located by line."""
+    try:
+        doc = load_yaml_file(path, path.name if path.parent == Path(".") else str(path))
+    except YamlLoadError as exc:
+        raise ParamsError([exc.problem]) from None
+    data = doc.data if isinstance(doc.data, dict) else {}
+    if section not in data:
+        raise ParamsError(
+            [Problem(doc.file, None, section, f"section '{section}' is missing", f"add '{section}:' to {doc.file}")]
+        )
+    try:
+        return model.model_validate(data[section])
+    except ValidationError as exc:
+        raise ParamsError(problems_from_validation(exc, model, doc, (section,))) from None
+
+
+def sha256_file(path: Path) -> str:
+    """Hex sha256 of a file's bytes, streamed."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def sha256_bytes(data: bytes) -> str:
+    """Hex sha256 of bytes."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def _partial_name(target: Path) -> str:
+    return f".{target.name}.partial-"
+
+
+def remove_stale_partials(target: Path) -> None:
+    """Delete `.NAME.partial-*` folders left next to `target` by killed runs."""
+    if not target.parent.is_dir():
+        return
+    for leftover in target.parent.glob(_partial_name(target) + "*"):
+        shutil.rmtree(leftover, ignore_errors=True) if leftover.is_dir() else leftover.unlink(
+            missing_ok=True
+        )
+
+
+@contextlib.contextmanager
+def atomic_output(target: Path) -> Iterator[Path]:
+    """Yield a scratch folder; on success it replaces `target` in one rename.
+
+    On any exception (Ctrl-C included) the scratch folder is removed and `target` is left
+    absent, never half-written. A SIGKILL cannot run cleanup: the scratch folder keeps its
+    `.partial-PID` name, is never mistaken for `target`, and the next run deletes it.
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_partials(target)
+    scratch = target.parent / f"{_partial_name(target)}{os.getpid()}"
+    scratch.mkdir()
+    try:
+        yield scratch
+    except BaseException:
+        shutil.rmtree(scratch, ignore_errors=True)
+        raise
+    if target.is_dir() and not target.is_symlink():
+        shutil.rmtree(target)
+    elif target.exists() or target.is_symlink():
+        target.unlink()
+    os.replace(scratch, target)
+
+
+def run_stage(main: Callable[[list[str]], int | None], argv: list[str] | None = None) -> None:
+    """Run a stage's `main(argv)` and exit with a documented code and a one-line error."""
+    try:
+        code = main(sys.argv[1:] if argv is None else argv)
+    except PedigreeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        print("interrupted: no output was kept", file=sys.stderr)
+        sys.exit(130)
+    sys.exit(code or 0)

@@ -1,0 +1,1 @@
+"""Code shared by the pets stages. Every stage depends on this folder (a change re-runs them)."""

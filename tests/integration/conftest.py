@@ -1,0 +1,112 @@
+"""A real pedigree project in a temporary folder, with real git and real dvc."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import REPO_ROOT
+
+BIN = Path(sys.executable).parent
+COPIED = ("pipelines", "stages", "images", "params.yaml", ".dvcignore", "dvc.yaml")
+TINY_PARAMS = {
+    "ingest": {"synthetic": {"count": 24, "images_per_animal": [2, 3], "image_size": [48, 64]}},
+    "transform": {"image_size": [32, 32], "shard_size": 8},
+}
+
+
+def project_env() -> dict[str, str]:
+    """Environment for commands run in a test project: this .venv first, no telemetry."""
+    env = dict(os.environ)
+    env["PATH"] = str(BIN) + os.pathsep + env.get("PATH", "")
+    env.update(
+        DVC_NO_ANALYTICS="1",
+        GIT_AUTHOR_NAME="pedigree-tests",
+        GIT_AUTHOR_EMAIL="tests@example.invalid",
+        GIT_COMMITTER_NAME="pedigree-tests",
+        GIT_COMMITTER_EMAIL="tests@example.invalid",
+        PYTHONDONTWRITEBYTECODE="1",
+    )
+    env.pop("PEDIGREE_STAGE_OUTPUT", None)
+    return env
+
+
+def sh(root: Path, *argv: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """Run a command in the project and capture its output."""
+    result = subprocess.run(
+        list(argv), cwd=root, env=project_env(), capture_output=True, text=True, timeout=timeout
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(f"{argv} exited {result.returncode}\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def pedigree(root: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """Run the real `pedigree` console script in the project."""
+    return sh(root, str(BIN / "pedigree"), *args, check=check)
+
+
+def run_outcomes(root: Path, *args: str) -> dict[str, str]:
+    """`pedigree run --json` and return {stage: outcome}."""
+    result = pedigree(root, "run", "--json", *args)
+    return {s["stage"]: s["outcome"] for s in json.loads(result.stdout)["stages"]}
+
+
+def set_params(root: Path, updates: dict) -> None:
+    """Deep-merge `updates` into the project's params.yaml."""
+    path = root / "params.yaml"
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+
+    def merge(into: dict, new: dict) -> None:
+        for key, value in new.items():
+            if isinstance(value, dict) and isinstance(into.get(key), dict):
+                merge(into[key], value)
+            else:
+                into[key] = value
+
+    merge(data, updates)
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+
+
+def make_pets_project(root: Path, params: dict | None = None) -> Path:
+    """Copy the real pipeline into `root`, make the data tiny, and commit it to a new git repo."""
+    root.mkdir(parents=True)
+    for name in COPIED:
+        source = REPO_ROOT / name
+        if source.is_dir():
+            shutil.copytree(source, root / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        else:
+            shutil.copy2(source, root / name)
+    set_params(root, params or TINY_PARAMS)
+    sh(root, "git", "init", "-q")
+    sh(root, str(BIN / "dvc"), "init", "-q")
+    sh(root, str(BIN / "dvc"), "config", "core.analytics", "false")
+    sh(root, "git", "add", "-A")
+    sh(root, "git", "commit", "-q", "-m", "project")
+    return root
+
+
+@pytest.fixture(scope="session")
+def ran_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny pets project after one full `pedigree run` (built once, copied per test)."""
+    root = make_pets_project(tmp_path_factory.mktemp("template") / "pets")
+    outcomes = run_outcomes(root)
+    assert outcomes == {"ingest": "ran", "transform": "ran"}, outcomes
+    sh(root, "git", "add", "-A")
+    sh(root, "git", "commit", "-q", "-m", "first run")
+    return root
+
+
+@pytest.fixture
+def ran_project(ran_template: Path, tmp_path: Path) -> Path:
+    """A private copy of the ran template."""
+    target = tmp_path / "pets"
+    shutil.copytree(ran_template, target, symlinks=True)
+    return target

@@ -1,0 +1,92 @@
+"""The local run through real DVC and git: skip what is up to date, re-run exactly what changed."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.integration.conftest import BIN, make_pets_project, pedigree, run_outcomes, set_params, sh
+
+pytestmark = pytest.mark.integration
+
+
+def test_first_run_executes_both_and_second_skips_both(ran_project: Path) -> None:
+    # the first run happened in the template fixture (asserted there: both ran)
+    assert (ran_project / "data" / "raw" / "manifest.json").is_file()
+    assert (ran_project / "data" / "prepared" / "splits.json").is_file()
+    assert run_outcomes(ran_project) == {"ingest": "skipped", "transform": "skipped"}
+    status = json.loads(pedigree(ran_project, "status", "--json").stdout)
+    assert status["up_to_date"] is True
+
+
+def test_changing_a_transform_param_reruns_only_transform(ran_project: Path) -> None:
+    set_params(ran_project, {"transform": {"shard_size": 5}})
+    status = pedigree(ran_project, "status").stdout
+    assert "ingest: up to date" in status
+    assert "transform: stale" in status and "params changed: transform.shard_size: 8 -> 5 in params.yaml" in status
+    assert run_outcomes(ran_project) == {"ingest": "skipped", "transform": "ran"}
+    assert run_outcomes(ran_project) == {"ingest": "skipped", "transform": "skipped"}
+
+
+def test_editing_transform_code_reruns_only_transform(ran_project: Path) -> None:
+    code = ran_project / "stages" / "transform" / "__init__.py"
+    code.write_text(code.read_text(encoding="utf-8") + "\n# a harmless edit\n", encoding="utf-8")
+    status = pedigree(ran_project, "status").stdout
+    assert "code changed: stages/transform (modified)" in status
+    assert run_outcomes(ran_project) == {"ingest": "skipped", "transform": "ran"}
+
+
+def test_editing_an_environment_lock_reruns_that_stage(ran_project: Path) -> None:
+    lock = ran_project / "images" / "transform" / "requirements.lock"
+    lock.write_text(lock.read_text(encoding="utf-8") + "\n", encoding="utf-8")
+    assert "environment changed: images/transform/requirements.lock" in pedigree(ran_project, "status").stdout
+    assert run_outcomes(ran_project) == {"ingest": "skipped", "transform": "ran"}
+
+
+def test_an_ingest_param_reruns_ingest_and_downstream(ran_project: Path) -> None:
+    set_params(ran_project, {"ingest": {"synthetic": {"seed": 7}}})
+    assert run_outcomes(ran_project) == {"ingest": "ran", "transform": "ran"}
+
+
+def test_dry_run_changes_nothing(ran_project: Path) -> None:
+    set_params(ran_project, {"ingest": {"synthetic": {"seed": 8}}})
+    before = (ran_project / "dvc.lock").read_text()
+    assert run_outcomes(ran_project, "--dry-run") == {"ingest": "would-run", "transform": "would-run"}
+    assert (ran_project / "dvc.lock").read_text() == before
+
+
+def test_failing_stage_is_named_with_its_log_tail(ran_project: Path) -> None:
+    set_params(ran_project, {"transform": {"shard_size": 0}})
+    result = pedigree(ran_project, "run", check=False)
+    assert result.returncode == 1
+    assert "error: stage 'transform' failed (exit code 2)" in result.stderr
+    assert "last lines of the 'transform' log" in result.stderr
+    assert "transform.shard_size" in result.stderr  # the stage's own located params error
+    assert "hint: full log: .pedigree/logs/transform.log" in result.stderr
+
+
+def test_spec_change_regenerates_dvc_yaml_before_running(ran_project: Path) -> None:
+    spec = ran_project / "pipelines" / "pets.yaml"
+    spec.write_text(spec.read_text(encoding="utf-8").replace("retries: 2", "retries: 1"), encoding="utf-8")
+    assert pedigree(ran_project, "check", "--no-env", check=False).returncode == 0  # retries are not in dvc.yaml
+    text = spec.read_text(encoding="utf-8").replace("--out, data/prepared]", "--out, data/prepared, --raw, data/raw]")
+    spec.write_text(text, encoding="utf-8")
+    assert pedigree(ran_project, "check", "--no-env", check=False).returncode == 3
+    status = pedigree(ran_project, "status", check=False)
+    assert status.returncode == 3 and "dvc.yaml is stale" in status.stderr
+    result = json.loads(pedigree(ran_project, "run", "--json").stdout)
+    assert result["dvc_yaml_regenerated"] is True
+    assert {s["stage"]: s["outcome"] for s in result["stages"]} == {"ingest": "skipped", "transform": "ran"}
+    assert pedigree(ran_project, "check", "--no-env").returncode == 0
+
+
+def test_plain_dvc_repro_runs_the_same_pipeline(tmp_path: Path) -> None:
+    from tests.integration.conftest import TINY_PARAMS
+
+    root = make_pets_project(tmp_path / "pets", TINY_PARAMS)
+    result = sh(root, str(BIN / "dvc"), "repro")
+    assert "Running stage 'ingest'" in result.stdout and "Running stage 'transform'" in result.stdout
+    assert run_outcomes(root) == {"ingest": "skipped", "transform": "skipped"}
+    assert "didn't change" in sh(root, str(BIN / "dvc"), "repro").stdout
