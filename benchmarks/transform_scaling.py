@@ -22,6 +22,7 @@ import hashlib
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -148,6 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--params", default=str(ROOT / "params.yaml"), help="params file to use")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
+    parser.add_argument("--repeats", type=int, default=3, help="runs per scale; medians are used")
     args = parser.parse_args(argv)
     scales = sorted({int(s) for s in args.scales.split(",")})
     work = Path(tempfile.mkdtemp(prefix="transform-scaling-"))
@@ -156,28 +158,41 @@ def main(argv: list[str] | None = None) -> int:
         largest = work / f"raw-{scales[-1]}x"
         pool = build_pool(largest, args.base * scales[-1], args.seed)
         print(f"generated {len(pool)} images in {time.perf_counter() - started:.1f} s ({work})")
-        startup = measure([sys.executable, "-c", STARTUP_CODE], work / "startup.log")
-        rows: list[tuple[int, int, Measure, float]] = []
         for scale in scales:
-            raw = work / f"raw-{scale}x"
-            write_raw(largest, pool[: args.base * scale], raw)
-            out = work / f"prepared-{scale}x"
-            cmd = [sys.executable, "-m", "stages.transform", "--params", args.params,
-                   "--raw", str(raw), "--out", str(out)]
-            result = measure(cmd, work / f"run-{scale}x.log")
-            if result.code != 0:
-                print((work / f"run-{scale}x.log").read_text(), file=sys.stderr)
-                print(f"stage failed at {scale}x (exit {result.code})", file=sys.stderr)
-                return 1
-            rows.append((scale, args.base * scale, result, _folder_mib(out)))
-            shutil.rmtree(out)
-        report(startup, rows)
+            write_raw(largest, pool[: args.base * scale], work / f"raw-{scale}x")
+        startups: list[Measure] = []
+        runs: dict[int, list[Measure]] = {scale: [] for scale in scales}
+        out_mib: dict[int, float] = {}
+        # Round-robin over the scales so drift in machine load hits every scale alike.
+        for _ in range(args.repeats):
+            startups.append(measure([sys.executable, "-c", STARTUP_CODE], work / "startup.log"))
+            for scale in scales:
+                out = work / f"prepared-{scale}x"
+                cmd = [sys.executable, "-m", "stages.transform", "--params", args.params,
+                       "--raw", str(work / f"raw-{scale}x"), "--out", str(out)]
+                result = measure(cmd, work / f"run-{scale}x.log")
+                if result.code != 0:
+                    print((work / f"run-{scale}x.log").read_text(), file=sys.stderr)
+                    print(f"stage failed at {scale}x (exit {result.code})", file=sys.stderr)
+                    return 1
+                runs[scale].append(result)
+                out_mib[scale] = _folder_mib(out)
+                shutil.rmtree(out)
+        rows = [(scale, args.base * scale, _median(runs[scale]), out_mib[scale]) for scale in scales]
+        report(_median(startups), rows)
     finally:
         if args.keep:
             print(f"kept {work}")
         else:
             shutil.rmtree(work, ignore_errors=True)
     return 0
+
+
+def _median(measures: list[Measure]) -> Measure:
+    """Median wall time and the largest peak over repeated runs."""
+    return Measure(
+        statistics.median(m.wall_s for m in measures), max(m.peak_mib for m in measures), 0
+    )
 
 
 def report(startup: Measure, rows: list[tuple[int, int, Measure, float]]) -> None:
@@ -198,9 +213,17 @@ def report(startup: Measure, rows: list[tuple[int, int, Measure, float]]) -> Non
           "   (the fixed start-up pulls this below 1)")
     if net1 > 0:
         print(f"{label}, net of start-up: {netk / (factor * net1):.3f}   (goal ~1: linear)")
+    if len(rows) >= 3:
+        # Marginal cost per image between consecutive scales: the start-up cancels out.
+        (_, na, ma, _), (_, nb, mb, _), (_, nc, mc, _) = rows[0], rows[1], rows[2]
+        low = (mb.wall_s - ma.wall_s) / (nb - na)
+        high = (mc.wall_s - mb.wall_s) / (nc - nb)
+        print(f"marginal ms/img {na}->{nb}: {1000 * low:.2f}, {nb}->{nc}: {1000 * high:.2f}; "
+              f"ratio {high / low:.3f}   (goal ~1: linear)")
     print(f"peak RSS {sk}x / {s1}x: {mk.peak_mib / m1.peak_mib:.3f}   (goal ~1: flat)")
     above1, abovek = m1.peak_mib - startup.peak_mib, mk.peak_mib - startup.peak_mib
     print(f"peak RSS above start-up, {s1}x -> {sk}x: {above1:.0f} MiB -> {abovek:.0f} MiB")
+
 
 if __name__ == "__main__":
     sys.exit(main())
