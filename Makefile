@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 STAGES := ingest transform
 UV_COMPILE = $(BIN)/uv pip compile --quiet --python-version 3.11 --generate-hashes --custom-compile-command "make lock"
 
-.PHONY: install run test lock check clean-venv benchmarks
+.PHONY: install run test lint lock check clean-venv benchmarks
 
 # The .venv is installed from the one combined lock that every stage lock agrees with, so the
 # environment a stage runs in locally is the one its images/<stage>/requirements.lock describes.
@@ -21,8 +21,12 @@ install: $(STAMP)
 run: install
 	$(BIN)/pedigree run
 
-test: install
+test: install lint
 	$(BIN)/python -m pytest
+
+lint: install
+	$(BIN)/ruff check src stages tests benchmarks
+	$(BIN)/ruff format --check src stages tests benchmarks
 
 check: install
 	$(BIN)/pedigree check

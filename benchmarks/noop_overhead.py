@@ -36,7 +36,9 @@ def _time(argv: list[str], cwd: Path) -> float:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--repeats", type=int, default=11)
     parser.add_argument("--tiny", action="store_true", help="tiny data (faster set-up)")
     args = parser.parse_args()
@@ -50,14 +52,21 @@ def main() -> int:
         ped, dvc = [], []
         for i in range(args.repeats):
             # alternate which goes first so drift in machine load hits both equally
-            order = [(pedigree_argv, ped), (dvc_argv, dvc)] if i % 2 == 0 else [(dvc_argv, dvc), (pedigree_argv, ped)]
+            order = (
+                [(pedigree_argv, ped), (dvc_argv, dvc)]
+                if i % 2 == 0
+                else [(dvc_argv, dvc), (pedigree_argv, ped)]
+            )
             for argv, sink in order:
                 sink.append(_time(argv, root))
         shutil.rmtree(root, ignore_errors=True)
     p, d = statistics.median(ped), statistics.median(dvc)
     print(f"no-op pedigree run: median {p * 1000:.0f} ms over {args.repeats} runs")
     print(f"no-op dvc repro:    median {d * 1000:.0f} ms over {args.repeats} runs")
-    print(f"ratio pedigree/dvc: {p / d:.3f} (goal <= {GOAL:.2f}: {'met' if p / d <= GOAL else 'NOT met'})")
+    print(
+        f"ratio pedigree/dvc: {p / d:.3f} "
+        f"(goal <= {GOAL:.2f}: {'met' if p / d <= GOAL else 'NOT met'})"
+    )
     return 0
 
 

@@ -103,13 +103,24 @@ def build_pool(raw: Path, count: int, seed: int) -> list[dict[str, object]]:
         _image(rng, height, width).save(raw / image_rel, quality=90)
         _trimap(rng, height, width).save(raw / trimap_rel)
         image_sha, trimap_sha = _sha(raw / image_rel), _sha(raw / trimap_rel)
-        samples.append({
-            "id": sample_id, "animal_id": f"{breed}-a{animal:05d}", "breed": breed,
-            "class_id": class_id, "species": species, "image": image_rel, "trimap": trimap_rel,
-            "image_sha256": image_sha, "trimap_sha256": trimap_sha,
-            "raw_image_sha256": image_sha, "raw_trimap_sha256": trimap_sha,
-            "width": width, "height": height, "conversions": [],
-        })
+        samples.append(
+            {
+                "id": sample_id,
+                "animal_id": f"{breed}-a{animal:05d}",
+                "breed": breed,
+                "class_id": class_id,
+                "species": species,
+                "image": image_rel,
+                "trimap": trimap_rel,
+                "image_sha256": image_sha,
+                "trimap_sha256": trimap_sha,
+                "raw_image_sha256": image_sha,
+                "raw_trimap_sha256": trimap_sha,
+                "width": width,
+                "height": height,
+                "conversions": [],
+            }
+        )
     return samples
 
 
@@ -168,8 +179,17 @@ def main(argv: list[str] | None = None) -> int:
             startups.append(measure([sys.executable, "-c", STARTUP_CODE], work / "startup.log"))
             for scale in scales:
                 out = work / f"prepared-{scale}x"
-                cmd = [sys.executable, "-m", "stages.transform", "--params", args.params,
-                       "--raw", str(work / f"raw-{scale}x"), "--out", str(out)]
+                cmd = [
+                    sys.executable,
+                    "-m",
+                    "stages.transform",
+                    "--params",
+                    args.params,
+                    "--raw",
+                    str(work / f"raw-{scale}x"),
+                    "--out",
+                    str(out),
+                ]
                 result = measure(cmd, work / f"run-{scale}x.log")
                 if result.code != 0:
                     print((work / f"run-{scale}x.log").read_text(), file=sys.stderr)
@@ -178,7 +198,9 @@ def main(argv: list[str] | None = None) -> int:
                 runs[scale].append(result)
                 out_mib[scale] = _folder_mib(out)
                 shutil.rmtree(out)
-        rows = [(scale, args.base * scale, _median(runs[scale]), out_mib[scale]) for scale in scales]
+        rows = [
+            (scale, args.base * scale, _median(runs[scale]), out_mib[scale]) for scale in scales
+        ]
         report(_median(startups), rows)
     finally:
         if args.keep:
@@ -197,20 +219,28 @@ def _median(measures: list[Measure]) -> Measure:
 
 def report(startup: Measure, rows: list[tuple[int, int, Measure, float]]) -> None:
     """Print the table and the linearity / flatness ratios."""
-    print(f"\nfixed start-up (python + TensorFlow import): {startup.wall_s:.2f} s, "
-          f"peak RSS {startup.peak_mib:.0f} MiB")
-    print(f"\n{'scale':>5} {'images':>7} {'wall s':>8} {'ms/img':>8} {'net ms/img':>11} "
-          f"{'peak MiB':>9} {'out MiB':>8}")
+    print(
+        f"\nfixed start-up (python + TensorFlow import): {startup.wall_s:.2f} s, "
+        f"peak RSS {startup.peak_mib:.0f} MiB"
+    )
+    print(
+        f"\n{'scale':>5} {'images':>7} {'wall s':>8} {'ms/img':>8} {'net ms/img':>11} "
+        f"{'peak MiB':>9} {'out MiB':>8}"
+    )
     for scale, images, m, out_mib in rows:
         net = max(m.wall_s - startup.wall_s, 0.0)
-        print(f"{scale:>4}x {images:>7} {m.wall_s:>8.2f} {1000 * m.wall_s / images:>8.2f} "
-              f"{1000 * net / images:>11.2f} {m.peak_mib:>9.0f} {out_mib:>8.1f}")
+        print(
+            f"{scale:>4}x {images:>7} {m.wall_s:>8.2f} {1000 * m.wall_s / images:>8.2f} "
+            f"{1000 * net / images:>11.2f} {m.peak_mib:>9.0f} {out_mib:>8.1f}"
+        )
     (s1, n1, m1, _), (sk, nk, mk, _) = rows[0], rows[-1]
     factor = nk / n1
     net1, netk = m1.wall_s - startup.wall_s, mk.wall_s - startup.wall_s
     label = f"time({sk}x) / ({factor:g} * time({s1}x))"
-    print(f"\n{label}, raw wall time:    {mk.wall_s / (factor * m1.wall_s):.3f}"
-          "   (the fixed start-up pulls this below 1)")
+    print(
+        f"\n{label}, raw wall time:    {mk.wall_s / (factor * m1.wall_s):.3f}"
+        "   (the fixed start-up pulls this below 1)"
+    )
     if net1 > 0:
         print(f"{label}, net of start-up: {netk / (factor * net1):.3f}   (goal ~1: linear)")
     if len(rows) >= 3:
@@ -218,8 +248,10 @@ def report(startup: Measure, rows: list[tuple[int, int, Measure, float]]) -> Non
         (_, na, ma, _), (_, nb, mb, _), (_, nc, mc, _) = rows[0], rows[1], rows[2]
         low = (mb.wall_s - ma.wall_s) / (nb - na)
         high = (mc.wall_s - mb.wall_s) / (nc - nb)
-        print(f"marginal ms/img {na}->{nb}: {1000 * low:.2f}, {nb}->{nc}: {1000 * high:.2f}; "
-              f"ratio {high / low:.3f}   (goal ~1: linear)")
+        print(
+            f"marginal ms/img {na}->{nb}: {1000 * low:.2f}, {nb}->{nc}: {1000 * high:.2f}; "
+            f"ratio {high / low:.3f}   (goal ~1: linear)"
+        )
     print(f"peak RSS {sk}x / {s1}x: {mk.peak_mib / m1.peak_mib:.3f}   (goal ~1: flat)")
     above1, abovek = m1.peak_mib - startup.peak_mib, mk.peak_mib - startup.peak_mib
     print(f"peak RSS above start-up, {s1}x -> {sk}x: {above1:.0f} MiB -> {abovek:.0f} MiB")

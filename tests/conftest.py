@@ -30,7 +30,9 @@ spec:
 """
 
 
-def make_project(root: Path, spec: str = VALID_SPEC, stages: tuple[str, ...] = ("ingest", "transform")) -> Path:
+def make_project(
+    root: Path, spec: str = VALID_SPEC, stages: tuple[str, ...] = ("ingest", "transform")
+) -> Path:
     """Write a minimal project (spec, stage folders, locks, params) under `root`."""
     (root / "pipelines").mkdir(parents=True, exist_ok=True)
     (root / "pipelines" / "pets.yaml").write_text(textwrap.dedent(spec), encoding="utf-8")
@@ -38,8 +40,12 @@ def make_project(root: Path, spec: str = VALID_SPEC, stages: tuple[str, ...] = (
         (root / "stages" / name).mkdir(parents=True, exist_ok=True)
         (root / "stages" / name / "__init__.py").write_text("", encoding="utf-8")
         (root / "images" / name).mkdir(parents=True, exist_ok=True)
-        (root / "images" / name / "requirements.lock").write_text("pyyaml==6.0.3 \\\n    --hash=sha256:00\n", encoding="utf-8")
-    (root / "params.yaml").write_text("ingest:\n  seed: 1\ntransform:\n  size: 8\n", encoding="utf-8")
+        (root / "images" / name / "requirements.lock").write_text(
+            "pyyaml==6.0.3 \\\n    --hash=sha256:00\n", encoding="utf-8"
+        )
+    (root / "params.yaml").write_text(
+        "ingest:\n  seed: 1\ntransform:\n  size: 8\n", encoding="utf-8"
+    )
     return root
 
 

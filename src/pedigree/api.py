@@ -135,7 +135,15 @@ def check(start: Path, spec: str | Path | None = None, environment: bool = True)
         loaded = load(start, spec)
     except SpecError as exc:
         return CheckReport(
-            (CheckItem("spec", False, "the spec is invalid", None, tuple(p.render() for p in exc.problems)),)
+            (
+                CheckItem(
+                    "spec",
+                    False,
+                    "the spec is invalid",
+                    None,
+                    tuple(p.render() for p in exc.problems),
+                ),
+            )
         )
     items = [CheckItem("spec", True, f"{loaded.project.spec_path} is valid")]
     items.append(_check_dvc_yaml(loaded))
@@ -150,7 +158,10 @@ def _check_dvc_yaml(loaded: Loaded) -> CheckItem:
         return CheckItem("dvc.yaml", False, "dvc.yaml is missing", fix)
     if path.read_text(encoding="utf-8") != render_dvc(loaded):
         return CheckItem(
-            "dvc.yaml", False, f"dvc.yaml is stale: it differs from what {loaded.project.spec_path} compiles to", fix
+            "dvc.yaml",
+            False,
+            f"dvc.yaml is stale: it differs from what {loaded.project.spec_path} compiles to",
+            fix,
         )
     return CheckItem("dvc.yaml", True, f"dvc.yaml is up to date with {loaded.project.spec_path}")
 
@@ -167,7 +178,15 @@ def _check_locks(loaded: Loaded, environment: bool) -> list[CheckItem]:
     for stage in loaded.spec.stages:
         problems += disagreements(root / stage.lock_file, combined, stage.lock_file)
     items = [
-        CheckItem("locks", not problems, "stage locks agree with " + COMBINED_LOCK if not problems else "stage locks disagree with " + COMBINED_LOCK, None if not problems else "run `make lock`", tuple(problems))
+        CheckItem(
+            "locks",
+            not problems,
+            "stage locks agree with " + COMBINED_LOCK
+            if not problems
+            else "stage locks disagree with " + COMBINED_LOCK,
+            None if not problems else "run `make lock`",
+            tuple(problems),
+        )
     ]
     if environment:
         mismatches = environment_mismatches(combined)
@@ -175,8 +194,12 @@ def _check_locks(loaded: Loaded, environment: bool) -> list[CheckItem]:
             CheckItem(
                 "environment",
                 not mismatches,
-                "this environment matches " + COMBINED_LOCK if not mismatches else f"this environment differs from {COMBINED_LOCK} in {len(mismatches)} packages",
-                None if not mismatches else "run `make install` (or recreate .venv with `make clean-venv install`)",
+                "this environment matches " + COMBINED_LOCK
+                if not mismatches
+                else f"this environment differs from {COMBINED_LOCK} in {len(mismatches)} packages",
+                None
+                if not mismatches
+                else "run `make install` (or recreate .venv with `make clean-venv install`)",
                 tuple(mismatches[:20]),
             )
         )

@@ -67,7 +67,10 @@ def open_project(start: Path, spec: str | Path | None = None) -> Project:
         return Project(root, candidates[0].relative_to(root).as_posix())
     if not candidates:
         raise ProjectError(
-            f"no pipeline spec in {root / PIPELINES}", "create pipelines/<name>.yaml (see README.md)"
+            f"no pipeline spec in {root / PIPELINES}",
+            "create pipelines/<name>.yaml (see README.md)",
         )
     names = ", ".join(p.name for p in candidates)
-    raise ProjectError(f"several pipeline specs ({names}); say which one", "pass --spec pipelines/NAME.yaml")
+    raise ProjectError(
+        f"several pipeline specs ({names}); say which one", "pass --spec pipelines/NAME.yaml"
+    )

@@ -36,7 +36,15 @@ def load_params(section: str, model: type[M], path: Path = Path("params.yaml")) 
     data = doc.data if isinstance(doc.data, dict) else {}
     if section not in data:
         raise ParamsError(
-            [Problem(doc.file, None, section, f"section '{section}' is missing", f"add '{section}:' to {doc.file}")]
+            [
+                Problem(
+                    doc.file,
+                    None,
+                    section,
+                    f"section '{section}' is missing",
+                    f"add '{section}:' to {doc.file}",
+                )
+            ]
         )
     try:
         return model.model_validate(data[section])

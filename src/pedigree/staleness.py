@@ -110,8 +110,12 @@ def reasons_for(
                     old_file = (recorded_params or {}).get(path) or {}
                     new_file = (current_params or {}).get(path) or {}
                     for key, what in sorted(change.items()):
-                        old = old_file.get(key, _MISSING) if isinstance(old_file, dict) else _MISSING
-                        new = new_file.get(key, _MISSING) if isinstance(new_file, dict) else _MISSING
+                        old = (
+                            old_file.get(key, _MISSING) if isinstance(old_file, dict) else _MISSING
+                        )
+                        new = (
+                            new_file.get(key, _MISSING) if isinstance(new_file, dict) else _MISSING
+                        )
                         details = param_diff(old, new, key) if what == "modified" else []
                         for line in details or [f"{key} ({what})"]:
                             reasons.append(Reason("params", f"{line} in {path}"))
@@ -147,7 +151,9 @@ def explain(
             )
         stale_ups = [u for u in graph.upstream_of(name) if u in stale]
         if stale_ups and not reasons:
-            reasons.append(Reason("upstream", f"upstream stage will re-run: {', '.join(stale_ups)}"))
+            reasons.append(
+                Reason("upstream", f"upstream stage will re-run: {', '.join(stale_ups)}")
+            )
         if reasons:
             stale.add(name)
         result.append(StageStatus(name, bool(reasons), tuple(reasons)))

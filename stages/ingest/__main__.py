@@ -24,7 +24,10 @@ def main(argv: list[str] | None = None) -> int:
     """Run the ingest stage; return the exit code (errors are raised as PedigreeError)."""
     parser = argparse.ArgumentParser(prog="python -m stages.ingest", description=DESCRIPTION)
     parser.add_argument(
-        "--params", type=Path, default=Path("params.yaml"), help="params file (default: params.yaml)"
+        "--params",
+        type=Path,
+        default=Path("params.yaml"),
+        help="params file (default: params.yaml)",
     )
     parser.add_argument(
         "--out", type=Path, default=Path("data/raw"), help="output folder (default: data/raw)"

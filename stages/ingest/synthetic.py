@@ -33,8 +33,16 @@ ANIMALS_HEADER = (
 # Natural-looking fur colours (RGB); an animal jitters one of these so no two look alike.
 FUR_COLOURS = np.array(
     [
-        (28, 24, 22), (60, 45, 35), (110, 75, 45), (150, 105, 60), (196, 140, 80),
-        (215, 180, 130), (235, 225, 205), (245, 242, 236), (120, 120, 125), (170, 165, 160),
+        (28, 24, 22),
+        (60, 45, 35),
+        (110, 75, 45),
+        (150, 105, 60),
+        (196, 140, 80),
+        (215, 180, 130),
+        (235, 225, 205),
+        (245, 242, 236),
+        (120, 120, 125),
+        (170, 165, 160),
         (200, 110, 50),
     ],
     dtype=np.float32,
@@ -89,7 +97,6 @@ def _animal(seed: int, index: int, ipa: tuple[int, int], remaining: int) -> Anim
         leg=float(rng.uniform(0.2, 0.35) if cat else rng.uniform(0.35, 0.65)),
         tail=float(rng.uniform(0.8, 1.1) if cat else rng.uniform(0.3, 0.55)),
     )
-
 
 
 def _ellipse(u: Array, v: Array, cu: float, cv: float, ru: float, rv: float) -> Array:
@@ -225,7 +232,9 @@ def _fur(a: Animal, rng: np.random.Generator, u: Array, v: Array) -> Array:
     # Belly lighter, back darker: a cheap sense of volume; per-pixel jitter reads as hair.
     shade = 1.1 - 0.25 * np.clip((v + a.body_h) / (2 * a.body_h), 0, 1.4)
     shade *= 1 + (rng.random(u.shape, dtype=np.float32) - 0.5) * np.float32(0.2)
-    return np.stack([(fur + (mark - fur) * amount) * shade for fur, mark in zip(a.fur, a.marks)])
+    return np.stack(
+        [(fur + (mark - fur) * amount) * shade for fur, mark in zip(a.fur, a.marks, strict=True)]
+    )
 
 
 def render(a: Animal, rng: np.random.Generator, sizes: tuple[int, int]) -> tuple[Array, Array]:
@@ -254,12 +263,12 @@ def render(a: Animal, rng: np.random.Generator, sizes: tuple[int, int]) -> tuple
     # Lighting: overall exposure, a directional falloff and a colour cast.
     light_dir = rng.uniform(0, 2 * math.pi)
     slope = rng.uniform(-0.35, 0.35) / side
-    light = (1 + slope * ((x - w / 2) * math.cos(light_dir) + (y - h / 2) * math.sin(light_dir)))
+    light = 1 + slope * ((x - w / 2) * math.cos(light_dir) + (y - h / 2) * math.sin(light_dir))
     light *= np.float32(rng.uniform(0.65, 1.25))
     cast = rng.normal(1.0, 0.05, 3)
     planes = [
         np.clip((bg + (fg - bg) * alpha) * (light * np.float32(c)), 0, 255).astype(np.uint8)
-        for bg, fg, c in zip(scene, fur, cast)
+        for bg, fg, c in zip(scene, fur, cast, strict=True)
     ]
     return np.dstack(planes), trimap_of(mask)
 

@@ -26,7 +26,6 @@ MIN_SIDE = 8  # smaller images carry too little for the model and break 3x3 pool
 MAX_SIDE = 4096  # a guard against a typo (12800 instead of 128) eating the machine's memory
 
 
-
 def _between(what: str, low: int, high: int, unit: str = "") -> AfterValidator:
     """A range check whose message says what the value is for and what to write instead."""
 

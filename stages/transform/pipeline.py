@@ -136,4 +136,3 @@ def run_transform(params: TransformParams, raw_dir: Path, out_dir: Path) -> Summ
         write_json(scratch / SPLITS_FILE, _splits_document(groups, params))
     summary.mean, summary.std = stats_doc["mean"], stats_doc["std"]
     return summary
-

@@ -104,10 +104,22 @@ def prepare_sample(raw_dir: Path, sample: RawSample, size: tuple[int, int]) -> P
     transforms: list[dict[str, Any]] = [
         {"op": "decode", "target": "image", "format": image_format, "mode": "RGB"},
         {"op": "decode", "target": "trimap", "format": trimap_format, "mode": "L"},
-        {"op": "resize", "target": "image", "method": IMAGE_METHOD, "from": original,
-         "to": target, "library": RESAMPLER},
-        {"op": "resize", "target": "trimap", "method": TRIMAP_METHOD, "from": original,
-         "to": target, "library": RESAMPLER},
+        {
+            "op": "resize",
+            "target": "image",
+            "method": IMAGE_METHOD,
+            "from": original,
+            "to": target,
+            "library": RESAMPLER,
+        },
+        {
+            "op": "resize",
+            "target": "trimap",
+            "method": TRIMAP_METHOD,
+            "from": original,
+            "to": target,
+            "library": RESAMPLER,
+        },
         {"op": "encode", "format": "raw-uint8", "image": "HxWx3 C-order", "trimap": "HxW C-order"},
     ]
     return PreparedSample(resize_image(image, size), resize_trimap(trimap, size), transforms)

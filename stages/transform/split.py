@@ -40,7 +40,6 @@ def assign_splits(animal_ids: Iterable[str], params: SplitParams) -> dict[str, t
     return out
 
 
-
 def group_by_split(
     samples: Iterable[T], animal_of: Callable[[T], str], params: SplitParams
 ) -> tuple[dict[str, list[T]], dict[str, tuple[int, str]]]:

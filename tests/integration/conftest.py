@@ -38,7 +38,9 @@ def project_env() -> dict[str, str]:
     return env
 
 
-def sh(root: Path, *argv: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+def sh(
+    root: Path, *argv: str, check: bool = True, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
     """Run a command in the project and capture its output."""
     result = subprocess.run(
         list(argv), cwd=root, env=project_env(), capture_output=True, text=True, timeout=timeout
@@ -81,7 +83,9 @@ def make_pets_project(root: Path, params: dict | None = None) -> Path:
     for name in COPIED:
         source = REPO_ROOT / name
         if source.is_dir():
-            shutil.copytree(source, root / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+            shutil.copytree(
+                source, root / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
+            )
         else:
             shutil.copy2(source, root / name)
     set_params(root, params or TINY_PARAMS)

@@ -11,7 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import BIN, make_pets_project, pedigree, project_env, run_outcomes, sh
+from tests.integration.conftest import (
+    BIN,
+    make_pets_project,
+    pedigree,
+    project_env,
+    run_outcomes,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -34,13 +40,17 @@ def _start_run(root: Path) -> subprocess.Popen[bytes]:
     )
 
 
-def _wait_for_partial_output(root: Path, proc: subprocess.Popen[bytes], timeout: float = 120) -> None:
+def _wait_for_partial_output(
+    root: Path, proc: subprocess.Popen[bytes], timeout: float = 120
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if list((root / "data").glob(".prepared.partial-*")):
             return
         if proc.poll() is not None:
-            raise AssertionError(f"run ended before transform started writing: {proc.communicate()}")
+            raise AssertionError(
+                f"run ended before transform started writing: {proc.communicate()}"
+            )
         time.sleep(0.005)
     os.killpg(proc.pid, signal.SIGKILL)
     raise AssertionError("transform never started writing its output")
@@ -85,7 +95,9 @@ def test_sigkill_mid_stage_then_next_run_completes(ingested: Path, tmp_path: Pat
     _assert_recovers(root)
 
 
-def test_ctrl_c_mid_stage_stops_cleanly_then_next_run_completes(ingested: Path, tmp_path: Path) -> None:
+def test_ctrl_c_mid_stage_stops_cleanly_then_next_run_completes(
+    ingested: Path, tmp_path: Path
+) -> None:
     root = _copy(ingested, tmp_path)
     proc = _start_run(root)
     _wait_for_partial_output(root, proc)

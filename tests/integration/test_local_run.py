@@ -7,7 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import BIN, make_pets_project, pedigree, run_outcomes, set_params, sh
+from tests.integration.conftest import (
+    BIN,
+    make_pets_project,
+    pedigree,
+    run_outcomes,
+    set_params,
+    sh,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -25,7 +32,10 @@ def test_changing_a_transform_param_reruns_only_transform(ran_project: Path) -> 
     set_params(ran_project, {"transform": {"shard_size": 5}})
     status = pedigree(ran_project, "status").stdout
     assert "ingest: up to date" in status
-    assert "transform: stale" in status and "params changed: transform.shard_size: 8 -> 5 in params.yaml" in status
+    assert (
+        "transform: stale" in status
+        and "params changed: transform.shard_size: 8 -> 5 in params.yaml" in status
+    )
     assert run_outcomes(ran_project) == {"ingest": "skipped", "transform": "ran"}
     assert run_outcomes(ran_project) == {"ingest": "skipped", "transform": "skipped"}
 
@@ -41,7 +51,10 @@ def test_editing_transform_code_reruns_only_transform(ran_project: Path) -> None
 def test_editing_an_environment_lock_reruns_that_stage(ran_project: Path) -> None:
     lock = ran_project / "images" / "transform" / "requirements.lock"
     lock.write_text(lock.read_text(encoding="utf-8") + "\n", encoding="utf-8")
-    assert "environment changed: images/transform/requirements.lock" in pedigree(ran_project, "status").stdout
+    assert (
+        "environment changed: images/transform/requirements.lock"
+        in pedigree(ran_project, "status").stdout
+    )
     assert run_outcomes(ran_project) == {"ingest": "skipped", "transform": "ran"}
 
 
@@ -53,7 +66,10 @@ def test_an_ingest_param_reruns_ingest_and_downstream(ran_project: Path) -> None
 def test_dry_run_changes_nothing(ran_project: Path) -> None:
     set_params(ran_project, {"ingest": {"synthetic": {"seed": 8}}})
     before = (ran_project / "dvc.lock").read_text()
-    assert run_outcomes(ran_project, "--dry-run") == {"ingest": "would-run", "transform": "would-run"}
+    assert run_outcomes(ran_project, "--dry-run") == {
+        "ingest": "would-run",
+        "transform": "would-run",
+    }
     assert (ran_project / "dvc.lock").read_text() == before
 
 
@@ -69,16 +85,25 @@ def test_failing_stage_is_named_with_its_log_tail(ran_project: Path) -> None:
 
 def test_spec_change_regenerates_dvc_yaml_before_running(ran_project: Path) -> None:
     spec = ran_project / "pipelines" / "pets.yaml"
-    spec.write_text(spec.read_text(encoding="utf-8").replace("retries: 2", "retries: 1"), encoding="utf-8")
-    assert pedigree(ran_project, "check", "--no-env", check=False).returncode == 0  # retries are not in dvc.yaml
-    text = spec.read_text(encoding="utf-8").replace("--out, data/prepared]", "--out, data/prepared, --raw, data/raw]")
+    spec.write_text(
+        spec.read_text(encoding="utf-8").replace("retries: 2", "retries: 1"), encoding="utf-8"
+    )
+    assert (
+        pedigree(ran_project, "check", "--no-env", check=False).returncode == 0
+    )  # retries are not in dvc.yaml
+    text = spec.read_text(encoding="utf-8").replace(
+        "--out, data/prepared]", "--out, data/prepared, --raw, data/raw]"
+    )
     spec.write_text(text, encoding="utf-8")
     assert pedigree(ran_project, "check", "--no-env", check=False).returncode == 3
     status = pedigree(ran_project, "status", check=False)
     assert status.returncode == 3 and "dvc.yaml is stale" in status.stderr
     result = json.loads(pedigree(ran_project, "run", "--json").stdout)
     assert result["dvc_yaml_regenerated"] is True
-    assert {s["stage"]: s["outcome"] for s in result["stages"]} == {"ingest": "skipped", "transform": "ran"}
+    assert {s["stage"]: s["outcome"] for s in result["stages"]} == {
+        "ingest": "skipped",
+        "transform": "ran",
+    }
     assert pedigree(ran_project, "check", "--no-env").returncode == 0
 
 
@@ -87,6 +112,8 @@ def test_plain_dvc_repro_runs_the_same_pipeline(tmp_path: Path) -> None:
 
     root = make_pets_project(tmp_path / "pets", TINY_PARAMS)
     result = sh(root, str(BIN / "dvc"), "repro")
-    assert "Running stage 'ingest'" in result.stdout and "Running stage 'transform'" in result.stdout
+    assert (
+        "Running stage 'ingest'" in result.stdout and "Running stage 'transform'" in result.stdout
+    )
     assert run_outcomes(root) == {"ingest": "skipped", "transform": "skipped"}
     assert "didn't change" in sh(root, str(BIN / "dvc"), "repro").stdout

@@ -10,7 +10,12 @@ from pedigree.spec.model import PipelineSpec
 
 def _spec(stages: list[dict]) -> PipelineSpec:
     return PipelineSpec.model_validate(
-        {"apiVersion": "pedigree/v1", "kind": "Pipeline", "metadata": {"name": "t"}, "spec": {"stages": stages}}
+        {
+            "apiVersion": "pedigree/v1",
+            "kind": "Pipeline",
+            "metadata": {"name": "t"},
+            "spec": {"stages": stages},
+        }
     )
 
 
@@ -23,7 +28,12 @@ def test_paths() -> None:
 def test_nested_dep_links_to_producer_and_order_is_stable() -> None:
     spec = _spec(
         [
-            {"name": "tune", "cmd": ["x"], "deps": ["data/prepared/train"], "outs": ["models/params.json"]},
+            {
+                "name": "tune",
+                "cmd": ["x"],
+                "deps": ["data/prepared/train"],
+                "outs": ["models/params.json"],
+            },
             {"name": "transform", "cmd": ["x"], "deps": ["data/raw"], "outs": ["data/prepared"]},
             {"name": "ingest", "cmd": ["x"], "outs": ["data/raw"]},
             {"name": "report", "cmd": ["x"], "deps": ["data/raw"], "outs": ["reports/r.html"]},

@@ -11,13 +11,19 @@ import pytest
 from pedigree import launch
 
 
-def _launch(tmp_path: Path, code: str, env_extra: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def _launch(
+    tmp_path: Path, code: str, env_extra: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     import os
 
     env = dict(os.environ, PYTHONHASHSEED="random", **(env_extra or {}))
     return subprocess.run(
         [sys.executable, "-m", "pedigree.launch", "--stage", "demo", "--", "python", "-c", code],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60,
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
 
@@ -50,7 +56,10 @@ def test_exit_code_is_passed_through(tmp_path: Path) -> None:
 def test_missing_command(tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "pedigree.launch", "--stage", "x", "--", "no-such-binary-xyz"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=60,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 127 and "command not found: no-such-binary-xyz" in result.stderr
 

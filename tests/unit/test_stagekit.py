@@ -24,7 +24,9 @@ class Section(BaseModel):
 
 def test_params_errors_name_line_and_key_path(tmp_path: Path) -> None:
     path = tmp_path / "params.yaml"
-    path.write_text("other: 1\nmine:\n  seed: 3\n  inner:\n    count: 0\n    cuont: 2\n", encoding="utf-8")
+    path.write_text(
+        "other: 1\nmine:\n  seed: 3\n  inner:\n    count: 0\n    cuont: 2\n", encoding="utf-8"
+    )
     with pytest.raises(ParamsError) as info:
         load_params("mine", Section, path)
     text = str(info.value)

@@ -30,7 +30,9 @@ def test_reasons_are_categorised(project: Path) -> None:
     assert not ingest.stale and ingest.reasons == ()
     kinds = [r.kind for r in transform.reasons]
     assert kinds == ["data", "environment", "params", "code", "code", "outputs", "command"]
-    assert "params changed: transform.size: 8 -> 16 in params.yaml" in [r.render() for r in transform.reasons]
+    assert "params changed: transform.size: 8 -> 16 in params.yaml" in [
+        r.render() for r in transform.reasons
+    ]
 
 
 def test_downstream_of_stale_is_stale_and_never_run_is_said(project: Path) -> None:

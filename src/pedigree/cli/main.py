@@ -36,7 +36,7 @@ spec_option = click.option(
     "--spec",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
-    help="Pipeline spec (default: the one dvc.yaml was generated from, or the only pipelines/*.yaml).",
+    help="Pipeline spec (default: the one dvc.yaml came from, or the only pipelines/*.yaml).",
 )
 
 
@@ -48,7 +48,9 @@ spec_option = click.option(
     default=Path("."),
     help="Run as if started in this folder.",
 )
-@click.option("--verbose", "-v", is_flag=True, help="Show stage output live and tracebacks on errors.")
+@click.option(
+    "--verbose", "-v", is_flag=True, help="Show stage output live and tracebacks on errors."
+)
 @click.version_option(__version__, prog_name="pedigree")
 @click.pass_context
 def cli(ctx: click.Context, project: Path, verbose: bool) -> None:
@@ -79,14 +81,22 @@ def validate(opts: Options, spec_file: Path | None, as_json: bool) -> int:
     opts.json = as_json
     spec = api.validate(spec_file, opts.project)
     if as_json:
-        render.emit_json({"ok": True, "pipeline": spec.metadata.name, "stages": [s.name for s in spec.stages]})
+        render.emit_json(
+            {"ok": True, "pipeline": spec.metadata.name, "stages": [s.name for s in spec.stages]}
+        )
     else:
         click.echo(f"OK: pipeline '{spec.metadata.name}' with {len(spec.stages)} stages")
     return 0
 
 
 @cli.command("compile", context_settings=CONTEXT)
-@click.option("--target", type=click.Choice(["dvc"]), default="dvc", show_default=True, help="What to compile to.")
+@click.option(
+    "--target",
+    type=click.Choice(["dvc"]),
+    default="dvc",
+    show_default=True,
+    help="What to compile to.",
+)
 @spec_option
 @json_option
 @click.pass_obj
@@ -108,7 +118,9 @@ def compile_(opts: Options, target: str, spec: Path | None, as_json: bool) -> in
 
 @cli.command(context_settings=CONTEXT)
 @spec_option
-@click.option("--no-env", is_flag=True, help="Skip comparing the running environment with the lock.")
+@click.option(
+    "--no-env", is_flag=True, help="Skip comparing the running environment with the lock."
+)
 @json_option
 @click.pass_obj
 def check(opts: Options, spec: Path | None, no_env: bool, as_json: bool) -> int:
@@ -125,7 +137,13 @@ def check(opts: Options, spec: Path | None, no_env: bool, as_json: bool) -> int:
             {
                 "ok": report.ok,
                 "checks": [
-                    {"name": i.name, "ok": i.ok, "message": i.message, "hint": i.hint, "details": list(i.details)}
+                    {
+                        "name": i.name,
+                        "ok": i.ok,
+                        "message": i.message,
+                        "hint": i.hint,
+                        "details": list(i.details),
+                    }
                     for i in report.items
                 ],
             }
@@ -141,13 +159,17 @@ def check(opts: Options, spec: Path | None, no_env: bool, as_json: bool) -> int:
 
 
 @cli.command(context_settings=CONTEXT)
-@click.option("--stage", "-s", default=None, help="Run only this stage (and the stale stages it needs).")
+@click.option(
+    "--stage", "-s", default=None, help="Run only this stage (and the stale stages it needs)."
+)
 @click.option("--force", "-f", is_flag=True, help="Re-run even if up to date.")
 @click.option("--dry-run", "-n", is_flag=True, help="Say what would run, run nothing.")
 @spec_option
 @json_option
 @click.pass_obj
-def run(opts: Options, stage: str | None, force: bool, dry_run: bool, spec: Path | None, as_json: bool) -> int:
+def run(
+    opts: Options, stage: str | None, force: bool, dry_run: bool, spec: Path | None, as_json: bool
+) -> int:
     """Run the pipeline through DVC: stale stages run, up-to-date ones are skipped.
 
     Stage output goes to .pedigree/logs/STAGE.log (live with --verbose); when a stage fails its
@@ -165,7 +187,13 @@ def run(opts: Options, stage: str | None, force: bool, dry_run: bool, spec: Path
         render.say("dry run: nothing is executed" if dry_run else "running pipeline")
     try:
         report = api.run(
-            opts.project, progress, spec=spec, stage=stage, force=force, dry_run=dry_run, quiet_stages=not opts.verbose
+            opts.project,
+            progress,
+            spec=spec,
+            stage=stage,
+            force=force,
+            dry_run=dry_run,
+            quiet_stages=not opts.verbose,
         )
     finally:
         progress.close()
@@ -174,7 +202,10 @@ def run(opts: Options, stage: str | None, force: bool, dry_run: bool, spec: Path
             {
                 "dry_run": report.dry_run,
                 "dvc_yaml_regenerated": report.regenerated,
-                "stages": [{"stage": r.stage, "outcome": r.outcome, "seconds": round(r.seconds, 3)} for r in report.results],
+                "stages": [
+                    {"stage": r.stage, "outcome": r.outcome, "seconds": round(r.seconds, 3)}
+                    for r in report.results
+                ],
                 "warnings": list(report.warnings),
                 "git_add": report.git_add,
             }
@@ -213,7 +244,12 @@ def status(opts: Options, spec: Path | None, as_json: bool) -> int:
     opts.json = as_json
     stages = api.status(opts.project, spec)
     if as_json:
-        render.emit_json({"stages": [s.to_dict() for s in stages], "up_to_date": not any(s.stale for s in stages)})
+        render.emit_json(
+            {
+                "stages": [s.to_dict() for s in stages],
+                "up_to_date": not any(s.stale for s in stages),
+            }
+        )
         return 0
     for item in stages:
         if not item.stale:
@@ -255,5 +291,8 @@ def main(argv: list[str] | None = None) -> int:
         if verbose:
             traceback.print_exc()
         render.say(f"internal error: {type(exc).__name__}: {exc}", err=True)
-        render.say("hint: this is a bug in pedigree; run again with --verbose and report the traceback", err=True)
+        render.say(
+            "hint: this is a bug in pedigree; run again with --verbose and report the traceback",
+            err=True,
+        )
         return INTERNAL_ERROR

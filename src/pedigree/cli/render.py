@@ -47,7 +47,9 @@ class RunProgress:
             return
         from rich.console import Console
 
-        self.status = Console().status(f"[bold]{stage}[/]: checking, running if stale ...", spinner="dots")
+        self.status = Console().status(
+            f"[bold]{stage}[/]: checking, running if stale ...", spinner="dots"
+        )
         self.status.start()
 
     def stage_finished(self, result: StageResult) -> None:

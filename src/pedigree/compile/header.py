@@ -30,7 +30,7 @@ def spec_named_in(dvc_yaml_text: str) -> str | None:
 
 
 def fingerprint(root: Path, spec_path: str) -> str | None:
-    """Hash of everything dvc.yaml is compiled from, plus dvc.yaml itself; None if one is missing."""
+    """Hash of what dvc.yaml is compiled from, and of dvc.yaml; None if a file is missing."""
     digest = hashlib.sha256(__version__.encode())
     try:
         for path in (_COMPILER, root / spec_path, root / "dvc.yaml"):

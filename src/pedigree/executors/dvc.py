@@ -231,4 +231,3 @@ def status(root: Path) -> dict[str, list[Any]]:
             raise ToolError(f"dvc status: {exc}") from None
         finally:
             repo.close()
-

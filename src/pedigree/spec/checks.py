@@ -60,7 +60,9 @@ def _check_header(doc: YamlDocument) -> list[Problem]:
     version = data.get("apiVersion")
     supported = ", ".join(SUPPORTED_API_VERSIONS)
     if version is None:
-        return [doc.problem(("apiVersion",), "apiVersion is missing", f"add 'apiVersion: {supported}'")]
+        return [
+            doc.problem(("apiVersion",), "apiVersion is missing", f"add 'apiVersion: {supported}'")
+        ]
     if version not in SUPPORTED_API_VERSIONS:
         return [
             doc.problem(
@@ -82,7 +84,8 @@ def check_pipeline(spec: PipelineSpec, doc: YamlDocument) -> list[Problem]:
             problems.append(
                 doc.problem(
                     ("spec", "stages", i, "name"),
-                    f"duplicate stage name '{stage.name}' (first used by spec.stages[{first_index[stage.name]}])",
+                    f"duplicate stage name '{stage.name}' "
+                    f"(first used by spec.stages[{first_index[stage.name]}])",
                     "give every stage a unique name",
                 )
             )
@@ -122,12 +125,21 @@ def _check_outputs(spec: PipelineSpec, doc: YamlDocument) -> list[Problem]:
         top = out.split("/", 1)[0]
         if top in PROTECTED:
             problems.append(
-                doc.problem(where, f"stage '{name}' writes '{out}' inside {top}/, which holds project files", "write outputs under data/, models/ or reports/")
+                doc.problem(
+                    where,
+                    f"stage '{name}' writes '{out}' inside {top}/, which holds project files",
+                    "write outputs under data/, models/ or reports/",
+                )
             )
         for inp_index, inp in enumerate(spec.spec.inputs):
             if overlaps(out, inp):
                 problems.append(
-                    doc.problem(where, f"stage '{name}' writes '{out}', which overlaps external input '{inp}' (spec.inputs[{inp_index}])", "outputs and external inputs must be separate paths")
+                    doc.problem(
+                        where,
+                        f"stage '{name}' writes '{out}', which overlaps external input "
+                        f"'{inp}' (spec.inputs[{inp_index}])",
+                        "outputs and external inputs must be separate paths",
+                    )
                 )
         for oi, ofield, other, oj in seen:
             if overlaps(out, other):
@@ -138,7 +150,8 @@ def _check_outputs(spec: PipelineSpec, doc: YamlDocument) -> list[Problem]:
                     doc.problem(
                         where,
                         f"stage '{name}' writes '{out}': {what} as '{other}' written by {owner} "
-                        f"(spec.stages[{oi}].{ofield}[{oj}], line {doc.line_of(('spec', 'stages', oi, ofield, oj))})",
+                        f"(spec.stages[{oi}].{ofield}[{oj}], "
+                        f"line {doc.line_of(('spec', 'stages', oi, ofield, oj))})",
                         "each path has exactly one producing stage",
                     )
                 )
@@ -154,7 +167,11 @@ def _check_deps(spec: PipelineSpec, doc: YamlDocument) -> list[Problem]:
             where = ("spec", "stages", i, "deps", j)
             if any(overlaps(dep, out) for out in stage.all_outputs):
                 problems.append(
-                    doc.problem(where, f"stage '{stage.name}' reads '{dep}', which it also writes", "a stage cannot read its own output")
+                    doc.problem(
+                        where,
+                        f"stage '{stage.name}' reads '{dep}', which it also writes",
+                        "a stage cannot read its own output",
+                    )
                 )
                 continue
             if dep in (stage.code_dir, stage.lock_file) or is_within(dep, stage.code_dir):
@@ -163,19 +180,25 @@ def _check_deps(spec: PipelineSpec, doc: YamlDocument) -> list[Problem]:
                 continue
             if dep.split("/", 1)[0] in ("stages", "images", "src"):
                 continue  # code and environment files are tracked by git, not produced
-            producers = [s.name for s in spec.stages if s is not stage and any(overlaps(dep, o) for o in s.all_outputs)]
+            producers = [
+                s.name
+                for s in spec.stages
+                if s is not stage and any(overlaps(dep, o) for o in s.all_outputs)
+            ]
             if not producers:
                 known = [o for s in spec.stages for o in s.all_outputs] + list(inputs)
                 close = difflib.get_close_matches(dep, known, n=1, cutoff=0.7)
                 hint = (
                     f"did you mean '{close[0]}'?"
                     if close
-                    else "add it under spec.inputs if it comes from outside the pipeline, or fix the path"
+                    else "add it under spec.inputs if it comes from outside the pipeline, "
+                    "or fix the path"
                 )
                 problems.append(
                     doc.problem(
                         where,
-                        f"stage '{stage.name}' reads '{dep}', which no stage writes and which is not a declared external input",
+                        f"stage '{stage.name}' reads '{dep}', which no stage writes and which "
+                        "is not a declared external input",
                         hint,
                     )
                 )
@@ -189,12 +212,20 @@ def check_project_files(spec: PipelineSpec, doc: YamlDocument, root: Path) -> li
     for i, stage in enumerate(spec.stages):
         if not (root / stage.code_dir).is_dir():
             problems.append(
-                doc.problem(("spec", "stages", i, "name"), f"stage '{stage.name}' has no code folder {stage.code_dir}/", f"create {stage.code_dir}/ with the stage's code")
+                doc.problem(
+                    ("spec", "stages", i, "name"),
+                    f"stage '{stage.name}' has no code folder {stage.code_dir}/",
+                    f"create {stage.code_dir}/ with the stage's code",
+                )
             )
         if not (root / stage.lock_file).is_file():
             key = "image" if stage.image else "name"
             problems.append(
-                doc.problem(("spec", "stages", i, key), f"stage '{stage.name}' has no environment lock {stage.lock_file}", "run `make lock` to compile it from requirements.in")
+                doc.problem(
+                    ("spec", "stages", i, key),
+                    f"stage '{stage.name}' has no environment lock {stage.lock_file}",
+                    "run `make lock` to compile it from requirements.in",
+                )
             )
         for j, section in enumerate(stage.params):
             if isinstance(params, Problem):
@@ -202,12 +233,21 @@ def check_project_files(spec: PipelineSpec, doc: YamlDocument, root: Path) -> li
                 params = {}
             elif section.split(".")[0] not in params:
                 problems.append(
-                    doc.problem(("spec", "stages", i, "params", j), f"stage '{stage.name}' uses params section '{section}', which params.yaml does not have", f"add '{section.split('.')[0]}:' to params.yaml or fix the name")
+                    doc.problem(
+                        ("spec", "stages", i, "params", j),
+                        f"stage '{stage.name}' uses params section '{section}', "
+                        "which params.yaml does not have",
+                        f"add '{section.split('.')[0]}:' to params.yaml or fix the name",
+                    )
                 )
     for k, inp in enumerate(spec.spec.inputs):
         if not (root / inp).exists():
             problems.append(
-                doc.problem(("spec", "inputs", k), f"external input '{inp}' does not exist", "create it, or remove it from spec.inputs")
+                doc.problem(
+                    ("spec", "inputs", k),
+                    f"external input '{inp}' does not exist",
+                    "create it, or remove it from spec.inputs",
+                )
             )
     return problems
 

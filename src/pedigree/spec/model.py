@@ -42,9 +42,7 @@ def _repo_path(value: str) -> str:
 def _argv(value: object) -> object:
     if isinstance(value, str):
         suggestion = ", ".join(shlex.split(value)) if value.strip() else "python, -m, stages.NAME"
-        raise ValueError(
-            f"cmd must be an argv list, not a string; write cmd: [{suggestion}]"
-        )
+        raise ValueError(f"cmd must be an argv list, not a string; write cmd: [{suggestion}]")
     return value
 
 
@@ -128,9 +126,7 @@ class Stage(_Strict):
 class Metadata(_Strict):
     """Who the pipeline is."""
 
-    name: Annotated[
-        str, AfterValidator(_matches(PIPELINE_NAME, "pipeline name", "pets"))
-    ]
+    name: Annotated[str, AfterValidator(_matches(PIPELINE_NAME, "pipeline name", "pets"))]
     description: str | None = None
 
 

@@ -23,7 +23,8 @@ MERGE_TAG = "tag:yaml.org,2002:merge"
 # Tags of plain data; anything else (e.g. !!python/object) is refused, even if the safe loader
 # would merely ignore it.
 PLAIN_TAGS = frozenset(
-    f"tag:yaml.org,2002:{name}" for name in ("str", "int", "float", "bool", "null", "seq", "map", "timestamp")
+    f"tag:yaml.org,2002:{name}"
+    for name in ("str", "int", "float", "bool", "null", "seq", "map", "timestamp")
 )
 
 KeyPath = tuple[str | int, ...]
@@ -157,7 +158,12 @@ class _Builder:
             self.fail(node, f"nested more than {MAX_DEPTH} levels deep", path)
         self.lines.setdefault(path, node.start_mark.line + 1)
         if node.tag not in PLAIN_TAGS:
-            self.fail(node, f"unsupported YAML tag {node.tag}", path, "use plain values: strings, numbers, lists, mappings")
+            self.fail(
+                node,
+                f"unsupported YAML tag {node.tag}",
+                path,
+                "use plain values: strings, numbers, lists, mappings",
+            )
         if isinstance(node, ScalarNode):
             try:
                 return self.constructor.construct_object(node, deep=True)

@@ -12,7 +12,9 @@ from tests.conftest import VALID_SPEC
 
 
 @pytest.mark.parametrize("command", sorted(cli.commands))
-def test_every_command_has_help_with_an_example(command: str, capsys: pytest.CaptureFixture[str]) -> None:
+def test_every_command_has_help_with_an_example(
+    command: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main([command, "--help"]) == 0
     out = capsys.readouterr().out
     assert "Example" in out and f"pedigree {command}" in out
@@ -23,9 +25,14 @@ def test_validate_ok(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert "OK: pipeline 'pets' with 2 stages" in capsys.readouterr().out
 
 
-def test_validate_reports_every_problem_and_exits_2(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_validate_reports_every_problem_and_exits_2(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     spec = project / "pipelines" / "pets.yaml"
-    spec.write_text(VALID_SPEC.replace("retries: 2", "retires: 2").replace("memory: 2Gi", "memory: x"), encoding="utf-8")
+    spec.write_text(
+        VALID_SPEC.replace("retries: 2", "retires: 2").replace("memory: 2Gi", "memory: x"),
+        encoding="utf-8",
+    )
     assert main(["-C", str(project), "validate"]) == 2
     err = capsys.readouterr().err
     assert "error: 2 problems found:" in err
@@ -51,13 +58,20 @@ def test_not_a_project(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
     assert "no pedigree project" in capsys.readouterr().err
 
 
-def test_check_fails_with_3_when_dvc_yaml_is_stale(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_check_fails_with_3_when_dvc_yaml_is_stale(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["-C", str(project), "compile"]) == 0
     assert main(["-C", str(project), "check", "--no-env"]) == 3  # no images/requirements.lock here
     (project / "images" / "requirements.lock").write_text("pyyaml==6.0.3 \\\n", encoding="utf-8")
     assert main(["-C", str(project), "check", "--no-env"]) == 0
     spec = project / "pipelines" / "pets.yaml"
-    spec.write_text(spec.read_text(encoding="utf-8").replace("retries: 2", "retries: 3").replace("stages.transform]", "stages.transform, --fast]"), encoding="utf-8")
+    spec.write_text(
+        spec.read_text(encoding="utf-8")
+        .replace("retries: 2", "retries: 3")
+        .replace("stages.transform]", "stages.transform, --fast]"),
+        encoding="utf-8",
+    )
     capsys.readouterr()
     assert main(["-C", str(project), "check", "--no-env"]) == 3
     out = capsys.readouterr().out
@@ -72,7 +86,10 @@ def test_check_reports_lock_disagreement(project: Path, capsys: pytest.CaptureFi
     data = json.loads(capsys.readouterr().out)
     locks = next(c for c in data["checks"] if c["name"] == "locks")
     assert not locks["ok"]
-    assert "images/ingest/requirements.lock:1: pyyaml==6.0.3 but images/requirements.lock:1 pins 6.0.2" in locks["details"]
+    assert (
+        "images/ingest/requirements.lock:1: pyyaml==6.0.3 but images/requirements.lock:1 pins 6.0.2"
+        in locks["details"]
+    )
 
 
 def test_run_unknown_stage(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -86,7 +103,9 @@ def test_bad_flag_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
     assert "No such option '--fast'" in capsys.readouterr().err
 
 
-def test_internal_errors_are_one_line(monkeypatch: pytest.MonkeyPatch, project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_internal_errors_are_one_line(
+    monkeypatch: pytest.MonkeyPatch, project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     from pedigree import api
 
     def boom(*_args: object, **_kwargs: object) -> None:

@@ -18,7 +18,9 @@ def _golden(name: str, text: str) -> None:
     path = GOLDEN / name
     if os.environ.get("PEDIGREE_UPDATE_GOLDEN") == "1":
         path.write_text(text, encoding="utf-8")
-    assert text == path.read_text(encoding="utf-8"), f"{name} changed; rerun with PEDIGREE_UPDATE_GOLDEN=1 if intended"
+    assert text == path.read_text(encoding="utf-8"), (
+        f"{name} changed; rerun with PEDIGREE_UPDATE_GOLDEN=1 if intended"
+    )
 
 
 def test_fixture_spec_matches_golden(project: Path) -> None:
@@ -40,7 +42,10 @@ def test_implicit_deps_come_first(project: Path) -> None:
     spec = load_spec(project / "pipelines" / "pets.yaml", project)
     text = render_dvc_yaml(spec, "pipelines/pets.yaml", shared_code=True)
     block = text.split("  transform:\n", 1)[1]
-    assert "    - stages/transform\n    - stages/common\n    - images/transform/requirements.lock\n    - data/raw\n" in block
+    assert (
+        "    - stages/transform\n    - stages/common\n    - images/transform/requirements.lock\n    - data/raw\n"
+        in block
+    )
     assert "cmd: python -m pedigree.launch --stage transform -- python -m stages.transform" in block
 
 
@@ -48,7 +53,9 @@ def test_project_dvc_yaml_matches_golden() -> None:
     loaded = api.load(REPO_ROOT)
     text = api.render_dvc(loaded)
     _golden("pets.dvc.yaml", text)
-    assert (REPO_ROOT / "dvc.yaml").read_text(encoding="utf-8") == text, "dvc.yaml is stale: run `pedigree compile`"
+    assert (REPO_ROOT / "dvc.yaml").read_text(encoding="utf-8") == text, (
+        "dvc.yaml is stale: run `pedigree compile`"
+    )
 
 
 def test_compile_writes_only_on_change(project: Path) -> None:

@@ -34,7 +34,10 @@ def test_valid_spec_loads(project: Path) -> None:
 
 def test_unknown_key_suggests_the_closest(tmp_path: Path) -> None:
     text = VALID_SPEC.replace("      retries: 2", "      retires: 2")
-    with pytest.raises(SpecError, match=r"pets.yaml:17 \[spec.stages\[1\].retires\]: unknown key 'retires' \(hint: did you mean 'retries'\?\)"):
+    with pytest.raises(
+        SpecError,
+        match=r"pets.yaml:17 \[spec.stages\[1\].retires\]: unknown key 'retires' \(hint: did you mean 'retries'\?\)",
+    ):
         load_spec(_spec(tmp_path, text))
 
 
@@ -45,7 +48,10 @@ def test_unknown_top_level_key(tmp_path: Path) -> None:
 
 def test_unproduced_dep_is_refused_with_suggestion(tmp_path: Path) -> None:
     text = VALID_SPEC.replace("deps: [data/raw]", "deps: [data/rawx]")
-    with pytest.raises(SpecError, match=r":13 \[spec.stages\[1\].deps\[0\]\]: stage 'transform' reads 'data/rawx', which no stage writes and which is not a declared external input \(hint: did you mean 'data/raw'\?\)"):
+    with pytest.raises(
+        SpecError,
+        match=r":13 \[spec.stages\[1\].deps\[0\]\]: stage 'transform' reads 'data/rawx', which no stage writes and which is not a declared external input \(hint: did you mean 'data/raw'\?\)",
+    ):
         load_spec(_spec(tmp_path, text))
 
 
@@ -58,13 +64,20 @@ def test_declared_external_input_is_accepted(tmp_path: Path) -> None:
 
 
 def test_two_stages_writing_the_same_output(tmp_path: Path) -> None:
-    text = VALID_SPEC.replace("outs: [data/prepared]", "outs: [data/raw]").replace("deps: [data/raw]", "deps: []")
-    with pytest.raises(SpecError, match=r"stage 'transform' writes 'data/raw': the same output as 'data/raw' written by stage 'ingest' \(spec.stages\[0\].outs\[0\], line 10\)"):
+    text = VALID_SPEC.replace("outs: [data/prepared]", "outs: [data/raw]").replace(
+        "deps: [data/raw]", "deps: []"
+    )
+    with pytest.raises(
+        SpecError,
+        match=r"stage 'transform' writes 'data/raw': the same output as 'data/raw' written by stage 'ingest' \(spec.stages\[0\].outs\[0\], line 10\)",
+    ):
         load_spec(_spec(tmp_path, text))
 
 
 def test_overlapping_outputs(tmp_path: Path) -> None:
-    text = VALID_SPEC.replace("outs: [data/prepared]", "outs: [data/raw/more]").replace("deps: [data/raw]", "deps: []")
+    text = VALID_SPEC.replace("outs: [data/prepared]", "outs: [data/raw/more]").replace(
+        "deps: [data/raw]", "deps: []"
+    )
     with pytest.raises(SpecError, match="an overlapping output as 'data/raw'"):
         load_spec(_spec(tmp_path, text))
 
@@ -80,14 +93,22 @@ spec:
     - {name: b, cmd: [x], deps: [data/a], outs: [data/b]}
     - {name: c, cmd: [x], deps: [data/b], outs: [data/c]}
 """
-    with pytest.raises(SpecError, match=r"stages form a cycle: (a -> b -> c -> a|b -> c -> a -> b|c -> a -> b -> c)"):
+    with pytest.raises(
+        SpecError,
+        match=r"stages form a cycle: (a -> b -> c -> a|b -> c -> a -> b|c -> a -> b -> c)",
+    ):
         load_spec(_spec(tmp_path, text))
 
 
 def test_duplicate_stage_names(tmp_path: Path) -> None:
-    text = VALID_SPEC.replace("- name: transform", "- name: ingest").replace("outs: [data/raw]\n", "outs: [data/raw]\n", 1)
+    text = VALID_SPEC.replace("- name: transform", "- name: ingest").replace(
+        "outs: [data/raw]\n", "outs: [data/raw]\n", 1
+    )
     problems = _problems(tmp_path, text)
-    assert any("duplicate stage name 'ingest' (first used by spec.stages[0])" in p and ":11 " in p for p in problems)
+    assert any(
+        "duplicate stage name 'ingest' (first used by spec.stages[0])" in p and ":11 " in p
+        for p in problems
+    )
 
 
 @pytest.mark.parametrize(
@@ -108,13 +129,21 @@ def test_bad_paths(tmp_path: Path, path: str, message: str) -> None:
 
 
 def test_cmd_as_string_is_refused_with_the_list_form(tmp_path: Path) -> None:
-    text = VALID_SPEC.replace("cmd: [python, -m, stages.transform]", "cmd: python -m stages.transform --fast")
-    with pytest.raises(SpecError, match=r":12 \[spec.stages\[1\].cmd\]: cmd must be an argv list, not a string; write cmd: \[python, -m, stages.transform, --fast\]"):
+    text = VALID_SPEC.replace(
+        "cmd: [python, -m, stages.transform]", "cmd: python -m stages.transform --fast"
+    )
+    with pytest.raises(
+        SpecError,
+        match=r":12 \[spec.stages\[1\].cmd\]: cmd must be an argv list, not a string; write cmd: \[python, -m, stages.transform, --fast\]",
+    ):
         load_spec(_spec(tmp_path, text))
 
 
 def test_unknown_api_version_lists_supported(tmp_path: Path) -> None:
-    with pytest.raises(SpecError, match=r"pets.yaml:1 \[apiVersion\]: unknown apiVersion 'pedigree/v9'; this pedigree supports: pedigree/v1"):
+    with pytest.raises(
+        SpecError,
+        match=r"pets.yaml:1 \[apiVersion\]: unknown apiVersion 'pedigree/v9'; this pedigree supports: pedigree/v1",
+    ):
         load_spec(_spec(tmp_path, VALID_SPEC.replace("pedigree/v1", "pedigree/v9")))
 
 
@@ -157,14 +186,20 @@ def test_no_stages(tmp_path: Path) -> None:
 
 
 def test_bad_resources_and_names(tmp_path: Path) -> None:
-    text = VALID_SPEC.replace("memory: 2Gi", "memory: lots").replace("- name: ingest", "- name: Ingest_1")
+    text = VALID_SPEC.replace("memory: 2Gi", "memory: lots").replace(
+        "- name: ingest", "- name: Ingest_1"
+    )
     problems = _problems(tmp_path, text)
-    assert any("'lots' is not a valid memory quantity (example: 512Mi or 2Gi)" in p for p in problems)
+    assert any(
+        "'lots' is not a valid memory quantity (example: 512Mi or 2Gi)" in p for p in problems
+    )
     assert any("'Ingest_1' is not a valid stage name" in p for p in problems)
 
 
 def test_all_problems_are_reported_at_once(tmp_path: Path) -> None:
-    text = VALID_SPEC.replace("retries: 2", "retries: -1").replace("cmd: [python, -m, stages.transform]", "cmd: python")
+    text = VALID_SPEC.replace("retries: 2", "retries: -1").replace(
+        "cmd: [python, -m, stages.transform]", "cmd: python"
+    )
     assert len(_problems(tmp_path, text)) == 2
 
 

@@ -25,7 +25,9 @@ def _load(root: Path) -> tuple[dict[str, Sample], dict[str, str]]:
     skips: dict[str, str] = {}
     for item in iter_dataset(root):
         if isinstance(item, Skip):
-            skips[item.file] = f"{skips[item.file]} | {item.reason}" if item.file in skips else item.reason
+            skips[item.file] = (
+                f"{skips[item.file]} | {item.reason}" if item.file in skips else item.reason
+            )
         else:
             samples[item.id] = item
     return samples, skips
@@ -43,8 +45,21 @@ class Odd:
         self.root = root
         ids = iter(_listed_ids(root))
         self.plain = next(ids)
-        for name in ("png", "gray", "cmyk", "rgba", "palette", "mat", "truncated", "no_trimap",
-                     "bad_trimap", "small_trimap", "seven", "p_trimap", "rgb_trimap"):
+        for name in (
+            "png",
+            "gray",
+            "cmyk",
+            "rgba",
+            "palette",
+            "mat",
+            "truncated",
+            "no_trimap",
+            "bad_trimap",
+            "small_trimap",
+            "seven",
+            "p_trimap",
+            "rgb_trimap",
+        ):
             setattr(self, name, next(ids))
 
     def image(self, image_id: str) -> Path:
@@ -67,7 +82,9 @@ class Odd:
         palette = reopen(self.palette).convert("P")
         palette.info["transparency"] = 0
         palette.save(self.image(self.palette), "PNG", transparency=0)
-        (self.root / "images" / f"{self.mat}.mat").write_bytes(b"MATLAB 5.0 MAT-file, not an image" * 4)
+        (self.root / "images" / f"{self.mat}.mat").write_bytes(
+            b"MATLAB 5.0 MAT-file, not an image" * 4
+        )
         data = self.image(self.truncated).read_bytes()
         self.image(self.truncated).write_bytes(data[: len(data) // 2])
         self.trimap(self.no_trimap).unlink()
@@ -85,7 +102,9 @@ class Odd:
         shutil.copy(self.image(self.plain), self.image("dragon_1"))
         with (self.root / "annotations/list.txt").open("a") as handle:
             bengal = BREEDS_BY_NAME["Bengal"]
-            handle.write(f"this line is broken\nBengal_998 {bengal.class_id} 1 {bengal.breed_id}\n")  # no image
+            handle.write(
+                f"this line is broken\nBengal_998 {bengal.class_id} 1 {bengal.breed_id}\n"
+            )  # no image
 
 
 @pytest.fixture
@@ -120,9 +139,15 @@ def test_images_in_odd_formats_are_converted_and_recorded(odd: Odd) -> None:
         assert list(sample.conversions) == conversions, image_id
         assert sample.image_suffix == ".png"
         decoded = Image.open(io.BytesIO(sample.image_data))
-        assert (decoded.format, decoded.mode, decoded.size) == ("PNG", "RGB", (sample.width, sample.height))
+        assert (decoded.format, decoded.mode, decoded.size) == (
+            "PNG",
+            "RGB",
+            (sample.width, sample.height),
+        )
     # A PNG re-encoding is lossless: the pixels are exactly the source's.
-    assert np.array_equal(_pixels(samples[odd.png].image_data), _pixels(odd.image(odd.png).read_bytes()))
+    assert np.array_equal(
+        _pixels(samples[odd.png].image_data), _pixels(odd.image(odd.png).read_bytes())
+    )
     assert samples[odd.plain].image_suffix == ".jpg" and samples[odd.plain].conversions == ()
 
 
@@ -142,8 +167,13 @@ def test_every_unusable_file_is_skipped_with_its_reason(odd: Odd) -> None:
     samples, skips = _load(odd.root)
     assert skips.pop(f"images/{odd.mat}.mat") == "not an image file (Pillow cannot identify .mat)"
     assert odd.mat in samples  # the real image beside the .mat file is still used
-    assert skips.pop(f"images/{odd.truncated}.jpg").startswith("unreadable image: image file is truncated")
-    assert skips.pop(f"images/{odd.no_trimap}.jpg") == f"no trimap annotations/trimaps/{odd.no_trimap}.png"
+    assert skips.pop(f"images/{odd.truncated}.jpg").startswith(
+        "unreadable image: image file is truncated"
+    )
+    assert (
+        skips.pop(f"images/{odd.no_trimap}.jpg")
+        == f"no trimap annotations/trimaps/{odd.no_trimap}.png"
+    )
     assert skips.pop(f"images/{odd.bad_trimap}.jpg").startswith(
         f"unreadable trimap annotations/trimaps/{odd.bad_trimap}.png: "
     )
@@ -159,7 +189,9 @@ def test_every_unusable_file_is_skipped_with_its_reason(odd: Odd) -> None:
         "not in annotations/list.txt and 'dragon_1' names none of the 37 breeds"
     )
     reason = skips.pop("images/Bengal_998.jpg")
-    assert reason.startswith("listed on line ") and reason.endswith("of annotations/list.txt but there is no image file")
+    assert reason.startswith("listed on line ") and reason.endswith(
+        "of annotations/list.txt but there is no image file"
+    )
     list_reason = skips.pop("annotations/list.txt")
     assert list_reason.startswith("line ") and "malformed line 'this line is broken'" in list_reason
     assert skips == {}
@@ -183,8 +215,12 @@ def test_contradictory_list_lines_are_skipped(pets_folder: Path) -> None:
     _, skips = _load(pets_folder)
     reasons = skips.pop("annotations/list.txt").split(" | ")
     assert skips == {}
-    assert reasons[0].startswith(f"line {len(lines) + 1}: duplicate entry for {first} (first on line ")
-    assert reasons[1].endswith(f"Bengal_5 is named for Bengal but CLASS-ID {birman.class_id} is Birman")
+    assert reasons[0].startswith(
+        f"line {len(lines) + 1}: duplicate entry for {first} (first on line "
+    )
+    assert reasons[1].endswith(
+        f"Bengal_5 is named for Bengal but CLASS-ID {birman.class_id} is Birman"
+    )
     assert reasons[2].endswith(
         f"Bengal_6: CLASS-ID {bengal.class_id} is Bengal (SPECIES 1, BREED-ID {bengal.breed_id}) "
         f"but the line says SPECIES 2, BREED-ID {bengal.breed_id}"

@@ -37,7 +37,11 @@ def _write_params(project: Path, source: str = "synthetic", count: object = 24) 
 
 
 def _tree(root: Path) -> dict[str, bytes]:
-    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        p.relative_to(root).as_posix(): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
 
 
 def _no_output(project: Path) -> None:
@@ -65,8 +69,16 @@ def test_end_to_end_writes_raw_data(project: Path, capsys: pytest.CaptureFixture
     ids = [s["id"] for s in manifest["samples"]]
     assert ids == sorted(ids)
     for sample in manifest["samples"]:
-        assert sha256_file(raw / sample["image"]) == sample["raw_image_sha256"] == sample["image_sha256"]
-        assert sha256_file(raw / sample["trimap"]) == sample["raw_trimap_sha256"] == sample["trimap_sha256"]
+        assert (
+            sha256_file(raw / sample["image"])
+            == sample["raw_image_sha256"]
+            == sample["image_sha256"]
+        )
+        assert (
+            sha256_file(raw / sample["trimap"])
+            == sample["raw_trimap_sha256"]
+            == sample["trimap_sha256"]
+        )
         assert sample["species"] in ("cat", "dog") and sample["conversions"] == []
     files = set(_tree(raw))
     assert files == {"manifest.json"} | {s["image"] for s in manifest["samples"]} | {
@@ -96,9 +108,17 @@ def test_folder_source_records_skips(project: Path) -> None:
     _write_params(project, source="src")
     assert main([]) == 0
     manifest = json.loads((project / "data/raw/manifest.json").read_text())
-    assert manifest["source"] == {"kind": "folder", "location": "src", "sha256": None, "synthetic": None}
+    assert manifest["source"] == {
+        "kind": "folder",
+        "location": "src",
+        "sha256": None,
+        "synthetic": None,
+    }
     assert manifest["skipped"] == [
-        {"file": "images/dragon_1.jpg", "reason": "not in annotations/list.txt and 'dragon_1' names none of the 37 breeds"}
+        {
+            "file": "images/dragon_1.jpg",
+            "reason": "not in annotations/list.txt and 'dragon_1' names none of the 37 breeds",
+        }
     ]
     assert manifest["counts"]["samples"] == 6 and manifest["counts"]["skipped"] == 1
 
@@ -116,7 +136,10 @@ def test_no_usable_samples_fails_and_writes_nothing(project: Path) -> None:
     for trimap in (project / "src/annotations/trimaps").iterdir():
         trimap.unlink()
     _write_params(project, source="src")
-    with pytest.raises(SourceError, match=r"no usable samples in src: 3 files skipped; first reasons: images/.*: no trimap"):
+    with pytest.raises(
+        SourceError,
+        match=r"no usable samples in src: 3 files skipped; first reasons: images/.*: no trimap",
+    ):
         main([])
     _no_output(project)
 
@@ -136,28 +159,39 @@ def test_failure_keeps_the_previous_output(project: Path) -> None:
 
 def test_bad_params_are_located(project: Path) -> None:
     _write_params(project, count=0)
-    with pytest.raises(ParamsError, match=r"params\.yaml:7 \[ingest\.synthetic\.count\]: count must be between 1"):
+    with pytest.raises(
+        ParamsError, match=r"params\.yaml:7 \[ingest\.synthetic\.count\]: count must be between 1"
+    ):
         main([])
     _no_output(project)
 
 
 def test_unknown_key_is_located_with_a_suggestion(project: Path) -> None:
     (project / "params.yaml").write_text("ingest:\n  source: synthetic\n  sha265: null\n")
-    with pytest.raises(ParamsError, match=r"params\.yaml:3 \[ingest\.sha265\]: unknown key 'sha265' \(hint: did you mean 'sha256'\?\)"):
+    with pytest.raises(
+        ParamsError,
+        match=r"params\.yaml:3 \[ingest\.sha265\]: unknown key 'sha265' \(hint: did you mean 'sha256'\?\)",
+    ):
         main([])
 
 
 def test_url_without_sha256_is_located(project: Path) -> None:
     (project / "params.yaml").write_text("ingest:\n  source: https://example.org/pets.tar.gz\n")
-    with pytest.raises(ParamsError, match=r"params\.yaml:1 \[ingest\.sha256\]: a URL source needs sha256"):
+    with pytest.raises(
+        ParamsError, match=r"params\.yaml:1 \[ingest\.sha256\]: a URL source needs sha256"
+    ):
         main([])
 
 
-def test_run_stage_turns_errors_into_one_line_and_exit_code(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_run_stage_turns_errors_into_one_line_and_exit_code(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     _write_params(project, source="nowhere")
     with pytest.raises(SystemExit) as exit_info:
         run_stage(main, [])
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
-    assert err.startswith("error: source nowhere does not exist") and "hint: set ingest.source" in err
+    assert (
+        err.startswith("error: source nowhere does not exist") and "hint: set ingest.source" in err
+    )
     _no_output(project)

@@ -15,7 +15,9 @@ HEX = "ab" * 32
 def test_defaults_match_params_yaml() -> None:
     params = IngestParams()
     assert (params.source, params.sha256, params.is_synthetic) == ("synthetic", None, True)
-    assert params.synthetic == SyntheticParams(seed=42, count=400, images_per_animal=(2, 5), image_size=(160, 320))
+    assert params.synthetic == SyntheticParams(
+        seed=42, count=400, images_per_animal=(2, 5), image_size=(160, 320)
+    )
 
 
 @pytest.mark.parametrize(
@@ -25,8 +27,14 @@ def test_defaults_match_params_yaml() -> None:
         ({"count": True}, r"valid integer"),
         ({"seed": -1}, r"seed must be 0 or more"),
         ({"images_per_animal": [0, 3]}, r"images_per_animal min must be at least 1"),
-        ({"images_per_animal": [4, 2]}, r"images_per_animal min 4 is above max 2; write \[min, max\]"),
-        ({"images_per_animal": [2]}, r"images_per_animal must be a \[min, max\] pair like \[2, 5\]"),
+        (
+            {"images_per_animal": [4, 2]},
+            r"images_per_animal min 4 is above max 2; write \[min, max\]",
+        ),
+        (
+            {"images_per_animal": [2]},
+            r"images_per_animal must be a \[min, max\] pair like \[2, 5\]",
+        ),
         ({"image_size": [300, 200]}, r"image_size min 300 is above max 200"),
         ({"image_size": [8, 200]}, r"image_size sides must lie within 32\.\.4096"),
         ({"image_size": 160}, r"image_size must be a \[min, max\] pair"),
@@ -41,15 +49,30 @@ def test_bad_synthetic_params(synthetic: dict[str, Any], message: str) -> None:
 @pytest.mark.parametrize(
     ("section", "message"),
     [
-        ({"source": "https://example.org/p.tar.gz"}, r"a URL source needs sha256: .*add `sha256: <hex>`"),
-        ({"source": "http://example.org/p.tar.gz", "sha256": HEX}, r"plain http:// is not allowed .*use the https://"),
-        ({"source": "http://127.0.0.1:8000/p.tar.gz", "sha256": HEX}, r"plain http:// is not allowed"),
+        (
+            {"source": "https://example.org/p.tar.gz"},
+            r"a URL source needs sha256: .*add `sha256: <hex>`",
+        ),
+        (
+            {"source": "http://example.org/p.tar.gz", "sha256": HEX},
+            r"plain http:// is not allowed .*use the https://",
+        ),
+        (
+            {"source": "http://127.0.0.1:8000/p.tar.gz", "sha256": HEX},
+            r"plain http:// is not allowed",
+        ),
         ({"source": "ftp://example.org/p.tar.gz", "sha256": HEX}, r"unsupported URL scheme 'ftp'"),
         ({"source": "https:///p.tar.gz", "sha256": HEX}, r"has no host"),
         ({"source": "  "}, r"source is empty"),
-        ({"source": "pets.tar.gz", "sha256": "abc"}, r"sha256 must be exactly 64 hexadecimal characters \(got 3"),
+        (
+            {"source": "pets.tar.gz", "sha256": "abc"},
+            r"sha256 must be exactly 64 hexadecimal characters \(got 3",
+        ),
         ({"source": "pets.tar.gz", "sha256": "g" * 64}, r"64 hexadecimal"),
-        ({"sha256": HEX}, r"sha256 pins a tarball or URL, but source is `synthetic`; set `sha256: null`"),
+        (
+            {"sha256": HEX},
+            r"sha256 pins a tarball or URL, but source is `synthetic`; set `sha256: null`",
+        ),
         ({"sourc": "synthetic"}, r"Extra inputs are not permitted"),
     ],
 )

@@ -62,7 +62,9 @@ def test_folder_with_the_layout_one_level_down(pets_folder: Path, tmp_path: Path
 
 
 @pytest.mark.parametrize("arcname", [".", "oxford-iiit-pet"], ids=["top-level", "one-folder"])
-def test_tarball(synthetic_root: Path, tmp_path: Path, small: SyntheticParams, arcname: str) -> None:
+def test_tarball(
+    synthetic_root: Path, tmp_path: Path, small: SyntheticParams, arcname: str
+) -> None:
     tarball = _tar(tmp_path / "pets.tar.gz", synthetic_root, arcname)
     with open_local(str(tarball), _sha(tarball), tmp_path) as source:
         assert (source.kind, source.sha256) == ("tarball", _sha(tarball))
@@ -77,7 +79,9 @@ def test_tarball_without_pin_records_its_hash(synthetic_root: Path, tmp_path: Pa
         assert source.sha256 == _sha(tarball) and source.location == "pets.tgz"
 
 
-def test_split_tarballs_like_the_real_distribution(synthetic_root: Path, tmp_path: Path, small: SyntheticParams) -> None:
+def test_split_tarballs_like_the_real_distribution(
+    synthetic_root: Path, tmp_path: Path, small: SyntheticParams
+) -> None:
     folder = tmp_path / "download"
     folder.mkdir()
     _tar(folder / "images.tar.gz", synthetic_root / "images", "images")
@@ -88,7 +92,10 @@ def test_split_tarballs_like_the_real_distribution(synthetic_root: Path, tmp_pat
 
 def test_tarball_sha256_mismatch_is_refused(synthetic_root: Path, tmp_path: Path) -> None:
     tarball = _tar(tmp_path / "pets.tar.gz", synthetic_root, ".")
-    with pytest.raises(SourceError, match=f"sha256 mismatch for .*pets.tar.gz: expected {'0' * 64}, got {_sha(tarball)}"):
+    with pytest.raises(
+        SourceError,
+        match=f"sha256 mismatch for .*pets.tar.gz: expected {'0' * 64}, got {_sha(tarball)}",
+    ):
         with open_local(str(tarball), "0" * 64, tmp_path):
             pass
 
@@ -130,7 +137,10 @@ def test_links_escaping_the_folder_are_refused(tmp_path: Path) -> None:
     [
         (lambda p: p.mkdir(), "source .* is empty"),
         (lambda p: None, "source .* does not exist"),
-        (lambda p: (p.mkdir(), (p / "readme.txt").write_text("hi")), "not in the Oxford-IIIT Pet layout"),
+        (
+            lambda p: (p.mkdir(), (p / "readme.txt").write_text("hi")),
+            "not in the Oxford-IIIT Pet layout",
+        ),
         (lambda p: p.write_text("not a tarball"), "is a file but not a .tar.gz archive"),
     ],
     ids=["empty", "missing", "no-layout", "not-tar"],
@@ -167,7 +177,9 @@ def server(synthetic_root: Path, tmp_path: Path) -> Iterator[tuple[str, Path]]:
     tarball = _tar(served / "pets.tar.gz", synthetic_root, "pets")
     handler = functools.partial(_Quiet, directory=str(served))
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread = threading.Thread(
+        target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    )
     thread.start()
     try:
         yield f"http://127.0.0.1:{httpd.server_address[1]}", tarball
@@ -187,7 +199,9 @@ def test_url_is_downloaded_and_verified(server: tuple[str, Path], small: Synthet
 
 def test_url_with_wrong_sha256_is_refused_before_extraction(server: tuple[str, Path]) -> None:
     base, tarball = server
-    with pytest.raises(SourceError, match=f"sha256 mismatch for .*: expected {'a' * 64}, got {_sha(tarball)}"):
+    with pytest.raises(
+        SourceError, match=f"sha256 mismatch for .*: expected {'a' * 64}, got {_sha(tarball)}"
+    ):
         with open_url(f"{base}/pets.tar.gz", "a" * 64, timeout=10):
             pass
 
@@ -212,5 +226,10 @@ def test_unreachable_url() -> None:
 def test_open_source_dispatches_on_params(small: SyntheticParams, tmp_path: Path) -> None:
     with open_source(IngestParams(synthetic=small), tmp_path) as source:
         assert (source.kind, source.location, source.sha256) == ("synthetic", "synthetic", None)
-        assert source.synthetic == {"seed": 7, "count": 24, "images_per_animal": [2, 4], "image_size": [64, 96]}
+        assert source.synthetic == {
+            "seed": 7,
+            "count": 24,
+            "images_per_animal": [2, 4],
+            "image_size": [64, 96],
+        }
         assert _count(source) == small.count

@@ -11,25 +11,33 @@ import pytest
 from PIL import Image
 
 from stages.common.pets import BREEDS, BREEDS_BY_NAME, CAT, DOG, LIST_HEADER
-from stages.ingest.params import SyntheticParams
 from stages.ingest.loader import ANIMALS_FILE
+from stages.ingest.params import SyntheticParams
 from stages.ingest.synthetic import generate, trimap_of
 
 
 def _tree(root: Path) -> dict[str, bytes]:
-    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        p.relative_to(root).as_posix(): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
 
 
 def _ids(root: Path, folder: str, suffix: str) -> set[str]:
     return {p.name.removesuffix(suffix) for p in (root / folder).iterdir()}
 
 
-def test_two_generations_are_byte_identical(synthetic_root: Path, tmp_path: Path, small: SyntheticParams) -> None:
+def test_two_generations_are_byte_identical(
+    synthetic_root: Path, tmp_path: Path, small: SyntheticParams
+) -> None:
     generate(small, tmp_path)
     assert _tree(tmp_path) == _tree(synthetic_root)
 
 
-def test_another_seed_gives_other_pictures(synthetic_root: Path, tmp_path: Path, small: SyntheticParams) -> None:
+def test_another_seed_gives_other_pictures(
+    synthetic_root: Path, tmp_path: Path, small: SyntheticParams
+) -> None:
     generate(small.model_copy(update={"seed": 8}), tmp_path)
     assert _tree(tmp_path) != _tree(synthetic_root)
 
@@ -57,7 +65,9 @@ def test_layout_is_exactly_the_real_one(synthetic_root: Path, small: SyntheticPa
         assert (int(species), int(breed_id)) == (breed.species, breed.breed_id)
 
 
-def test_several_images_per_animal_and_both_species(synthetic_root: Path, small: SyntheticParams) -> None:
+def test_several_images_per_animal_and_both_species(
+    synthetic_root: Path, small: SyntheticParams
+) -> None:
     lines = (synthetic_root / ANIMALS_FILE).read_text().splitlines()
     assert lines[0].startswith("# ") and len([x for x in lines if x.startswith("#")]) == 1
     owners = dict(line.split() for line in lines[1:])
@@ -73,7 +83,9 @@ def test_several_images_per_animal_and_both_species(synthetic_root: Path, small:
         assert len({i.rpartition("_")[0] for i, a in owners.items() if a == animal}) == 1
 
 
-def test_trimaps_hold_all_three_classes_and_match_image_sizes(synthetic_root: Path, small: SyntheticParams) -> None:
+def test_trimaps_hold_all_three_classes_and_match_image_sizes(
+    synthetic_root: Path, small: SyntheticParams
+) -> None:
     low, high = small.image_size
     sizes = set()
     for path in sorted((synthetic_root / "images").iterdir()):

@@ -24,7 +24,6 @@ from PIL import Image
 from pedigree.errors import ParamsError, SourceError
 from stages.transform.__main__ import main
 from stages.transform.shards import load_tf
-
 from tests.unit.stages.transform.conftest import (
     TEST_COLOUR,
     animals_per_split,
@@ -163,8 +162,10 @@ def test_provenance_points_at_each_record(prepared: Path, tiny_raw: Path) -> Non
     assert [(SPLITS.index(e["split"]), e["id"]) for e in entries] == sorted(
         (SPLITS.index(e["split"]), e["id"]) for e in entries
     )
-    assert all(line == json.dumps(json.loads(line), sort_keys=True, separators=(",", ":"))
-               for line in lines)
+    assert all(
+        line == json.dumps(json.loads(line), sort_keys=True, separators=(",", ":"))
+        for line in lines
+    )
     by_shard = {
         f"{split}/{shard.name}": [r["id"] for r in read_records(shard)]
         for split in SPLITS
@@ -175,12 +176,23 @@ def test_provenance_points_at_each_record(prepared: Path, tiny_raw: Path) -> Non
         assert by_shard[entry["shard"]][entry["index"]] == entry["id"]
         assert entry["animal_id"] == sample["animal_id"]
         assert entry["bucket"] == md5_bucket(sample["animal_id"])
-        for key in ("image", "trimap", "image_sha256", "trimap_sha256",
-                    "raw_image_sha256", "raw_trimap_sha256"):
+        for key in (
+            "image",
+            "trimap",
+            "image_sha256",
+            "trimap_sha256",
+            "raw_image_sha256",
+            "raw_trimap_sha256",
+        ):
             assert entry["source"][key] == sample[key]
         ops = [(t["op"], t.get("target")) for t in entry["transforms"]]
-        assert ops == [("decode", "image"), ("decode", "trimap"), ("resize", "image"),
-                       ("resize", "trimap"), ("encode", None)]
+        assert ops == [
+            ("decode", "image"),
+            ("decode", "trimap"),
+            ("resize", "image"),
+            ("resize", "trimap"),
+            ("encode", None),
+        ]
         resize_image, resize_trimap = entry["transforms"][2], entry["transforms"][3]
         assert resize_image["method"] == "bilinear" and resize_trimap["method"] == "nearest"
         assert resize_image["from"] == [sample["height"], sample["width"]]
@@ -193,7 +205,10 @@ def test_splits_json_is_consistent(prepared: Path, tiny_raw: Path) -> None:
     doc = json.loads((prepared / "splits.json").read_text())
     assert doc["buckets"] == 10
     assert doc["assignment"] == {
-        "train": [0, 1, 2, 3, 4, 5, 6], "validation": [7], "calibration": [8], "test": [9]
+        "train": [0, 1, 2, 3, 4, 5, 6],
+        "validation": [7],
+        "calibration": [8],
+        "test": [9],
     }
     owner: dict[str, str] = {}
     for split in SPLITS:
@@ -226,8 +241,12 @@ def test_stats_come_from_the_train_records_only(prepared: Path) -> None:
 def test_stats_ignore_a_distinctive_colour_outside_train(tmp_path: Path, tiny_params: Path) -> None:
     animals = animals_per_split({"train": 3, "validation": 1, "calibration": 1, "test": 2})
     split_of = {a: split_of_bucket(md5_bucket(a)) for a, _, _ in animals}
-    colours = {"train": (100, 150, 200), "validation": (0, 255, 0), "calibration": (0, 0, 255),
-               "test": TEST_COLOUR}
+    colours = {
+        "train": (100, 150, 200),
+        "validation": (0, 255, 0),
+        "calibration": (0, 0, 255),
+        "test": TEST_COLOUR,
+    }
     raw = build_raw(tmp_path, animals, colour_for=lambda a: colours[split_of[a]])
     assert run(tiny_params, raw, tmp_path / "out") == 0
     stats = json.loads((tmp_path / "out" / "stats.json").read_text())
@@ -235,8 +254,9 @@ def test_stats_ignore_a_distinctive_colour_outside_train(tmp_path: Path, tiny_pa
     assert stats["std"] == [0.0, 0.0, 0.0]
 
 
-def test_summary_is_printed(tiny_raw: Path, tiny_params: Path, tmp_path: Path,
-                            capsys: pytest.CaptureFixture[str]) -> None:
+def test_summary_is_printed(
+    tiny_raw: Path, tiny_params: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert run(tiny_params, tiny_raw, tmp_path / "out") == 0
     text = capsys.readouterr().out
     assert "transform: 20 samples" in text
@@ -252,10 +272,14 @@ def test_empty_splits_get_an_index_and_no_shards(tmp_path: Path, tiny_params: Pa
     for split in ("validation", "calibration", "test"):
         assert sorted(p.name for p in (out / split).iterdir()) == ["index.json"]
         assert json.loads((out / split / "index.json").read_text()) == {
-            "split": split, "count": 0, "shards": []
+            "split": split,
+            "count": 0,
+            "shards": [],
         }
     assert json.loads((out / "splits.json").read_text())["splits"]["test"] == {
-        "animals": [], "images": [], "count": 0
+        "animals": [],
+        "images": [],
+        "count": 0,
     }
 
 
@@ -312,31 +336,56 @@ def _first(raw: Path, key: str) -> Path:
 
 
 CORRUPTIONS = {
-    "not json": (lambda raw: (raw / "manifest.json").write_text("{\n  'samples': "),
-                 r"manifest\.json:2: manifest is not valid JSON"),
-    "missing key": (lambda raw: _edit_manifest(raw, lambda s: s[3].pop("class_id")),
-                    r"invalid manifest at samples\[3\]\.class_id: Field required"),
-    "no samples": (lambda raw: _edit_manifest(raw, lambda s: s.clear()),
-                   r"manifest lists no samples"),
-    "duplicate id": (lambda raw: _edit_manifest(raw, lambda s: s.append(dict(s[0]))),
-                     r"sample id '\w+' appears more than once"),
-    "escaping path": (lambda raw: _edit_manifest(raw, lambda s: s[1].update(image="../x.jpg")),
-                      r"has image path '\.\./x\.jpg' outside data/raw"),
-    "missing file": (lambda raw: _first(raw, "trimap").unlink(),
-                     r"\.png: missing \(listed for sample '\w+' in .*manifest\.json\)"),
-    "changed bytes": (lambda raw: _first(raw, "image").write_bytes(b"not the original"),
-                      r"sha256 \w+\.\.\. does not match the manifest's"),
-    "undecodable": (lambda raw: _rewrite_file(raw, "image", lambda h, w: b"\x89PNG\r\n\x1a\n??"),
-                    r"cannot decode image"),
-    "bad label": (lambda raw: _rewrite_file(
-        raw, "trimap", lambda h, w: _png(np.full((h, w), 7, np.uint8), "L")),
-        r"trimap holds value\(s\) 7; only 1, 2, 3 are labels"),
-    "rgb trimap": (lambda raw: _rewrite_file(
-        raw, "trimap", lambda h, w: _png(np.ones((h, w, 3), np.uint8), "RGB")),
-        r"expected mode L, found RGB"),
-    "wrong size": (lambda raw: _rewrite_file(
-        raw, "trimap", lambda h, w: _png(np.ones((h + 1, w), np.uint8), "L")),
-        r"size \d+x\d+ differs from the manifest's \d+x\d+ \(width x height\)"),
+    "not json": (
+        lambda raw: (raw / "manifest.json").write_text("{\n  'samples': "),
+        r"manifest\.json:2: manifest is not valid JSON",
+    ),
+    "missing key": (
+        lambda raw: _edit_manifest(raw, lambda s: s[3].pop("class_id")),
+        r"invalid manifest at samples\[3\]\.class_id: Field required",
+    ),
+    "no samples": (
+        lambda raw: _edit_manifest(raw, lambda s: s.clear()),
+        r"manifest lists no samples",
+    ),
+    "duplicate id": (
+        lambda raw: _edit_manifest(raw, lambda s: s.append(dict(s[0]))),
+        r"sample id '\w+' appears more than once",
+    ),
+    "escaping path": (
+        lambda raw: _edit_manifest(raw, lambda s: s[1].update(image="../x.jpg")),
+        r"has image path '\.\./x\.jpg' outside data/raw",
+    ),
+    "missing file": (
+        lambda raw: _first(raw, "trimap").unlink(),
+        r"\.png: missing \(listed for sample '\w+' in .*manifest\.json\)",
+    ),
+    "changed bytes": (
+        lambda raw: _first(raw, "image").write_bytes(b"not the original"),
+        r"sha256 \w+\.\.\. does not match the manifest's",
+    ),
+    "undecodable": (
+        lambda raw: _rewrite_file(raw, "image", lambda h, w: b"\x89PNG\r\n\x1a\n??"),
+        r"cannot decode image",
+    ),
+    "bad label": (
+        lambda raw: _rewrite_file(
+            raw, "trimap", lambda h, w: _png(np.full((h, w), 7, np.uint8), "L")
+        ),
+        r"trimap holds value\(s\) 7; only 1, 2, 3 are labels",
+    ),
+    "rgb trimap": (
+        lambda raw: _rewrite_file(
+            raw, "trimap", lambda h, w: _png(np.ones((h, w, 3), np.uint8), "RGB")
+        ),
+        r"expected mode L, found RGB",
+    ),
+    "wrong size": (
+        lambda raw: _rewrite_file(
+            raw, "trimap", lambda h, w: _png(np.ones((h + 1, w), np.uint8), "L")
+        ),
+        r"size \d+x\d+ differs from the manifest's \d+x\d+ \(width x height\)",
+    ),
 }
 
 
@@ -364,16 +413,31 @@ def test_byte_identical_across_processes(
     env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONHASHSEED": "random"}
     first = tmp_path / "first"
     subprocess.run(
-        [sys.executable, "-m", "stages.transform", "--params", str(tiny_params),
-         "--raw", str(tiny_raw), "--out", str(first)],
-        cwd=ROOT, env=env, check=True, capture_output=True,
+        [
+            sys.executable,
+            "-m",
+            "stages.transform",
+            "--params",
+            str(tiny_params),
+            "--raw",
+            str(tiny_raw),
+            "--out",
+            str(first),
+        ],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
     )
     # Second run from another folder with the default paths (params.yaml, data/raw, data/prepared).
     work = tmp_path / "work"
     shutil.copytree(tiny_raw, work / "data" / "raw")
     shutil.copy(tiny_params, work / "params.yaml")
     subprocess.run(
-        [sys.executable, "-m", "stages.transform"], cwd=work, env=env, check=True,
+        [sys.executable, "-m", "stages.transform"],
+        cwd=work,
+        env=env,
+        check=True,
         capture_output=True,
     )
     a, b = tree_bytes(first), tree_bytes(work / "data" / "prepared")
@@ -386,9 +450,20 @@ def test_byte_identical_across_processes(
 def test_cli_error_is_one_line_with_exit_code_2(tmp_path: Path, tiny_raw: Path) -> None:
     params = write_params(tmp_path / "params.yaml", shard_size=0)
     done = subprocess.run(
-        [sys.executable, "-m", "stages.transform", "--params", str(params),
-         "--raw", str(tiny_raw), "--out", str(tmp_path / "out")],
-        cwd=ROOT, capture_output=True, text=True,
+        [
+            sys.executable,
+            "-m",
+            "stages.transform",
+            "--params",
+            str(params),
+            "--raw",
+            str(tiny_raw),
+            "--out",
+            str(tmp_path / "out"),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
     )
     assert done.returncode == 2
     assert done.stderr.startswith("error: ")

@@ -101,7 +101,10 @@ def test_custom_bucket_map_is_honoured() -> None:
     counts = Counter(split for _, split in assignment.values())
     assert abs(counts["validation"] / len(IDS) - 0.4) < 0.03
     assert params.assignment() == {
-        "train": [4], "validation": [0, 2], "calibration": [1], "test": [3]
+        "train": [4],
+        "validation": [0, 2],
+        "calibration": [1],
+        "test": [3],
     }
 
 
