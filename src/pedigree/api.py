@@ -215,6 +215,7 @@ class RunReport:
     dry_run: bool
     warnings: tuple[str, ...] = ()
     git_add: str | None = None
+    dvc_yaml_stale: bool = False  # dry run only: a real run would regenerate dvc.yaml first
 
 
 def run(
@@ -231,14 +232,20 @@ def run(
     dvc.yaml is regenerated first when the spec changed, so a run always follows the spec.
     """
     project = open_project(start, spec)
-    regenerated = False
+    regenerated = stale = False
     # Fast path: dvc.yaml compiled from this very spec (stamp) and no stage named; otherwise
     # validate the spec and compile.
     if stage is not None or not stamp_is_current(project.root, project.spec_path):
         loaded = load(start, spec)
         if stage is not None:
             _require_stage(loaded.spec, stage)
-        regenerated = False if dry_run else _ensure_dvc_yaml(loaded).changed
+        if dry_run:
+            # A dry run writes nothing; DVC plans from the old dvc.yaml, so say it is stale.
+            path = loaded.project.dvc_yaml
+            current = path.read_text(encoding="utf-8") if path.is_file() else None
+            stale = current != render_dvc(loaded)
+        else:
+            regenerated = _ensure_dvc_yaml(loaded).changed
     repro = dvc_executor.reproduce(
         project.root,
         [stage] if stage else None,
@@ -247,7 +254,7 @@ def run(
         observer=observer,
         quiet_stages=quiet_stages,
     )
-    return RunReport(repro.stages, regenerated, dry_run, repro.warnings, repro.git_add)
+    return RunReport(repro.stages, regenerated, dry_run, repro.warnings, repro.git_add, stale)
 
 
 def _require_stage(spec: PipelineSpec, name: str) -> None:

@@ -117,3 +117,11 @@ def test_plain_dvc_repro_runs_the_same_pipeline(tmp_path: Path) -> None:
     )
     assert run_outcomes(root) == {"ingest": "skipped", "transform": "skipped"}
     assert "didn't change" in sh(root, str(BIN / "dvc"), "repro").stdout
+
+
+def test_force_with_a_stage_forces_only_that_stage(ran_project: Path) -> None:
+    assert run_outcomes(ran_project, "--stage", "transform", "--force") == {
+        "ingest": "skipped",
+        "transform": "ran",
+    }
+    assert run_outcomes(ran_project, "--stage", "ingest") == {"ingest": "skipped"}

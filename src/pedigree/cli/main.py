@@ -202,6 +202,7 @@ def run(
             {
                 "dry_run": report.dry_run,
                 "dvc_yaml_regenerated": report.regenerated,
+                "dvc_yaml_stale": report.dvc_yaml_stale,
                 "stages": [
                     {"stage": r.stage, "outcome": r.outcome, "seconds": round(r.seconds, 3)}
                     for r in report.results
@@ -215,6 +216,10 @@ def run(
         render.say(f"warning: {warning}")
     if report.regenerated:
         render.say("note: dvc.yaml was regenerated from the spec")
+    if report.dvc_yaml_stale:
+        render.say(
+            "note: dvc.yaml is stale; a real run regenerates it first, so this plan may differ"
+        )
     if report.git_add:
         render.say(f"note: record this run in git: {report.git_add}")
     if opts.verbose:

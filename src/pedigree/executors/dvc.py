@@ -168,6 +168,8 @@ def reproduce(
         observer.stage_started(name)
         started = time.monotonic()
         upstream = [s.addressing for s in kwargs.get("upstream") or []]
+        # DVC forces every stage of the plan; `--force` with targets forces only the targets.
+        kwargs["force"] = force and (not targets or name in targets)
         ret = _reproduce_stage(stage, **kwargs)
         seconds = time.monotonic() - started
         if dry:
@@ -186,7 +188,7 @@ def reproduce(
     with _tapped_dvc_log() as tap, _stage_environment(quiet_stages):
         repo = _open_repo(root)
         try:
-            repo.reproduce(targets=targets, force=force, dry=dry, repro_fn=observed)
+            repo.reproduce(targets=targets, force=False, dry=dry, repro_fn=observed)
         except LockError as exc:
             raise ToolError(
                 f"another pedigree or dvc command is using this project: {exc}",
