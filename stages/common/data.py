@@ -1,0 +1,160 @@
+"""The tf.data input pipeline over transform's shards, with split access control.
+
+Every model stage opens splits through `SplitReader`, built with the splits the stage may see.
+Tune and train may see train and validation only; calibrate adds calibration; only evaluate sees
+test. Asking for any other split raises before a single byte is read, so a stage cannot leak
+held-out data into model selection, whatever its code tries.
+
+The pipeline: parse -> normalise with the train-split statistics -> (train) seeded flip ->
+seeded shuffle -> batch -> prefetch. Decoded samples are cached in memory after the first epoch
+(the data sets here are small: the cache holds the parsed, normalised samples).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pedigree.errors import PedigreeError, SourceError
+
+SPLITS = ("train", "validation", "calibration", "test")
+MODEL_SELECTION = frozenset({"train", "validation"})  # tune and train
+CALIBRATION = frozenset({"train", "validation", "calibration"})
+STATS = "stats.json"
+INDEX = "index.json"
+
+
+class SplitAccessError(PedigreeError):
+    """A stage asked for a split it must never see."""
+
+
+@dataclass(frozen=True)
+class SplitFiles:
+    """The shard files of one split, in order, and how many samples they hold."""
+
+    split: str
+    files: tuple[Path, ...]
+    count: int
+
+
+class SplitReader:
+    """Opens the splits of `data/prepared` that a stage is allowed to read, and no others."""
+
+    def __init__(self, prepared: Path, allowed: Iterable[str], stage: str) -> None:
+        self.prepared = Path(prepared)
+        self.allowed = frozenset(allowed)
+        self.stage = stage
+        unknown = self.allowed - set(SPLITS)
+        if unknown:
+            raise ValueError(f"unknown splits {sorted(unknown)}")
+
+    def _check(self, split: str) -> None:
+        if split not in self.allowed:
+            raise SplitAccessError(
+                f"stage '{self.stage}' may not read the {split} split "
+                f"(allowed: {', '.join(sorted(self.allowed))})",
+                "held-out splits reach only the stages that evaluate on them",
+            )
+
+    def files(self, split: str) -> SplitFiles:
+        """The shards of `split` (after the access check), verified against its index.json."""
+        self._check(split)
+        folder = self.prepared / split
+        index_path = folder / INDEX
+        try:
+            index = json.loads(index_path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise SourceError(
+                f"{index_path} is missing", "run the transform stage (pedigree run)"
+            ) from None
+        except ValueError as exc:
+            raise SourceError(f"{index_path} is not valid JSON: {exc}", "re-run transform") from None
+        files = tuple(folder / shard["file"] for shard in index.get("shards", []))
+        missing = [str(f) for f in files if not f.is_file()]
+        if missing:
+            raise SourceError(f"shards listed in {index_path} are missing: {missing[:3]}")
+        return SplitFiles(split, files, int(index.get("count", 0)))
+
+    def stats(self) -> dict[str, Any]:
+        """Normalisation statistics (computed by transform on the train split only)."""
+        path = self.prepared / STATS
+        try:
+            stats = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise SourceError(f"{path} is missing", "run the transform stage") from None
+        if stats.get("split") != "train":
+            raise SourceError(f"{path} was not computed on the train split", "re-run transform")
+        return stats
+
+
+_FEATURES = ("image", "trimap", "height", "width")
+
+
+def parse_fn(tf: Any, stats: dict[str, Any], input_size: int) -> Any:
+    """Record -> (normalised float32 image HxWx3 at input_size, int32 labels 0..2 HxW)."""
+    spec = {
+        "image": tf.io.FixedLenFeature([], tf.string),
+        "trimap": tf.io.FixedLenFeature([], tf.string),
+        "height": tf.io.FixedLenFeature([], tf.int64),
+        "width": tf.io.FixedLenFeature([], tf.int64),
+    }
+    mean = tf.constant(stats["mean"], tf.float32)
+    std = tf.constant(stats["std"], tf.float32)
+    stored = int(stats["image_size"][0])
+
+    def parse(record: Any) -> tuple[Any, Any]:
+        example = tf.io.parse_single_example(record, spec)
+        height, width = example["height"], example["width"]
+        image = tf.reshape(tf.io.decode_raw(example["image"], tf.uint8), [height, width, 3])
+        labels = tf.reshape(tf.io.decode_raw(example["trimap"], tf.uint8), [height, width, 1])
+        image = tf.ensure_shape(image, [stored, stored, 3])
+        labels = tf.ensure_shape(labels, [stored, stored, 1])
+        if input_size != stored:
+            # Area for pixels, nearest for labels: labels are never interpolated.
+            image = tf.image.resize(image, [input_size, input_size], method="area")
+            labels = tf.image.resize(labels, [input_size, input_size], method="nearest")
+        image = (tf.cast(image, tf.float32) / 255.0 - mean) / std
+        return image, tf.cast(labels[..., 0], tf.int32) - 1  # trimap 1,2,3 -> labels 0,1,2
+
+    return parse
+
+
+def dataset(
+    tf: Any,
+    files: SplitFiles,
+    stats: dict[str, Any],
+    input_size: int,
+    batch_size: int,
+    seed: int,
+    training: bool,
+    limit: int | None = None,
+) -> Any:
+    """A batched tf.data pipeline; for training: cached, flipped and shuffled with `seed`.
+
+    Deterministic: the same seed gives the same batches in the same order every epoch sequence
+    (flip decisions are stateless functions of (seed, epoch, position)).
+    """
+    data = tf.data.TFRecordDataset([str(f) for f in files.files])
+    if limit is not None:
+        data = data.take(limit)
+    data = data.map(parse_fn(tf, stats, input_size), num_parallel_calls=1).cache()
+    if training:
+        data = data.shuffle(max(files.count, 1), seed=seed, reshuffle_each_iteration=True)
+        epoch_counter = tf.data.Dataset.counter()
+        data = tf.data.Dataset.zip((data, epoch_counter)).map(_flipper(tf, seed))
+    return data.batch(batch_size).prefetch(2)
+
+
+def _flipper(tf: Any, seed: int) -> Any:
+    def flip(pair: Any, position: Any) -> tuple[Any, Any]:
+        image, labels = pair
+        coin = tf.random.stateless_uniform([], seed=tf.stack([tf.constant(seed, tf.int64), position]))
+        do_flip = coin < 0.5
+        image = tf.cond(do_flip, lambda: tf.reverse(image, [1]), lambda: image)
+        labels = tf.cond(do_flip, lambda: tf.reverse(labels, [1]), lambda: labels)
+        return image, labels
+
+    return flip

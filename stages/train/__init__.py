@@ -1,0 +1,1 @@
+"""The train stage: the final model from the tuned hyperparameters."""
