@@ -53,3 +53,23 @@ def make_project(
 def project(tmp_path: Path) -> Path:
     """A minimal valid project."""
     return make_project(tmp_path / "proj")
+
+
+# Thread counts every in-process test uses. TensorFlow fixes its thread pools at its first op and
+# refuses different counts afterwards, so they are set once, before any test can run an op.
+TEST_INTRA_OP_THREADS = 2
+TEST_INTER_OP_THREADS = 1
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Fix TensorFlow's thread counts for the whole session (stage tests use the same)."""
+    import os
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")  # what the stage launcher sets
+    try:
+        import tensorflow as tf
+    except ImportError:  # pragma: no cover - the project's .venv always has it
+        return
+    tf.config.threading.set_intra_op_parallelism_threads(TEST_INTRA_OP_THREADS)
+    tf.config.threading.set_inter_op_parallelism_threads(TEST_INTER_OP_THREADS)

@@ -34,10 +34,17 @@ def stage_log(root: Path, stage: str) -> Path:
     return root / LOG_DIR / f"{stage}.log"
 
 
+# Chosen explicitly (a choice is recorded, and it silences TensorFlow's start-up banner) unless
+# the user set it: oneDNN changes numerics, so it is part of what a run's determinism depends on.
+STAGE_DEFAULTS = {"TF_ENABLE_ONEDNN_OPTS": "1"}
+
+
 def stage_env(base: dict[str, str]) -> dict[str, str]:
     """The environment a stage runs in: `base` with the fixed stage settings applied."""
     env = dict(base)
     env.update(STAGE_ENV)
+    for key, value in STAGE_DEFAULTS.items():
+        env.setdefault(key, value)
     # The stage must run in the launcher's interpreter (the project's .venv), whatever PATH says.
     bindir = str(Path(sys.executable).parent)
     env["PATH"] = bindir + os.pathsep + env.get("PATH", "")

@@ -71,7 +71,9 @@ class SplitReader:
                 f"{index_path} is missing", "run the transform stage (pedigree run)"
             ) from None
         except ValueError as exc:
-            raise SourceError(f"{index_path} is not valid JSON: {exc}", "re-run transform") from None
+            raise SourceError(f"{index_path} is not valid JSON: {exc}", "re-run transform") from (
+                None
+            )
         files = tuple(folder / shard["file"] for shard in index.get("shards", []))
         missing = [str(f) for f in files if not f.is_file()]
         if missing:
@@ -151,7 +153,8 @@ def dataset(
 def _flipper(tf: Any, seed: int) -> Any:
     def flip(pair: Any, position: Any) -> tuple[Any, Any]:
         image, labels = pair
-        coin = tf.random.stateless_uniform([], seed=tf.stack([tf.constant(seed, tf.int64), position]))
+        key = tf.stack([tf.constant(seed, tf.int64), position])
+        coin = tf.random.stateless_uniform([], seed=key)
         do_flip = coin < 0.5
         image = tf.cond(do_flip, lambda: tf.reverse(image, [1]), lambda: image)
         labels = tf.cond(do_flip, lambda: tf.reverse(labels, [1]), lambda: labels)

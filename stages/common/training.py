@@ -38,13 +38,22 @@ class Hyperparameters(BaseModel):
     dropout: float = Field(ge=0.0, lt=1.0)
 
 
-def build_and_compile(model_params: ModelParams, hp: Hyperparameters) -> Any:
-    """A compiled U-Net for these params (Adam, CE + soft Dice)."""
+def build_and_compile(
+    model_params: ModelParams, hp: Hyperparameters, decay_steps: int | None = None
+) -> Any:
+    """A compiled U-Net for these params (Adam, CE + soft Dice).
+
+    With `decay_steps`, the learning rate follows a cosine decay to zero over that many steps:
+    late epochs take small steps, so validation scores settle instead of jumping.
+    """
     import keras
 
     model = build_unet(model_params.input_size, model_params.depth, hp.base_filters, hp.dropout)
+    rate: Any = hp.learning_rate
+    if decay_steps:
+        rate = keras.optimizers.schedules.CosineDecay(hp.learning_rate, decay_steps)
     model.compile(
-        optimizer=keras.optimizers.Adam(hp.learning_rate),
+        optimizer=keras.optimizers.Adam(rate),
         loss=segmentation_loss(model_params.dice_weight),
     )
     return model

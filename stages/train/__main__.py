@@ -17,7 +17,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from pedigree.errors import SourceError
-from pedigree.stagekit import load_params, run_stage
+from pedigree.stagekit import atomic_output, load_params, run_stage
 from stages.common.data import MODEL_SELECTION, SplitReader, dataset
 from stages.common.determinism import DeterminismParams, configure
 from stages.common.modelio import save_model
@@ -94,28 +94,30 @@ def main(argv: list[str] | None = None) -> int:
     train_data = dataset(tf, train_files, stats, size, hp.batch_size, det_params.seed, True)
     val_data = dataset(tf, val_files, stats, size, hp.batch_size, det_params.seed, False)
 
-    model = build_and_compile(model_params, hp)
+    steps = -(-train_files.count // hp.batch_size)  # batches per epoch, rounded up
+    model = build_and_compile(model_params, hp, decay_steps=steps * train_params.epochs)
     history: list[dict[str, Any]] = []
-    callbacks = [
-        iou_callback(val_data, history),
-        keras.callbacks.EarlyStopping(
-            monitor="val_loss", patience=train_params.patience, restore_best_weights=True
-        ),
-        keras.callbacks.TensorBoard(log_dir=str(args.logs), histogram_freq=0, write_graph=False),
-    ]
     started = time.monotonic()
-    model.fit(
-        train_data,
-        validation_data=val_data,
-        epochs=train_params.epochs,
-        callbacks=callbacks,
-        verbose=2,
-    )
+    # Every output appears complete or not at all (a killed run leaves only .partial folders).
+    with atomic_output(args.logs) as logs:
+        callbacks = [
+            iou_callback(val_data, history),
+            keras.callbacks.EarlyStopping(
+                monitor="val_loss", patience=train_params.patience, restore_best_weights=True
+            ),
+            keras.callbacks.TensorBoard(log_dir=str(logs), histogram_freq=0, write_graph=False),
+        ]
+        model.fit(
+            train_data,
+            validation_data=val_data,
+            epochs=train_params.epochs,
+            callbacks=callbacks,
+            verbose=2,
+        )
     seconds = time.monotonic() - started
     final = evaluate_segmentation(model, val_data)
     best = min(history, key=lambda row: row["val_loss"])
     save_model(model, args.model)
-    write_history(args.out / "history.csv", history)
     metrics = {
         "split": "validation",
         "best_epoch": best["epoch"],
@@ -123,7 +125,6 @@ def main(argv: list[str] | None = None) -> int:
         "val_loss": round(best["val_loss"], 6),
         **{k: final[k] for k in ("mean_iou", "mean_dice", "pixel_accuracy", "iou", "dice")},
     }
-    (args.out / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
     summary = {
         "hyperparameters": hp.model_dump(),
         "model": model_params.model_dump(),
@@ -131,7 +132,10 @@ def main(argv: list[str] | None = None) -> int:
         "determinism": record.to_dict(),
         "parameters": int(model.count_params()),
     }
-    (args.out / "train.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
+    with atomic_output(args.out) as out:
+        write_history(out / "history.csv", history)
+        (out / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
+        (out / "train.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
     print(
         f"train: {len(history)} epochs in {seconds:.1f}s, best epoch {best['epoch']}, "
         f"validation mean IoU {final['mean_iou']} (per class {final['iou']})"

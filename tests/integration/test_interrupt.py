@@ -31,7 +31,7 @@ SLOW_PARAMS = {
 def _start_run(root: Path) -> subprocess.Popen[bytes]:
     # A new session = its own process group, like a terminal job: signals reach every process.
     return subprocess.Popen(
-        [str(BIN / "pedigree"), "run"],
+        [str(BIN / "pedigree"), "run", "--stage", "transform"],
         cwd=root,
         env=project_env(),
         stdout=subprocess.PIPE,
@@ -77,10 +77,14 @@ def _assert_recovers(root: Path) -> None:
     lock = (root / "dvc.lock").read_text(encoding="utf-8")
     assert "transform:" not in lock
     assert "transform: stale" in pedigree(root, "status").stdout
-    assert run_outcomes(root) == {"ingest": "skipped", "transform": "ran"}
+    outcomes = run_outcomes(root, "--stage", "transform")
+    assert outcomes == {"ingest": "skipped", "transform": "ran"}
     assert (prepared / "splits.json").is_file()
     assert list((root / "data").glob(".prepared.partial-*")) == []
-    assert run_outcomes(root) == {"ingest": "skipped", "transform": "skipped"}
+    assert run_outcomes(root, "--stage", "transform") == {
+        "ingest": "skipped",
+        "transform": "skipped",
+    }
 
 
 def test_sigkill_mid_stage_then_next_run_completes(ingested: Path, tmp_path: Path) -> None:

@@ -101,16 +101,16 @@ def test_trimaps_hold_all_three_classes_and_match_image_sizes(
     assert len(sizes) > 5  # sizes vary
 
 
-def test_border_is_a_thin_band_along_the_outline() -> None:
+def test_border_is_a_band_along_the_outline_scaled_with_the_image() -> None:
     mask = np.zeros((100, 100), dtype=bool)
     mask[30:70, 20:80] = True
     trimap = trimap_of(mask)
     assert trimap[50, 50] == 1 and trimap[5, 5] == 2
     row = trimap[50]
-    assert (row == 3).sum() == 4  # two 2-px bands, one on each side
-    assert row[18:22].tolist() == [2, 3, 3, 1]  # one pixel each side of the outline
+    assert (row == 3).sum() == 8  # two 4-px bands, one at each side of the pet
+    assert row[16:24].tolist() == [2, 2, 3, 3, 3, 3, 1, 1]  # two pixels each side of the outline
     big = trimap_of(np.pad(mask, 150))
-    assert (big[200] == 3).sum() == 8  # wider band on a bigger image
+    assert (big[200] == 3).sum() == 40  # 2.5% of the side: a wider band on a bigger image
 
 
 def test_images_are_not_trivial(synthetic_root: Path) -> None:

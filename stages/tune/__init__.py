@@ -1,0 +1,1 @@
+"""The tune stage: search the U-Net's hyperparameters with Optuna on train + validation only."""
