@@ -31,9 +31,11 @@ lint: install
 check: install
 	$(BIN)/pedigree check
 
-benchmarks: install
+benchmarks: run
 	$(BIN)/python benchmarks/noop_overhead.py
 	$(BIN)/python benchmarks/transform_scaling.py
+	$(BIN)/python benchmarks/input_pipeline.py
+	$(BIN)/python benchmarks/determinism_overhead.py
 
 # Re-resolve every lock (needs the package index). The combined lock first, then each stage's
 # lock constrained by it, so versions can never disagree.

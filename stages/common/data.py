@@ -140,8 +140,10 @@ def dataset(
     (flip decisions are stateless functions of (seed, epoch, position)).
     """
     data = tf.data.TFRecordDataset([str(f) for f in files.files])
-    if limit is not None:
-        data = data.take(limit)
+    count = files.count if limit is None else min(limit, files.count)
+    # TFRecord files do not say how many records they hold; index.json does. Known cardinality
+    # lets Keras count steps (and not warn that the input "ran out of data" every epoch).
+    data = data.take(count).apply(tf.data.experimental.assert_cardinality(count))
     data = data.map(parse_fn(tf, stats, input_size), num_parallel_calls=1).cache()
     if training:
         data = data.shuffle(max(files.count, 1), seed=seed, reshuffle_each_iteration=True)
