@@ -19,12 +19,14 @@ from pathlib import Path
 from typing import Any
 
 from pedigree.errors import PedigreeError, SourceError
+from pedigree.stagekit import sha256_file
 
 SPLITS = ("train", "validation", "calibration", "test")
 MODEL_SELECTION = frozenset({"train", "validation"})  # tune and train
 CALIBRATION = frozenset({"train", "validation", "calibration"})
 STATS = "stats.json"
 INDEX = "index.json"
+DAMAGED = "data/prepared is damaged: re-run transform (pedigree run --stage transform -f)"
 
 
 class SplitAccessError(PedigreeError):
@@ -74,11 +76,22 @@ class SplitReader:
             raise SourceError(f"{index_path} is not valid JSON: {exc}", "re-run transform") from (
                 None
             )
-        files = tuple(folder / shard["file"] for shard in index.get("shards", []))
+        shards = index.get("shards", [])
+        files = tuple(folder / shard["file"] for shard in shards)
         missing = [str(f) for f in files if not f.is_file()]
         if missing:
             raise SourceError(f"shards listed in {index_path} are missing: {missing[:3]}")
-        return SplitFiles(split, files, int(index.get("count", 0)))
+        count = int(index.get("count", 0))
+        listed = sum(int(shard.get("count", 0)) for shard in shards)
+        if listed != count:
+            raise SourceError(
+                f"{index_path} says {count} samples but its shards hold {listed}", DAMAGED
+            )
+        # Every byte a model sees is the byte transform wrote (and DVC hashed).
+        for shard, path in zip(shards, files, strict=True):
+            if "sha256" in shard and sha256_file(path) != shard["sha256"]:
+                raise SourceError(f"{path} does not match the sha256 in {index_path}", DAMAGED)
+        return SplitFiles(split, files, count)
 
     def stats(self) -> dict[str, Any]:
         """Normalisation statistics (computed by transform on the train split only)."""
