@@ -82,6 +82,12 @@ def write_atomically(path: Path, text: str) -> None:
         raise
 
 
+def dvc_yaml_is_current(loaded: Loaded) -> bool:
+    """True when dvc.yaml exists and is exactly what the spec compiles to."""
+    path = loaded.project.dvc_yaml
+    return path.is_file() and path.read_text(encoding="utf-8") == render_dvc(loaded)
+
+
 @dataclass(frozen=True)
 class CompileResult:
     """What `compile` wrote (or would write)."""
@@ -156,7 +162,7 @@ def _check_dvc_yaml(loaded: Loaded) -> CheckItem:
     fix = "run `pedigree compile --target dvc` and commit dvc.yaml"
     if not path.is_file():
         return CheckItem("dvc.yaml", False, "dvc.yaml is missing", fix)
-    if path.read_text(encoding="utf-8") != render_dvc(loaded):
+    if not dvc_yaml_is_current(loaded):
         return CheckItem(
             "dvc.yaml",
             False,
@@ -241,9 +247,7 @@ def run(
             _require_stage(loaded.spec, stage)
         if dry_run:
             # A dry run writes nothing; DVC plans from the old dvc.yaml, so say it is stale.
-            path = loaded.project.dvc_yaml
-            current = path.read_text(encoding="utf-8") if path.is_file() else None
-            stale = current != render_dvc(loaded)
+            stale = not dvc_yaml_is_current(loaded)
         else:
             regenerated = _ensure_dvc_yaml(loaded).changed
     repro = dvc_executor.reproduce(
@@ -298,8 +302,7 @@ def _current_params(root: Path) -> dict[str, Any]:
 
 
 def _ensure_compiled_for_status(loaded: Loaded) -> None:
-    path = loaded.project.dvc_yaml
-    if not path.is_file() or path.read_text(encoding="utf-8") != render_dvc(loaded):
+    if not dvc_yaml_is_current(loaded):
         raise StaleError(
             f"dvc.yaml is stale: {loaded.project.spec_path} changed since it was compiled",
             "run `pedigree compile --target dvc` (or `pedigree run`, which compiles first)",
