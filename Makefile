@@ -3,7 +3,7 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-STAGES := ingest transform tune train calibrate
+STAGES := ingest transform tune train calibrate evaluate release
 UV_COMPILE = $(BIN)/uv pip compile --quiet --python-version 3.11 --generate-hashes --custom-compile-command "make lock"
 
 .PHONY: install run test lint lock check clean-venv benchmarks
