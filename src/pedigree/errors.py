@@ -107,6 +107,16 @@ class ToolError(PedigreeError):
     exit_code = 4
 
 
+class RegistryError(PedigreeError):
+    """The model registry refused an action (no such version, nothing to roll back to, ...)."""
+
+
+class RegistryBusyError(RegistryError):
+    """Another process held the registry longer than we were willing to wait."""
+
+    exit_code = 4
+
+
 class InterruptedRunError(PedigreeError):
     """The user interrupted a run (Ctrl-C); nothing half-written was kept."""
 

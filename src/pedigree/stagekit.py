@@ -61,6 +61,26 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+def sha256_tree(path: Path) -> str:
+    """Hex sha256 naming a file's or folder's content: every file's relative path and sha256.
+
+    For a folder, the digest covers `relpath NUL sha256 LF` for each file, sorted by POSIX
+    relative path, so two folders with the same files (names and bytes) get the same hash
+    wherever they live. A single file gets its plain sha256.
+    """
+    path = Path(path)
+    if path.is_file():
+        return sha256_file(path)
+    digest = hashlib.sha256()
+    files = sorted(
+        (p for p in path.rglob("*") if p.is_file()), key=lambda p: p.relative_to(path).as_posix()
+    )
+    for file in files:
+        rel = file.relative_to(path).as_posix()
+        digest.update(f"{rel}\0{sha256_file(file)}\n".encode())
+    return digest.hexdigest()
+
+
 def sha256_bytes(data: bytes) -> str:
     """Hex sha256 of bytes."""
     return hashlib.sha256(data).hexdigest()
