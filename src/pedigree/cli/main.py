@@ -301,3 +301,8 @@ def main(argv: list[str] | None = None) -> int:
             err=True,
         )
         return INTERNAL_ERROR
+
+
+from pedigree.cli.models import models  # noqa: E402 - a group of its own, added after the core commands
+
+cli.add_command(models)

@@ -40,17 +40,23 @@ def _unique(items: list[str]) -> list[str]:
 
 
 def dvc_stage(stage: Stage, shared_code: bool) -> dict[str, Any]:
-    """The dvc.yaml entry for one stage (keys in DVC's usual order)."""
+    """The dvc.yaml entry for one stage (keys in DVC's usual order).
+
+    A stateful stage's outputs are marked `persist`: DVC then never restores the stage from its
+    run-cache (a release decision depends on the registry, not only on the declared deps), so
+    the stage really runs whenever its deps change.
+    """
     entry: dict[str, Any] = {"cmd": shlex.join(launcher_argv(stage))}
     entry["deps"] = _unique([*implicit_deps(stage, shared_code), *stage.deps])
     if stage.params:
         entry["params"] = list(stage.params)
+    persist = {"persist": True} if stage.stateful else {}
     if stage.outs:
-        entry["outs"] = list(stage.outs)
+        entry["outs"] = [{p: dict(persist)} if persist else p for p in stage.outs]
     if stage.metrics:
-        entry["metrics"] = [{path: {"cache": False}} for path in stage.metrics]
+        entry["metrics"] = [{p: {"cache": False, **persist}} for p in stage.metrics]
     if stage.plots:
-        entry["plots"] = [{path: {"cache": False}} for path in stage.plots]
+        entry["plots"] = [{p: {"cache": False, **persist}} for p in stage.plots]
     return entry
 
 

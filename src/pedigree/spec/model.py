@@ -100,6 +100,9 @@ class Stage(_Strict):
     plots: tuple[RepoPath, ...] = ()
     resources: Resources = Resources()
     retries: Annotated[int, Field(ge=0, le=10)] = 0
+    # The stage also reads or writes state outside its declared files (release and its model
+    # registry): its outputs cannot be restored from DVC's run-cache, it must really run.
+    stateful: bool = False
     description: str | None = None
 
     @property

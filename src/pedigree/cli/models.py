@@ -1,0 +1,229 @@
+"""`pedigree models`: list, show, promote and roll back the models in the registry.
+
+Each command parses, calls one `pedigree.registry_api` function, and renders text or --json.
+Errors are PedigreeError subclasses, printed once by `pedigree.cli.main.main`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from pedigree import registry_api
+from pedigree.cli import render
+
+if TYPE_CHECKING:
+    from pedigree.registry.records import Event, ModelVersion
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+SHORT_SHA = 12
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+registry_option = click.option(
+    "--registry",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Registry folder (default: release.registry in params.yaml, else .pedigree/registry).",
+)
+reason_option = click.option(
+    "--reason", default="", help="Why; recorded in the registry's history with your user name."
+)
+
+
+def _start(ctx: click.Context, as_json: bool) -> Path:
+    # the shared Options of `pedigree.cli.main` (duck-typed: importing main here would be circular)
+    opts: Any = ctx.find_root().obj
+    if opts is None:
+        return Path(".")
+    opts.json = as_json
+    return Path(opts.project)
+
+
+def _metric(metrics: dict[str, Any], *path: str) -> str:
+    value: Any = metrics
+    for key in path:
+        if not isinstance(value, dict) or key not in value:
+            return "-"
+        value = value[key]
+    return f"{value:.4f}" if isinstance(value, int | float) else str(value)
+
+
+def _commit(version: ModelVersion) -> str:
+    if not version.git_commit:
+        return "-"
+    return version.git_commit[:10] + ("+dirty" if version.git_dirty else "")
+
+
+def _status(version: ModelVersion) -> str:
+    return "* champion" if version.status == "champion" else f"  {version.status}"
+
+
+@click.group(context_settings=CONTEXT)
+def models() -> None:
+    """The model registry: list released models, inspect one, promote or roll back the champion.
+
+    Promoting or rolling back rewrites cluster-conf/serving/<pipeline>.yaml for the new champion.
+
+    \b
+    Examples:
+      pedigree models list
+      pedigree models show v3
+      pedigree models promote v2 --reason "v3 regressed on cats"
+      pedigree models rollback --reason "bad predictions in production"
+    """
+
+
+@models.command("list", context_settings=CONTEXT)
+@registry_option
+@json_option
+@click.pass_context
+def list_(ctx: click.Context, registry: Path | None, as_json: bool) -> int:
+    """List every registered model version; the champion is marked with '*'.
+
+    \b
+    Example:
+      pedigree models list --json
+    """
+    result = registry_api.list_models(_start(ctx, as_json), registry)
+    if as_json:
+        render.emit_json(result.to_dict())
+        return 0
+    if not result.versions:
+        click.echo(f"no models registered yet in {result.registry}")
+        return 0
+    rows = [("VERSION", "  STATUS", "SHA256", "MEAN_IOU", "ECE(CAL)", "REGISTERED", "COMMIT")]
+    for v in result.versions:
+        rows.append(
+            (
+                f"v{v.version}",
+                _status(v),
+                v.model_sha256[:SHORT_SHA],
+                _metric(v.metrics, "mean_iou"),
+                _metric(v.metrics, "ece", "calibrated"),
+                v.registered_at,
+                _commit(v),
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+    return 0
+
+
+def _event_line(event: Event) -> str:
+    was = "" if event.previous_champion is None else f" (champion was v{event.previous_champion})"
+    note = f": {event.note}" if event.note else ""
+    return f"{event.at}  #{event.id} {event.kind} v{event.version} by {event.actor}{was}{note}"
+
+
+@models.command(context_settings=CONTEXT)
+@click.argument("version")
+@registry_option
+@json_option
+@click.pass_context
+def show(ctx: click.Context, version: str, registry: Path | None, as_json: bool) -> int:
+    """Show every field of one version, its scores per test split, and its history.
+
+    \b
+    Example:
+      pedigree models show v3
+    """
+    detail = registry_api.show_model(_start(ctx, as_json), version, registry)
+    if as_json:
+        render.emit_json(detail.to_dict())
+        return 0
+    v = detail.version
+    click.echo(f"v{v.version}  {v.status}")
+    fields = [
+        ("model sha256", v.model_sha256),
+        ("artifact", str(detail.artifact_path)),
+        ("registered at", v.registered_at),
+        ("git commit", f"{v.git_commit or '-'}{' (dirty)' if v.git_dirty else ''}"),
+        ("test split", v.test_split_sha256),
+    ]
+    for name, value in fields:
+        click.echo(f"  {name + ':':<15}{value}")
+    for title, data in (
+        ("calibration", v.calibration),
+        ("metrics", v.metrics),
+        ("environment", v.environment),
+        ("lineage", v.lineage),
+    ):
+        click.echo(f"  {title}:")
+        _echo_tree(data, "    ")
+    click.echo("  scores per test split:")
+    for split, metrics in v.scores.items():
+        click.echo(f"    {split}:")
+        _echo_tree(metrics, "      ")
+    click.echo("  history:")
+    for event in detail.history:
+        click.echo(f"    {_event_line(event)}")
+        for reason in event.reasons:
+            click.echo(
+                f"      {'pass' if reason.passed else 'FAIL'} {reason.check}: {reason.message}"
+            )
+    return 0
+
+
+def _echo_tree(data: Any, indent: str) -> None:
+    if not isinstance(data, dict) or not data:
+        click.echo(f"{indent}{data if data not in ({}, None) else '-'}")
+        return
+    for key in sorted(data):
+        value = data[key]
+        if isinstance(value, dict) and value:
+            click.echo(f"{indent}{key}:")
+            _echo_tree(value, indent + "  ")
+        else:
+            click.echo(f"{indent}{key}: {value}")
+
+
+@models.command(context_settings=CONTEXT)
+@click.argument("version")
+@reason_option
+@registry_option
+@json_option
+@click.pass_context
+def promote(
+    ctx: click.Context, version: str, reason: str, registry: Path | None, as_json: bool
+) -> int:
+    """Make VERSION the champion by hand (overrides the release gate) and rewrite its manifest.
+
+    \b
+    Example:
+      pedigree models promote v2 --reason "v3 regressed on cats"
+    """
+    change = registry_api.promote(_start(ctx, as_json), version, reason, registry)
+    if as_json:
+        render.emit_json(change.to_dict())
+        return 0
+    was = "none" if change.before is None else f"v{change.before.version}"
+    click.echo(f"promoted v{change.after.version} to champion (was {was})")
+    click.echo(f"wrote {change.manifest}")
+    return 0
+
+
+@models.command(context_settings=CONTEXT)
+@reason_option
+@registry_option
+@json_option
+@click.pass_context
+def rollback(ctx: click.Context, reason: str, registry: Path | None, as_json: bool) -> int:
+    """Demote the champion (status rolled-back) and restore the champion before it.
+
+    Repeated rollbacks walk further back. The serving manifest is rewritten for the restored one.
+
+    \b
+    Example:
+      pedigree models rollback --reason "bad predictions in production"
+    """
+    change = registry_api.rollback(_start(ctx, as_json), reason, registry)
+    if as_json:
+        render.emit_json(change.to_dict())
+        return 0
+    demoted = "none" if change.before is None else f"v{change.before.version}"
+    click.echo(f"rolled back {demoted}; champion is now v{change.after.version}")
+    click.echo(f"wrote {change.manifest}")
+    return 0

@@ -1,0 +1,172 @@
+"""The API behind `pedigree models`: list, show, promote and roll back registered models.
+
+Like `pedigree.api`, each function takes plain arguments, returns data and raises PedigreeError
+subclasses. The registry (SQLite, pydantic settings, YAML rendering) is imported inside the
+functions so that importing this module, as every CLI start-up does, stays cheap.
+"""
+
+from __future__ import annotations
+
+import getpass
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pedigree.errors import RegistryError
+from pedigree.project import find_root
+
+if TYPE_CHECKING:
+    from pedigree.registry.records import Event, ModelVersion
+    from pedigree.registry.settings import ServingSettings
+    from pedigree.registry.store import Registry
+
+PARAMS_FILE = "params.yaml"
+VERSION = re.compile(r"^[vV]?([0-9]{1,9})$")
+
+
+@dataclass(frozen=True)
+class ModelList:
+    """Every registered version and which one is the champion."""
+
+    registry: Path
+    versions: tuple[ModelVersion, ...]
+    champion: int | None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {
+            "registry": str(self.registry),
+            "champion": self.champion,
+            "versions": [v.to_dict() for v in self.versions],
+        }
+
+
+@dataclass(frozen=True)
+class ModelDetail:
+    """One version with its stored model's path and its history."""
+
+    registry: Path
+    version: ModelVersion
+    artifact_path: Path
+    history: tuple[Event, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {
+            "registry": str(self.registry),
+            "version": self.version.to_dict(),
+            "artifact_path": str(self.artifact_path),
+            "history": [e.to_dict() for e in self.history],
+        }
+
+
+@dataclass(frozen=True)
+class ChampionChange:
+    """What a promotion or rollback changed: the champion before and after, and the manifest."""
+
+    action: str  # "promote" | "rollback"
+    registry: Path
+    before: ModelVersion | None  # after a rollback: the demoted (now rolled-back) version
+    after: ModelVersion
+    manifest: Path
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {
+            "action": self.action,
+            "registry": str(self.registry),
+            "champion_before": None if self.before is None else self.before.to_dict(),
+            "champion_after": self.after.to_dict(),
+            "manifest": str(self.manifest),
+        }
+
+
+def current_user() -> str:
+    """Who is acting, for the registry's history: the OS user, or 'unknown'."""
+    try:
+        return getpass.getuser() or "unknown"
+    except (OSError, KeyError, ImportError):  # no login name (e.g. a container without USER)
+        return "unknown"
+
+
+def parse_version(text: str | int) -> int:
+    """A version number from `3` or `v3`; RegistryError for anything else."""
+    match = VERSION.match(str(text).strip())
+    if not match or int(match.group(1)) < 1:
+        raise RegistryError(
+            f"'{text}' is not a model version",
+            "write a number like 3 or v3; `pedigree models list` shows the versions",
+        )
+    return int(match.group(1))
+
+
+def _open(start: Path, registry: Path | None) -> tuple[Path, Registry]:
+    """The project root and its registry, which must already exist (reading never creates one)."""
+    from pedigree.registry.settings import registry_root
+    from pedigree.registry.store import DATABASE, Registry
+
+    root = find_root(start)
+    folder = registry_root(root, root / PARAMS_FILE, registry)
+    if not (folder / DATABASE).is_file():
+        raise RegistryError(
+            f"no model registry at {folder}",
+            "run the pipeline (`pedigree run`) to release a first model, or pass --registry",
+        )
+    return root, Registry(folder)
+
+
+def list_models(start: Path, registry: Path | None = None) -> ModelList:
+    """Every version in the registry of the project around `start`, ascending."""
+    _, store = _open(start, registry)
+    versions = tuple(store.versions())
+    champion = next((v.version for v in versions if v.status == "champion"), None)
+    return ModelList(store.root, versions, champion)
+
+
+def show_model(start: Path, version: int | str, registry: Path | None = None) -> ModelDetail:
+    """One version (`3` or `v3`): every field, its scores per test split and its history."""
+    number = parse_version(version)
+    _, store = _open(start, registry)
+    found = store.get(number)
+    return ModelDetail(store.root, found, store.artifact_path(found), tuple(store.history(number)))
+
+
+def _serving(root: Path, start: Path) -> tuple[str, ServingSettings]:
+    # read before changing the registry: a bad setting must not leave a new champion unserved
+    from pedigree import api
+    from pedigree.registry.settings import serving_settings
+
+    return api.load(start).spec.metadata.name, serving_settings(root / PARAMS_FILE)
+
+
+def promote(
+    start: Path,
+    version: int | str,
+    reason: str,
+    registry: Path | None = None,
+    actor: str | None = None,
+) -> ChampionChange:
+    """Make `version` the champion by hand and rewrite the serving manifest for it."""
+    from pedigree.registry.serving import write_serving_manifest
+
+    number = parse_version(version)
+    root, store = _open(start, registry)
+    pipeline, settings = _serving(root, start)
+    before = store.champion()
+    after = store.promote(number, reason, actor or current_user())
+    manifest = write_serving_manifest(root, pipeline, after, settings)
+    return ChampionChange("promote", store.root, before, after, manifest)
+
+
+def rollback(
+    start: Path, reason: str, registry: Path | None = None, actor: str | None = None
+) -> ChampionChange:
+    """Demote the champion, restore the one before it, and rewrite the serving manifest."""
+    from pedigree.registry.serving import write_serving_manifest
+
+    root, store = _open(start, registry)
+    pipeline, settings = _serving(root, start)
+    demoted, restored = store.rollback(reason, actor or current_user())
+    manifest = write_serving_manifest(root, pipeline, restored, settings)
+    return ChampionChange("rollback", store.root, demoted, restored, manifest)

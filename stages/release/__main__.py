@@ -1,0 +1,142 @@
+"""`python -m stages.release`: register the evaluated model and promote it only if it earns it.
+
+Reads evaluate's evaluation.json (model hash, test split hash, metrics), the model and its
+calibration, and dvc.lock (the lineage stored with the version). Registers the model in the
+registry (idempotent on its content hash), runs the gate against the live champion under the
+registry's write lock, and writes, atomically:
+  <out>/release.json                   the decision (promoted or rejected) with every reason
+  cluster-conf/serving/<pipeline>.yaml the serving manifest of the champion (so a promotion
+                                       reaches the cluster through git)
+A rejection is a normal outcome: the stage exits 0 and says why.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from pedigree.registry.serving import write_serving_manifest
+from pedigree.registry.store import ModelVersion, Registry, ReleaseOutcome
+from pedigree.stagekit import atomic_output, load_params, run_stage
+from stages.release.candidate import build_candidate
+from stages.release.gate import Gate
+from stages.release.params import ReleaseParams, check_metric_names, metric_value
+
+RELEASE_JSON = "release.json"
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m stages.release",
+        description="Register the evaluated model and promote it if it passes the gate.",
+    )
+    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
+    parser.add_argument("--evaluation", type=Path, default=Path("reports/evaluation.json"))
+    parser.add_argument("--model", type=Path, default=Path("models/model.keras"))
+    parser.add_argument(
+        "--calibration", type=Path, default=Path("models/calibration/calibration.json")
+    )
+    parser.add_argument("--lock", type=Path, default=Path("dvc.lock"))
+    parser.add_argument("--pipeline", default="pets", help="names the serving manifest")
+    parser.add_argument("--out", type=Path, default=Path("models/release"))
+    return parser
+
+
+def _summary(version: ModelVersion | None, params: ReleaseParams, split: str) -> Any:
+    if version is None:
+        return None
+    scores = version.scores.get(split)
+    return {
+        "version": version.version,
+        "model_sha256": version.model_sha256,
+        "status": version.status,
+        "primary_metric": metric_value(scores, params.primary_metric) if scores else None,
+        "scored_on_this_test_split": scores is not None,
+    }
+
+
+def decision_word(outcome: ReleaseOutcome) -> str:
+    """promoted, rejected, or already-champion (re-released unchanged)."""
+    before = outcome.champion_before
+    if before is not None and before.version == outcome.challenger.version:
+        return "already-champion" if outcome.decision.promoted else "champion-failing-gate"
+    return "promoted" if outcome.decision.promoted else "rejected"
+
+
+def document(
+    outcome: ReleaseOutcome,
+    params: ReleaseParams,
+    split: str,
+    manifest: str | None,
+) -> dict[str, Any]:
+    """release.json: the decision, every reason, and both champions (no wall-clock times)."""
+    challenger = outcome.challenger
+    return {
+        "decision": decision_word(outcome),
+        "promoted": outcome.decision.promoted,
+        "version": challenger.version,
+        "model_sha256": challenger.model_sha256,
+        "newly_registered": outcome.newly_registered,
+        "test_split_sha256": split,
+        "primary_metric": {
+            "name": params.primary_metric,
+            "higher_is_better": params.higher_is_better,
+            "margin": params.margin,
+            "challenger": metric_value(challenger.scores.get(split, {}), params.primary_metric),
+        },
+        "reasons": [
+            {"check": r.check, "passed": r.passed, "message": r.message}
+            for r in outcome.decision.reasons
+        ],
+        "champion_before": _summary(outcome.champion_before, params, split),
+        "champion_after": _summary(outcome.champion_after, params, split),
+        "registry": params.registry,
+        "serving_manifest": manifest,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the stage; return 0 for a promotion and for a rejection alike."""
+    args = _parser().parse_args(argv)
+    params = load_params("release", ReleaseParams, args.params)
+    root = Path.cwd()
+    candidate = build_candidate(args.evaluation, args.model, args.calibration, args.lock, root)
+    check_metric_names(params, candidate.metrics, args.params)
+    registry_root = Path(params.registry)
+    registry = Registry(registry_root if registry_root.is_absolute() else root / registry_root)
+    outcome = registry.release(candidate, Gate(params, candidate.test_split_sha256))
+    manifest = None
+    if outcome.champion_after is not None:
+        written = write_serving_manifest(
+            root, args.pipeline, outcome.champion_after, params.serving
+        )
+        manifest = written.relative_to(root).as_posix() if written.is_relative_to(root) else None
+        manifest = manifest or str(written)
+    doc = document(outcome, params, candidate.test_split_sha256, manifest)
+    with atomic_output(args.out) as scratch:
+        text = json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=True) + "\n"
+        (scratch / RELEASE_JSON).write_text(text, encoding="utf-8")
+    _report(doc)
+    return 0
+
+
+def _report(doc: dict[str, Any]) -> None:
+    word = doc["decision"]
+    champion = doc["champion_after"]
+    head = f"release: v{doc['version']} ({doc['model_sha256'][:12]}) {word}"
+    lines = [head]
+    for reason in doc["reasons"]:
+        lines.append(
+            f"  {'ok  ' if reason['passed'] else 'FAIL'} {reason['check']}: {reason['message']}"
+        )
+    if champion is not None:
+        lines.append(f"  champion: v{champion['version']} -> {doc['serving_manifest']}")
+    else:
+        lines.append("  no champion: nothing is served")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    run_stage(main)

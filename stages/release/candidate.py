@@ -1,0 +1,149 @@
+"""What the registry stores about a model: hashes, metrics, calibration, git, environment, lineage.
+
+Everything is read from files the pipeline wrote and checked against each other: the model's
+sha256 must be the one the evaluation scored, and the calibration's temperature the one it used,
+so a registry entry can never pair a model with another model's metrics.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from pedigree.errors import SourceError
+from pedigree.locks import read_lock
+from pedigree.registry.store import Candidate
+from pedigree.stagekit import sha256_file
+
+# The stages whose environment made (or judged) the model, and the packages worth naming.
+MODEL_STAGES = ("train", "calibrate", "evaluate")
+KEY_PACKAGES = ("tensorflow-cpu", "keras", "numpy")
+
+
+def read_json(path: Path, what: str, hint: str) -> dict[str, Any]:
+    """A JSON object from `path`, or a SourceError saying what is wrong with it."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise SourceError(f"{path} is missing ({what})", hint) from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise SourceError(f"{path} is not valid JSON ({what}): {exc}", hint) from None
+    if not isinstance(data, dict):
+        raise SourceError(f"{path} must hold a JSON object ({what})", hint)
+    return data
+
+
+def evaluation_facts(evaluation: dict[str, Any], path: Path) -> tuple[str, str, dict[str, Any]]:
+    """(model sha256, test split sha256, metrics) from evaluate's evaluation.json."""
+    hint = "re-run the evaluate stage (pedigree run --stage evaluate -f)"
+    try:
+        model_sha = str(evaluation["model"]["sha256"])
+        split_sha = str(evaluation["test_split"]["sha256"])
+        metrics = evaluation["metrics"]
+    except (KeyError, TypeError):
+        raise SourceError(
+            f"{path} lacks model.sha256, test_split.sha256 or metrics", hint
+        ) from None
+    if not isinstance(metrics, dict) or not metrics:
+        raise SourceError(f"{path} has no metrics", hint)
+    return model_sha, split_sha, metrics
+
+
+def git_state(root: Path) -> tuple[str | None, bool | None]:
+    """(HEAD commit, dirty?) of the repository at `root`; (None, None) outside git."""
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=30
+        )
+        if head.returncode != 0:
+            return None, None
+        status = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None, None
+    return head.stdout.strip(), bool(status.stdout.strip()) if status.returncode == 0 else None
+
+
+def environment(root: Path) -> dict[str, Any]:
+    """The environment by content: each model stage's lock hash and the key package versions."""
+    locks: dict[str, str] = {}
+    packages: dict[str, str] = {}
+    for stage in MODEL_STAGES:
+        lock = root / "images" / stage / "requirements.lock"
+        if lock.is_file():
+            locks[stage] = sha256_file(lock)
+            for name, pin in read_lock(lock).items():
+                if name in KEY_PACKAGES:
+                    packages[name] = pin.version
+    return {
+        "python": platform.python_version(),
+        "implementation": sys.implementation.name,
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "locks_sha256": locks,
+        "packages": dict(sorted(packages.items())),
+    }
+
+
+def lock_entries(lock: Path) -> dict[str, Any]:
+    """dvc.lock's stage entries (all but release itself): the lineage the model came from."""
+    if not lock.is_file():
+        return {}
+    try:
+        data = yaml.safe_load(lock.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise SourceError(f"{lock} is unreadable: {exc}", "restore it from git") from None
+    stages = data.get("stages") if isinstance(data, dict) else None
+    if not isinstance(stages, dict):
+        return {}
+    return {name: entry for name, entry in sorted(stages.items()) if name != "release"}
+
+
+def build_candidate(
+    evaluation_path: Path, model: Path, calibration_path: Path, lock: Path, root: Path
+) -> Candidate:
+    """The registry candidate for `model`, checked against what evaluate scored."""
+    hint = "re-run the pipeline so evaluate scores this model (pedigree run)"
+    evaluation = read_json(evaluation_path, "the evaluation", hint)
+    model_sha, split_sha, metrics = evaluation_facts(evaluation, evaluation_path)
+    if not model.is_file():
+        raise SourceError(f"{model} is missing", "run the train stage first")
+    actual = sha256_file(model)
+    if actual != model_sha:
+        raise SourceError(
+            f"{model} (sha256 {actual[:12]}) is not the model {evaluation_path} scored "
+            f"({model_sha[:12]})",
+            hint,
+        )
+    calibration = read_json(calibration_path, "the calibration", "run the calibrate stage")
+    scored_t = (evaluation.get("calibration") or {}).get("temperature")
+    if scored_t is not None and scored_t != calibration.get("temperature"):
+        raise SourceError(
+            f"{evaluation_path} used temperature {scored_t} but {calibration_path} holds "
+            f"{calibration.get('temperature')}",
+            hint,
+        )
+    commit, dirty = git_state(root)
+    return Candidate(
+        model_path=model,
+        model_sha256=model_sha,
+        calibration_path=calibration_path,
+        calibration=calibration,
+        metrics=metrics,
+        test_split_sha256=split_sha,
+        git_commit=commit,
+        git_dirty=dirty,
+        environment=environment(root),
+        lineage=lock_entries(lock),
+    )

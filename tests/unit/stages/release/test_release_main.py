@@ -1,0 +1,217 @@
+"""The release stage end to end on small files: register, gate, release.json, serving manifest.
+
+The stage only hashes the model file, so any bytes stand in for a model here; evaluation.json is
+written as evaluate writes it (model sha256, test split sha256, metrics).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from pedigree.errors import ParamsError, SourceError
+from pedigree.registry.store import Registry
+from pedigree.stagekit import sha256_file
+from stages.release.__main__ import main
+from tests.conftest import REPO_ROOT
+from tests.unit.stages.release.test_release_params import GOOD
+
+SPLIT = "c" * 64
+LOCK = {
+    "schema": "2.0",
+    "stages": {
+        "train": {"cmd": "python -m stages.train", "outs": [{"path": "models/model.keras"}]},
+        "release": {"cmd": "python -m stages.release"},
+    },
+}
+
+
+class Project:
+    """A folder laid out like a pipeline run up to evaluate, with helpers to write a model."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        (root / "models" / "calibration").mkdir(parents=True)
+        (root / "reports").mkdir()
+        (root / "params.yaml").write_text(GOOD, encoding="utf-8")
+        (root / "dvc.lock").write_text(yaml.safe_dump(LOCK), encoding="utf-8")
+        self.calibration({"temperature": 1.25, "ece": {"before": 0.05, "after": 0.01}})
+
+    def calibration(self, doc: dict[str, Any]) -> None:
+        path = self.root / "models" / "calibration" / "calibration.json"
+        path.write_text(json.dumps(doc), encoding="utf-8")
+
+    def model(self, content: bytes, mean_iou: float, ece: float = 0.02, split: str = SPLIT) -> str:
+        """Write a "model" and the evaluation that scored it; return its sha256."""
+        model = self.root / "models" / "model.keras"
+        model.write_bytes(content)
+        sha = sha256_file(model)
+        metrics = {
+            "split": "test",
+            "mean_iou": mean_iou,
+            "ece": {"original": 0.08, "calibrated": ece},
+            "temperature": 1.25,
+        }
+        evaluation = {
+            "model": {"path": "models/model.keras", "sha256": sha},
+            "calibration": {"temperature": 1.25},
+            "test_split": {"path": "data/prepared/test", "sha256": split, "images": 10},
+            "metrics": metrics,
+        }
+        (self.root / "reports" / "evaluation.json").write_text(json.dumps(evaluation))
+        return sha
+
+    def release(self, out: str = "models/release") -> dict[str, Any]:
+        cwd = Path.cwd()
+        os.chdir(self.root)
+        try:
+            assert main(["--pipeline", "pets", "--out", out]) == 0
+        finally:
+            os.chdir(cwd)
+        return json.loads((self.root / out / "release.json").read_text(encoding="utf-8"))
+
+    @property
+    def registry(self) -> Registry:
+        return Registry(self.root / ".pedigree" / "registry")
+
+    @property
+    def manifest(self) -> Path:
+        return self.root / "cluster-conf" / "serving" / "pets.yaml"
+
+
+@pytest.fixture
+def proj(tmp_path: Path) -> Project:
+    return Project(tmp_path / "proj")
+
+
+def test_first_release_is_promoted_and_served(proj: Project) -> None:
+    sha = proj.model(b"model one", 0.8)
+    doc = proj.release()
+    assert doc["decision"] == "promoted" and doc["promoted"] is True
+    assert doc["version"] == 1 and doc["model_sha256"] == sha
+    assert doc["champion_before"] is None
+    assert doc["champion_after"]["version"] == 1
+    assert doc["serving_manifest"] == "cluster-conf/serving/pets.yaml"
+    assert [r["passed"] for r in doc["reasons"]] == [True, True, True]
+    champion = proj.registry.champion()
+    assert champion is not None and champion.model_sha256 == sha
+    assert champion.test_split_sha256 == SPLIT
+    assert champion.lineage == {"train": LOCK["stages"]["train"]}  # release's own entry left out
+    assert champion.environment["python"]
+    assert sha in proj.manifest.read_text(encoding="utf-8")
+    stored = proj.registry.artifact_path(champion)
+    assert stored.read_bytes() == b"model one"
+
+
+def test_better_model_replaces_the_champion_worse_one_is_rejected(proj: Project) -> None:
+    proj.model(b"one", 0.80)
+    proj.release()
+    second = proj.model(b"two", 0.85)
+    doc = proj.release()
+    assert doc["decision"] == "promoted" and doc["version"] == 2
+    assert doc["champion_before"]["version"] == 1
+    assert second in proj.manifest.read_text(encoding="utf-8")
+    served = proj.manifest.read_bytes()
+
+    proj.model(b"three", 0.83)
+    doc = proj.release()
+    assert doc["decision"] == "rejected" and doc["promoted"] is False
+    assert doc["champion_after"]["version"] == 2
+    failing = [r["message"] for r in doc["reasons"] if not r["passed"]]
+    assert failing == [
+        "mean_iou 0.83 does not beat champion v2's 0.85 by the margin 0.005 "
+        "(higher is better; difference -0.02)"
+    ]
+    assert proj.manifest.read_bytes() == served  # the served model did not change
+    statuses = {v.version: v.status for v in proj.registry.versions()}
+    assert statuses == {1: "retired", 2: "champion", 3: "rejected"}
+
+
+def test_releasing_the_same_model_twice_is_idempotent(proj: Project) -> None:
+    proj.model(b"one", 0.8)
+    first = proj.release()
+    again = proj.release()
+    assert again["version"] == first["version"] == 1
+    assert again["newly_registered"] is False
+    assert again["decision"] == "already-champion"
+    assert len(proj.registry.versions()) == 1
+
+
+def test_changed_test_split_is_refused_not_compared(proj: Project) -> None:
+    proj.model(b"one", 0.6, split="d" * 64)
+    proj.release()
+    proj.model(b"two", 0.99)
+    doc = proj.release()
+    assert doc["decision"] == "rejected"
+    (reason,) = [r for r in doc["reasons"] if not r["passed"]]
+    assert reason["check"] == "test split"
+    assert "the test split changed" in reason["message"]
+    assert doc["champion_after"]["scored_on_this_test_split"] is False
+
+
+def test_threshold_failure_on_first_release_leaves_no_champion(proj: Project) -> None:
+    proj.model(b"weak", 0.3)
+    doc = proj.release()
+    assert doc["decision"] == "rejected"
+    assert doc["champion_after"] is None and doc["serving_manifest"] is None
+    assert not proj.manifest.exists()
+
+
+def test_a_model_that_is_not_the_evaluated_one_is_refused(proj: Project) -> None:
+    proj.model(b"evaluated", 0.8)
+    (proj.root / "models" / "model.keras").write_bytes(b"swapped after evaluation")
+    with pytest.raises(SourceError, match=r"is not the model reports/evaluation.json scored"):
+        proj.release()
+    assert not (proj.root / "models" / "release").exists()
+
+
+def test_an_unknown_threshold_metric_is_a_params_error_before_registering(proj: Project) -> None:
+    proj.model(b"one", 0.8)
+    params = proj.root / "params.yaml"
+    params.write_text(GOOD.replace("mean_iou: {min", "mean_iu: {min"), encoding="utf-8")
+    with pytest.raises(
+        ParamsError, match=r"\[release.thresholds.mean_iu\]: 'mean_iu' is not a metric"
+    ):
+        proj.release()
+    assert not (proj.root / ".pedigree" / "registry").exists()
+
+
+def test_two_releases_at_the_same_moment_stay_consistent(proj: Project) -> None:
+    """Two stage processes, two different models, one registry: versions 1 and 2, one champion."""
+    runs = []
+    for name, iou in (("a", 0.8), ("b", 0.9)):
+        folder = proj.root / name
+        (folder / "models").mkdir(parents=True)
+        model = folder / "models" / "model.keras"
+        model.write_bytes(name.encode() * 100)
+        evaluation = {
+            "model": {"sha256": sha256_file(model)},
+            "test_split": {"sha256": SPLIT},
+            "metrics": {"mean_iou": iou, "ece": {"calibrated": 0.01}},
+        }
+        (folder / "evaluation.json").write_text(json.dumps(evaluation))
+        argv = [
+            sys.executable, "-m", "stages.release", "--evaluation", str(folder / "evaluation.json"),
+            "--model", str(model), "--out", f"out-{name}",
+        ]  # fmt: skip
+        env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+        runs.append(subprocess.Popen(argv, cwd=proj.root, env=env, stderr=subprocess.PIPE))
+    for run in runs:
+        _, err = run.communicate(timeout=120)
+        assert run.returncode == 0, err.decode()
+    versions = proj.registry.versions()
+    assert [v.version for v in versions] == [1, 2]
+    assert len({v.model_sha256 for v in versions}) == 2
+    assert sum(v.status == "champion" for v in versions) == 1
+    champion = proj.registry.champion()
+    assert champion is not None
+    # Whatever the order, the better model ends up champion: either it came second and beat the
+    # first, or it came first and the second could not beat it.
+    assert champion.metrics["mean_iou"] == 0.9
