@@ -33,8 +33,11 @@ TINY_PARAMS = {
         "pruner": {"startup_trials": 1, "warmup_epochs": 0},
     },
     "train": {"epochs": 2, "patience": 1},
+    "evaluate": {"batch_size": 8, "examples": 2},
+    # A two-epoch model on 48 images is weak: the gate's thresholds must let it through once.
+    "release": {"thresholds": {"mean_iou": {"min": 0.05}, "ece.calibrated": {"max": 0.5}}},
 }
-ALL_STAGES = ("ingest", "transform", "tune", "train", "calibrate")
+ALL_STAGES = ("ingest", "transform", "tune", "train", "calibrate", "evaluate", "release")
 
 
 def project_env() -> dict[str, str]:

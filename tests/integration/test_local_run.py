@@ -43,7 +43,9 @@ def test_changing_a_transform_param_reruns_only_transform(ran_project: Path) -> 
         and "params changed: transform.shard_size: 8 -> 5 in params.yaml" in status
     )
     # new shard files: everything downstream of transform re-runs too
-    assert run_outcomes(ran_project) == only("transform", "tune", "train", "calibrate")
+    assert run_outcomes(ran_project) == only(
+        "transform", "tune", "train", "calibrate", "evaluate", "release"
+    )
     assert run_outcomes(ran_project) == only()
 
 

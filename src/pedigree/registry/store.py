@@ -165,8 +165,24 @@ class Registry:
             "registry (the artifacts/ folder is kept)",
         )
 
+    @contextlib.contextmanager
+    def _init_lock(self) -> Iterator[None]:
+        # Switching a new file to WAL needs an exclusive lock that SQLite does not wait for
+        # (no busy handler): processes opening a fresh registry at once take turns here.
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - not POSIX: SQLite's own locking only
+            yield
+            return
+        with (self.root / ".init.lock").open("a+b") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
     def _initialise(self) -> None:
-        with self._connection() as conn:
+        with self._init_lock(), self._connection() as conn:
             # WAL is a property of the file: set once, then every connection uses it.
             if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
                 conn.execute("PRAGMA journal_mode = WAL")
