@@ -23,9 +23,8 @@ from stages.calibrate.reliability import Curves, curves, write_reliability_csv
 from stages.calibrate.temperature import DECIMALS, TemperatureFit, fit_temperature
 from stages.common.data import CALIBRATION, SplitReader, dataset
 from stages.common.determinism import DeterminismParams, configure
-from stages.common.modelio import load_model
+from stages.common.modelio import load_checked_model
 from stages.common.training import ModelParams
-from stages.common.unet import CLASSES
 
 SPLIT = "calibration"
 METHOD = "temperature scaling (minimise per-pixel NLL, bounded scalar search)"
@@ -43,30 +42,6 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--model", type=Path, default=Path("models/model.keras"))
     parser.add_argument("--out", type=Path, default=Path("models/calibration"))
     return parser
-
-
-def load_checked_model(path: Path, input_size: int) -> Any:
-    """Load the trained model and check it fits params.yaml `model` and outputs class logits."""
-    try:
-        model = load_model(path)
-    except Exception as exc:  # Keras raises many types for a damaged or foreign file
-        raise SourceError(
-            f"{path} is not a loadable Keras model ({type(exc).__name__}: {exc})",
-            "run the train stage first",
-        ) from None
-    shape = tuple(model.input_shape)
-    if len(shape) != 4 or shape[1:3] != (input_size, input_size):
-        raise SourceError(
-            f"{path} takes inputs of shape {shape[1:]} but params.yaml model.input_size is "
-            f"{input_size}",
-            "re-run the train stage with the current params, or restore model.input_size",
-        )
-    if tuple(model.output_shape)[-1] != CLASSES:
-        raise SourceError(
-            f"{path} outputs {model.output_shape[-1]} channels, not {CLASSES} class logits",
-            "run the train stage first",
-        )
-    return model
 
 
 def _r(value: float) -> float:

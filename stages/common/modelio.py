@@ -17,6 +17,9 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+from pedigree.errors import SourceError
+from stages.common.unet import CLASSES
+
 FIXED_DATE = "1980-01-01@00:00:00"  # metadata.json's date_saved
 ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)  # the earliest timestamp a zip entry can hold
 
@@ -78,3 +81,27 @@ def load_model(path: Path) -> Any:
     import keras
 
     return keras.models.load_model(path, compile=False)
+
+
+def load_checked_model(path: Path, input_size: int) -> Any:
+    """Load the trained model; check it fits params.yaml `model` and outputs class logits."""
+    try:
+        model = load_model(path)
+    except Exception as exc:  # Keras raises many types for a damaged or foreign file
+        raise SourceError(
+            f"{path} is not a loadable Keras model ({type(exc).__name__}: {exc})",
+            "run the train stage first",
+        ) from None
+    shape = tuple(model.input_shape)
+    if len(shape) != 4 or shape[1:3] != (input_size, input_size):
+        raise SourceError(
+            f"{path} takes inputs of shape {shape[1:]} but params.yaml model.input_size is "
+            f"{input_size}",
+            "re-run the train stage with the current params, or restore model.input_size",
+        )
+    if tuple(model.output_shape)[-1] != CLASSES:
+        raise SourceError(
+            f"{path} outputs {model.output_shape[-1]} channels, not {CLASSES} class logits",
+            "run the train stage first",
+        )
+    return model

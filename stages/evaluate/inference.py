@@ -9,12 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from pedigree.errors import SourceError
 from stages.common.data import SplitReader, dataset
-from stages.common.modelio import load_model
-from stages.evaluate.compute import CLASSES, SPLIT, Result, evaluate_model, read_sample_ids
+from stages.common.modelio import load_checked_model
+from stages.evaluate.compute import SPLIT, Result, evaluate_model, read_sample_ids
 
 EVALUATE_SPLITS = frozenset({SPLIT})  # evaluate may read the test split and nothing else
 
@@ -26,30 +25,6 @@ class SplitRun:
     result: Result
     mean: list[float]
     std: list[float]
-
-
-def load_checked_model(path: Path, input_size: int) -> Any:
-    """Load the trained model; check its input size and that it outputs class logits."""
-    try:
-        model = load_model(path)
-    except Exception as exc:  # Keras raises many types for a damaged or foreign file
-        raise SourceError(
-            f"{path} is not a loadable Keras model ({type(exc).__name__}: {exc})",
-            "run the train stage first",
-        ) from None
-    shape = tuple(model.input_shape)
-    if len(shape) != 4 or shape[1:3] != (input_size, input_size):
-        raise SourceError(
-            f"{path} takes inputs of shape {shape[1:]} but params.yaml model.input_size is "
-            f"{input_size}",
-            "re-run the train stage with the current params, or restore model.input_size",
-        )
-    if tuple(model.output_shape)[-1] != CLASSES:
-        raise SourceError(
-            f"{path} outputs {model.output_shape[-1]} channels, not {CLASSES} class logits",
-            "run the train stage first",
-        )
-    return model
 
 
 def evaluate_split(

@@ -42,10 +42,10 @@ def test_changing_a_transform_param_reruns_only_transform(ran_project: Path) -> 
         "transform: stale" in status
         and "params changed: transform.shard_size: 8 -> 5 in params.yaml" in status
     )
-    # new shard files: everything downstream of transform re-runs too
-    assert run_outcomes(ran_project) == only(
-        "transform", "tune", "train", "calibrate", "evaluate", "release"
-    )
+    # new shard files: everything downstream of transform re-runs too, up to the model stages;
+    # the tiny test split fits one shard either way and the model comes out byte-identical, so
+    # evaluate and release (content-addressed by DVC) have nothing new to do
+    assert run_outcomes(ran_project) == only("transform", "tune", "train", "calibrate")
     assert run_outcomes(ran_project) == only()
 
 

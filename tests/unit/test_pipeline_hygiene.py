@@ -30,3 +30,12 @@ def test_model_selection_reads_only_train_and_validation() -> None:
             "data/prepared/train",
             "data/prepared/validation",
         ]
+
+
+def test_evaluate_reads_only_the_test_split_and_release_reads_no_data() -> None:
+    spec = api.load(REPO_ROOT).spec
+    prepared = [d for d in spec.stage("evaluate").deps if d.startswith("data/")]
+    assert sorted(prepared) == ["data/prepared/stats.json", "data/prepared/test"]
+    assert not [d for d in spec.stage("release").deps if d.startswith("data/")]
+    # release talks to the registry: DVC must never restore it from its run-cache
+    assert spec.stage("release").stateful

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from pedigree.errors import RegistryError
 from pedigree.registry.records import Candidate
+from pedigree.stagekit import sha256_file
 
 ARTIFACTS = "artifacts"
 MODEL_FILE = "model.keras"
@@ -40,7 +41,7 @@ def store_artifacts(root: Path, candidate: Candidate) -> str:
     folder = root / ARTIFACTS / sha
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / MODEL_FILE
-    if not (target.is_file() and _sha256(target) == sha):
+    if not (target.is_file() and sha256_file(target) == sha):
         copied = _copy_atomically(candidate.model_path, target, expect=sha)
         if copied != sha:
             raise RegistryError(
@@ -53,14 +54,6 @@ def store_artifacts(root: Path, candidate: Candidate) -> str:
     if calibration is not None and not (folder / CALIBRATION_FILE).is_file():
         _copy_atomically(calibration, folder / CALIBRATION_FILE, expect=None)
     return f"{ARTIFACTS}/{sha}/{MODEL_FILE}"
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _copy_atomically(source: Path, target: Path, expect: str | None) -> str:

@@ -78,3 +78,20 @@ def test_stamp_tracks_spec_and_dvc_yaml(project: Path) -> None:
     api.compile_dvc(project)
     (project / "dvc.yaml").write_text("stages: {}\n", encoding="utf-8")  # a hand edit
     assert not stamp_is_current(project, "pipelines/pets.yaml")
+
+
+def test_a_stateful_stage_is_never_restored_from_the_run_cache(project: Path) -> None:
+    """`stateful: true` marks every output `persist`, which keeps DVC from using its run-cache."""
+    spec_file = project / "pipelines" / "pets.yaml"
+    text = spec_file.read_text(encoding="utf-8").replace(
+        "      retries: 2\n",
+        "      retries: 2\n      stateful: true\n      metrics: [reports/decision.json]\n",
+    )
+    spec_file.write_text(text, encoding="utf-8")
+    spec = load_spec(spec_file, project)
+    assert spec.stage("transform").stateful and not spec.stage("ingest").stateful
+    compiled = render_dvc_yaml(spec, "pipelines/pets.yaml", shared_code=False)
+    block = compiled.split("  transform:\n", 1)[1]
+    assert "    outs:\n    - data/prepared:\n        persist: true\n" in block
+    assert "    - reports/decision.json:\n        cache: false\n        persist: true\n" in block
+    assert "persist" not in compiled.split("  transform:\n", 1)[0]  # ingest is untouched
