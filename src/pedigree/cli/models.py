@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 SHORT_SHA = 12
+GIT_HINT = "commit and push it: the cluster follows git (cluster-conf/ is synced by Argo CD)"
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 registry_option = click.option(
@@ -202,6 +203,7 @@ def promote(
     was = "none" if change.before is None else f"v{change.before.version}"
     click.echo(f"promoted v{change.after.version} to champion (was {was})")
     click.echo(f"wrote {change.manifest}")
+    click.echo(GIT_HINT)
     return 0
 
 
@@ -226,4 +228,5 @@ def rollback(ctx: click.Context, reason: str, registry: Path | None, as_json: bo
     demoted = "none" if change.before is None else f"v{change.before.version}"
     click.echo(f"rolled back {demoted}; champion is now v{change.after.version}")
     click.echo(f"wrote {change.manifest}")
+    click.echo(GIT_HINT)
     return 0

@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from pedigree.cli.main import main
+from pedigree.cli.models import GIT_HINT
 from pedigree.registry.store import Registry
 from tests.conftest import make_project
 from tests.unit.registry.test_store import better, make_candidate
@@ -104,7 +105,7 @@ def test_promote_writes_the_serving_manifest(
     assert run(proj, "promote", "v1", "--reason", "compare in production") == 0
     out = capsys.readouterr().out
     manifest = proj / "cluster-conf" / "serving" / "pets.yaml"
-    assert out == f"promoted v1 to champion (was v2)\nwrote {manifest}\n"
+    assert out == f"promoted v1 to champion (was v2)\nwrote {manifest}\n{GIT_HINT}\n"
     deployment, _ = yaml.safe_load_all(manifest.read_text(encoding="utf-8"))
     sha1 = make_candidate(proj / "x", b"one").model_sha256
     assert deployment["metadata"]["annotations"]["pedigree.dev/model-sha256"] == sha1
