@@ -11,14 +11,14 @@ current (see `compile.header`) costs no more than a no-op `dvc repro`.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pedigree.atomic import write_atomically
 from pedigree.compile.header import SHARED_CODE, stamp_is_current, write_stamp
-from pedigree.errors import ParamsError, PedigreeError, SpecError, StaleError, ToolError
+from pedigree.dvclock import read_lock_stages
+from pedigree.errors import ParamsError, PedigreeError, SpecError, StaleError
 from pedigree.executors import dvc as dvc_executor
 from pedigree.project import Project, open_project
 
@@ -68,18 +68,6 @@ def render_dvc(loaded: Loaded) -> str:
 
     shared = (loaded.project.root / SHARED_CODE).is_dir()
     return render_dvc_yaml(loaded.spec, loaded.project.spec_path, shared)
-
-
-def write_atomically(path: Path, text: str) -> None:
-    """Replace `path` with `text` in one rename: readers never see a half-written file."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def dvc_yaml_is_current(loaded: Loaded) -> bool:
@@ -275,20 +263,7 @@ def status(start: Path, spec: str | Path | None = None) -> list[StageStatus]:
     _ensure_compiled_for_status(loaded)
     root = loaded.project.root
     raw = dvc_executor.status(root)
-    return explain(raw, loaded.spec, _lock_stages(root / "dvc.lock"), _current_params(root))
-
-
-def _lock_stages(lock: Path) -> dict[str, Any]:
-    import yaml
-
-    if not lock.is_file():
-        return {}
-    try:
-        data = yaml.safe_load(lock.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        raise ToolError(f"dvc.lock is unreadable: {exc}", "restore it from git") from None
-    stages = data.get("stages") if isinstance(data, dict) else None
-    return stages if isinstance(stages, dict) else {}
+    return explain(raw, loaded.spec, read_lock_stages(root / "dvc.lock"), _current_params(root))
 
 
 def _current_params(root: Path) -> dict[str, Any]:

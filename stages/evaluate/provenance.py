@@ -7,14 +7,14 @@ to report ("no dvc.lock yet", "not a git repository"), not an error.
 from __future__ import annotations
 
 import platform
-import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from pedigree.dvclock import read_lock_stages
+from pedigree.errors import ToolError
+from pedigree.gitstate import git_state as pedigree_git_state
 from pedigree.stagekit import sha256_file, sha256_tree
 
 NO_LOCK = "no dvc.lock yet"
@@ -42,14 +42,13 @@ class LockOutputs:
 def lock_outputs(path: Path) -> LockOutputs:
     """The outs (path and md5) of every stage in dvc.lock."""
     path = Path(path)
-    try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
+    if not path.is_file():
         return LockOutputs([], NO_LOCK)
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        return LockOutputs([], f"{path} is not readable YAML ({type(exc).__name__})")
-    stages = doc.get("stages") if isinstance(doc, dict) else None
-    if not isinstance(stages, dict):
+    try:
+        stages = read_lock_stages(path)
+    except ToolError as exc:
+        return LockOutputs([], f"{path} is not readable YAML ({exc.message})")
+    if not stages:
         return LockOutputs([], f"{path} records no stages")
     rows = []
     for stage in sorted(stages):
@@ -61,26 +60,10 @@ def lock_outputs(path: Path) -> LockOutputs:
     return LockOutputs(rows, None if rows else f"{path} records no stage outputs")
 
 
-def _git(args: list[str], cwd: Path) -> str | None:
-    try:
-        done = subprocess.run(
-            ["git", *args], cwd=cwd, capture_output=True, text=True, timeout=30, check=False
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return done.stdout if done.returncode == 0 else None
-
-
 def git_state(cwd: Path) -> dict[str, Any]:
     """{"commit": sha or NO_GIT, "dirty": bool or None} of the repository holding `cwd`."""
-    commit = _git(["rev-parse", "HEAD"], cwd)
-    if commit is None:
-        return {"commit": NO_GIT, "dirty": None}
-    status = _git(["status", "--porcelain"], cwd) or ""
-    # The stage's own scratch output folder (.NAME.partial-PID) exists while this runs: it is
-    # not a change to the code, and its name would make the flag depend on the process.
-    changes = [line for line in status.splitlines() if ".partial-" not in line]
-    return {"commit": commit.strip(), "dirty": bool(changes)}
+    commit, dirty = pedigree_git_state(cwd)
+    return {"commit": commit or NO_GIT, "dirty": dirty}
 
 
 def environment() -> dict[str, str]:

@@ -17,8 +17,10 @@ import json
 from pathlib import Path
 from typing import Any
 
+from pedigree.registry.records import ModelVersion, ReleaseOutcome
 from pedigree.registry.serving import write_serving_manifest
-from pedigree.registry.store import ModelVersion, Registry, ReleaseOutcome
+from pedigree.registry.settings import resolve_registry
+from pedigree.registry.store import Registry
 from pedigree.stagekit import atomic_output, load_params, run_stage
 from stages.release.candidate import build_candidate
 from stages.release.gate import Gate
@@ -104,16 +106,14 @@ def main(argv: list[str] | None = None) -> int:
     root = Path.cwd()
     candidate = build_candidate(args.evaluation, args.model, args.calibration, args.lock, root)
     check_metric_names(params, candidate.metrics, args.params)
-    registry_root = Path(params.registry)
-    registry = Registry(registry_root if registry_root.is_absolute() else root / registry_root)
+    registry = Registry(resolve_registry(root, params.registry))
     outcome = registry.release(candidate, Gate(params, candidate.test_split_sha256))
     manifest = None
     if outcome.champion_after is not None:
         written = write_serving_manifest(
             root, args.pipeline, outcome.champion_after, params.serving
         )
-        manifest = written.relative_to(root).as_posix() if written.is_relative_to(root) else None
-        manifest = manifest or str(written)
+        manifest = written.relative_to(root).as_posix()  # always under the project root
     doc = document(outcome, params, candidate.test_split_sha256, manifest)
     with atomic_output(args.out) as scratch:
         text = json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=True) + "\n"

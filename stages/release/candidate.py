@@ -9,16 +9,15 @@ from __future__ import annotations
 
 import json
 import platform
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from pedigree.dvclock import read_lock_stages
 from pedigree.errors import SourceError
+from pedigree.gitstate import git_state
 from pedigree.locks import read_lock
-from pedigree.registry.store import Candidate
+from pedigree.registry.records import Candidate
 from pedigree.stagekit import sha256_file
 
 # The stages whose environment made (or judged) the model, and the packages worth naming.
@@ -55,26 +54,6 @@ def evaluation_facts(evaluation: dict[str, Any], path: Path) -> tuple[str, str, 
     return model_sha, split_sha, metrics
 
 
-def git_state(root: Path) -> tuple[str | None, bool | None]:
-    """(HEAD commit, dirty?) of the repository at `root`; (None, None) outside git."""
-    try:
-        head = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=30
-        )
-        if head.returncode != 0:
-            return None, None
-        status = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=root,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None, None
-    return head.stdout.strip(), bool(status.stdout.strip()) if status.returncode == 0 else None
-
-
 def environment(root: Path) -> dict[str, Any]:
     """The environment by content: each model stage's lock hash and the key package versions."""
     locks: dict[str, str] = {}
@@ -98,15 +77,7 @@ def environment(root: Path) -> dict[str, Any]:
 
 def lock_entries(lock: Path) -> dict[str, Any]:
     """dvc.lock's stage entries (all but release itself): the lineage the model came from."""
-    if not lock.is_file():
-        return {}
-    try:
-        data = yaml.safe_load(lock.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        raise SourceError(f"{lock} is unreadable: {exc}", "restore it from git") from None
-    stages = data.get("stages") if isinstance(data, dict) else None
-    if not isinstance(stages, dict):
-        return {}
+    stages = read_lock_stages(lock)
     return {name: entry for name, entry in sorted(stages.items()) if name != "release"}
 
 

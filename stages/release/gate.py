@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pedigree.registry.store import GateDecision, ModelVersion, Reason
+from pedigree.registry.records import GateDecision, ModelVersion, Reason
 from stages.release.params import ReleaseParams, metric_value
 
 CHAMPION_CHECK = "champion/challenger"

@@ -197,14 +197,10 @@ def promote(
       pedigree models promote v2 --reason "v3 regressed on cats"
     """
     change = registry_api.promote(_start(ctx, as_json), version, reason, registry)
-    if as_json:
-        render.emit_json(change.to_dict())
-        return 0
     was = "none" if change.before is None else f"v{change.before.version}"
-    click.echo(f"promoted v{change.after.version} to champion (was {was})")
-    click.echo(f"wrote {change.manifest}")
-    click.echo(GIT_HINT)
-    return 0
+    return _show_change(
+        change, as_json, f"promoted v{change.after.version} to champion (was {was})"
+    )
 
 
 @models.command(context_settings=CONTEXT)
@@ -222,11 +218,18 @@ def rollback(ctx: click.Context, reason: str, registry: Path | None, as_json: bo
       pedigree models rollback --reason "bad predictions in production"
     """
     change = registry_api.rollback(_start(ctx, as_json), reason, registry)
+    demoted = "none" if change.before is None else f"v{change.before.version}"
+    return _show_change(
+        change, as_json, f"rolled back {demoted}; champion is now v{change.after.version}"
+    )
+
+
+def _show_change(change: registry_api.ChampionChange, as_json: bool, summary: str) -> int:
+    """What a promotion or rollback did: JSON, or the summary, the manifest and what to do."""
     if as_json:
         render.emit_json(change.to_dict())
         return 0
-    demoted = "none" if change.before is None else f"v{change.before.version}"
-    click.echo(f"rolled back {demoted}; champion is now v{change.after.version}")
+    click.echo(summary)
     click.echo(f"wrote {change.manifest}")
     click.echo(GIT_HINT)
     return 0

@@ -5,35 +5,7 @@ an artifact folder next to it (`release.registry` in params.yaml, default `.pedi
 The release stage calls `Registry.release` with a gate; people use `pedigree models` to list,
 inspect, promote and roll back. The champion is served through the manifest that `serving`
 writes to cluster-conf/serving/<pipeline>.yaml.
+
+Modules: records (the data), store (Registry), artifacts, serving, settings. Import from them
+directly: this package imports nothing, so reading a record never loads YAML or pydantic.
 """
-
-from __future__ import annotations
-
-from pedigree.registry.records import (
-    Candidate,
-    Decide,
-    Event,
-    GateDecision,
-    ModelVersion,
-    Reason,
-    ReleaseOutcome,
-)
-from pedigree.registry.serving import render_serving_manifest, write_serving_manifest
-from pedigree.registry.settings import ServingSettings, registry_root, serving_settings
-from pedigree.registry.store import Registry
-
-__all__ = [
-    "Candidate",
-    "Decide",
-    "Event",
-    "GateDecision",
-    "ModelVersion",
-    "Reason",
-    "Registry",
-    "ReleaseOutcome",
-    "ServingSettings",
-    "registry_root",
-    "render_serving_manifest",
-    "serving_settings",
-    "write_serving_manifest",
-]

@@ -8,13 +8,12 @@ the same bytes, so an unchanged champion is an unchanged file in git.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from pedigree.atomic import write_atomically
 from pedigree.errors import RegistryError
 from pedigree.registry.records import ModelVersion
 from pedigree.registry.settings import ServingSettings
@@ -184,19 +183,5 @@ def write_serving_manifest(
     """Write cluster-conf/serving/<pipeline>.yaml for `version`, atomically; return its path."""
     path = serving_manifest_path(project_root, pipeline)
     path.parent.mkdir(parents=True, exist_ok=True)
-    _write_atomically(path, render_serving_manifest(pipeline, version, settings))
+    write_atomically(path, render_serving_manifest(pipeline, version, settings))
     return path
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    # Like pedigree.api.write_atomically; core modules do not import the API layer.
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -117,7 +117,12 @@ def registry_root(project_root: Path, params_file: Path, override: Path | None) 
     if override is not None:
         return Path(override).resolve()
     _, keys = _read(params_file, "registry", need_file=False)
-    path = Path(keys.registry)
+    return resolve_registry(project_root, keys.registry)
+
+
+def resolve_registry(project_root: Path, value: str) -> Path:
+    """`release.registry` as a folder: absolute as written, else under the project root."""
+    path = Path(value)
     return path if path.is_absolute() else (project_root / path).resolve()
 
 

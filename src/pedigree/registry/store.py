@@ -28,24 +28,10 @@ from pedigree.registry.records import (
     Candidate,
     Decide,
     Event,
-    GateDecision,
     ModelVersion,
     Reason,
     ReleaseOutcome,
 )
-
-# The records live in pedigree.registry.records; they are re-exported here because callers
-# (the release stage) import them together with Registry.
-__all__ = [
-    "Candidate",
-    "Decide",
-    "Event",
-    "GateDecision",
-    "ModelVersion",
-    "Reason",
-    "Registry",
-    "ReleaseOutcome",
-]
 
 SCHEMA_VERSION = 1
 DATABASE = "registry.sqlite"
@@ -335,10 +321,12 @@ class Registry:
     def _register(
         self, conn: sqlite3.Connection, candidate: Candidate, artifact: str, actor: str
     ) -> tuple[int, bool]:
+        """Find or add the version of `candidate` and record its score on its test split."""
         row = conn.execute(
             "SELECT version FROM versions WHERE model_sha256 = ?", (candidate.model_sha256,)
         ).fetchone()
         if row is not None:
+            self._score(conn, row[0], candidate)
             return row[0], False
         version = conn.execute("SELECT coalesce(max(version), 0) + 1 FROM versions").fetchone()[0]
         conn.execute(
@@ -361,6 +349,7 @@ class Registry:
         self._event(
             conn, "registered", version, None if champion is None else champion.version, actor
         )
+        self._score(conn, version, candidate)
         return version, True
 
     def _score(self, conn: sqlite3.Connection, version: int, candidate: Candidate) -> None:
@@ -374,7 +363,6 @@ class Registry:
         artifact = store_artifacts(self.root, candidate)
         with self._transaction(write=True) as conn:
             version, new = self._register(conn, candidate, artifact, actor)
-            self._score(conn, version, candidate)
             return self._get(conn, version), new
 
     def release(
@@ -388,7 +376,6 @@ class Registry:
         artifact = store_artifacts(self.root, candidate)
         with self._transaction(write=True) as conn:
             version, new = self._register(conn, candidate, artifact, actor)
-            self._score(conn, version, candidate)
             challenger = self._get(conn, version)
             before = self._champion(conn)
             decision = decide(challenger, before)
@@ -448,11 +435,6 @@ class Registry:
                     f"there is no earlier champion to roll back to from v{current.version}",
                     PROMOTE_HINT,
                 )
-            conn.execute(
-                "UPDATE versions SET status = 'rolled-back' WHERE version = ?", (current.version,)
-            )
             self._set_champion(conn, row[0], "rolled-back")
             self._event(conn, "rolled-back", row[0], current.version, actor, note=reason or None)
             return self._get(conn, current.version), self._get(conn, row[0])
-
-    # --- artifacts ---------------------------------------------------------------------------

@@ -27,7 +27,8 @@ WORKER = textwrap.dedent(
     """
     import json, sys, time
     from pathlib import Path
-    from pedigree.registry.store import Candidate, GateDecision, Reason, Registry
+    from pedigree.registry.records import Candidate, GateDecision, Reason
+    from pedigree.registry.store import Registry
 
     root, spec, barrier, index, count = sys.argv[1:6]
     fields = json.loads(Path(spec).read_text())

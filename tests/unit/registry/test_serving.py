@@ -11,9 +11,9 @@ import pytest
 import yaml
 
 from pedigree.errors import RegistryError
+from pedigree.registry.records import ModelVersion
 from pedigree.registry.serving import render_serving_manifest, write_serving_manifest
 from pedigree.registry.settings import ServingSettings
-from pedigree.registry.store import ModelVersion
 
 SHA = "c" * 64
 SPLIT = "d" * 64

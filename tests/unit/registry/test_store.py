@@ -9,13 +9,8 @@ from pathlib import Path
 import pytest
 
 from pedigree.errors import RegistryBusyError, RegistryError
-from pedigree.registry.store import (
-    Candidate,
-    GateDecision,
-    ModelVersion,
-    Reason,
-    Registry,
-)
+from pedigree.registry.records import Candidate, GateDecision, ModelVersion, Reason
+from pedigree.registry.store import Registry
 
 SPLIT_A = "a" * 64
 SPLIT_B = "b" * 64

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
+from pedigree.registry.records import ModelVersion
 from pedigree.registry.settings import ServingSettings
-from pedigree.registry.store import ModelVersion
 from stages.release.gate import decide
 from stages.release.params import ReleaseParams, Threshold
 

@@ -1,0 +1,29 @@
+"""The git commit a run starts from and whether tracked files differ from it.
+
+Untracked files do not make a checkout dirty (as with `git describe --dirty`): a stage's own
+scratch output folder or a user's stray notes are not changes to the code that ran.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+
+def _git(args: list[str], cwd: Path) -> str | None:
+    try:
+        done = subprocess.run(
+            ["git", *args], cwd=cwd, capture_output=True, text=True, timeout=60, check=False
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return done.stdout if done.returncode == 0 else None
+
+
+def git_state(root: Path) -> tuple[str | None, bool | None]:
+    """(HEAD commit, dirty?) of the repository holding `root`; (None, None) outside git."""
+    head = _git(["rev-parse", "HEAD"], root)
+    if head is None:
+        return None, None
+    status = _git(["status", "--porcelain", "--untracked-files=no"], root)
+    return head.strip(), None if status is None else bool(status.strip())
