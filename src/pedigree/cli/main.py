@@ -9,29 +9,17 @@ from __future__ import annotations
 
 import sys
 import traceback
-from dataclasses import dataclass
 from pathlib import Path
 
 import click
 
 from pedigree import __version__, api
 from pedigree.cli import render
+from pedigree.cli.models import models
+from pedigree.cli.options import CONTEXT, Options, json_option
 from pedigree.errors import PedigreeError
 
 INTERNAL_ERROR = 5
-CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
-
-
-@dataclass
-class Options:
-    """Options shared by every command."""
-
-    project: Path = Path(".")
-    verbose: bool = False
-    json: bool = False
-
-
-json_option = click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 spec_option = click.option(
     "--spec",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -65,6 +53,9 @@ def cli(ctx: click.Context, project: Path, verbose: bool) -> None:
     opts = ctx.ensure_object(Options)
     opts.project = project
     opts.verbose = verbose
+
+
+cli.add_command(models)
 
 
 @cli.command(context_settings=CONTEXT)
@@ -301,8 +292,3 @@ def main(argv: list[str] | None = None) -> int:
             err=True,
         )
         return INTERNAL_ERROR
-
-
-from pedigree.cli.models import models  # noqa: E402 - a group of its own, added after the core commands
-
-cli.add_command(models)

@@ -13,15 +13,14 @@ import click
 
 from pedigree import registry_api
 from pedigree.cli import render
+from pedigree.cli.options import CONTEXT, Options, json_option
 
 if TYPE_CHECKING:
     from pedigree.registry.records import Event, ModelVersion
 
-CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 SHORT_SHA = 12
 GIT_HINT = "commit and push it: the cluster follows git (cluster-conf/ is synced by Argo CD)"
 
-json_option = click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 registry_option = click.option(
     "--registry",
     type=click.Path(file_okay=False, path_type=Path),
@@ -34,8 +33,7 @@ reason_option = click.option(
 
 
 def _start(ctx: click.Context, as_json: bool) -> Path:
-    # the shared Options of `pedigree.cli.main` (duck-typed: importing main here would be circular)
-    opts: Any = ctx.find_root().obj
+    opts: Options | None = ctx.find_root().obj
     if opts is None:
         return Path(".")
     opts.json = as_json
