@@ -12,6 +12,7 @@ from pathlib import Path
 
 def write_atomically(path: Path, text: str) -> None:
     """Replace `path` with `text` (UTF-8, LF) in one rename; a crash leaves the old file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:

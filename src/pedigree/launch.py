@@ -59,6 +59,34 @@ def resolve_argv(argv: list[str]) -> list[str]:
 
 
 def run(stage: str, argv: list[str], root: Path) -> int:
+    """Run `argv` as stage `stage` and record its lineage (see `pedigree.lineage.capture`)."""
+    from pedigree.lineage import capture
+
+    if not capture.enabled():
+        return _run_logged(stage, argv, root)
+    from pedigree.lineage import events, store
+
+    try:
+        tracker = capture.begin(root, stage, argv, stage_env(dict(os.environ)))
+        events.emit(root, tracker.record(tracker.started, 0, "running", []), "START")
+    except Exception as exc:  # noqa: BLE001 - no record means no run: say why, run nothing
+        sys.stderr.write(
+            f"pedigree.launch: stage '{stage}': cannot capture lineage: {exc}\n"
+            f"hint: fix the cause, or run without a record with {capture.DISABLE_ENV}=off\n"
+        )
+        return 1
+    code = _run_logged(stage, argv, root)
+    try:
+        record = capture.finish(tracker, code)
+        store.write_record(root, record)
+        events.emit(root, record, "COMPLETE" if code == 0 else "FAIL")
+    except Exception as exc:  # noqa: BLE001 - outputs without a record must not count as done
+        sys.stderr.write(f"pedigree.launch: stage '{stage}': cannot write its lineage: {exc}\n")
+        return code or 1
+    return code
+
+
+def _run_logged(stage: str, argv: list[str], root: Path) -> int:
     """Run `argv` as stage `stage`, teeing its output to the terminal and its log."""
     log_path = stage_log(root, stage)
     log_path.parent.mkdir(parents=True, exist_ok=True)
