@@ -1,24 +1,23 @@
-"""Where the evaluated artefacts came from: hashes, dvc.lock, git, interpreter and libraries.
+"""Where the evaluated artefacts came from: hashes, dvc.lock, interpreter and libraries.
 
-Everything here is read-only and tolerant: a missing dvc.lock or a folder outside git is a fact
-to report ("no dvc.lock yet", "not a git repository"), not an error.
+Everything here is read-only and tolerant: a missing dvc.lock is a fact to report ("no dvc.lock
+yet"), not an error. Only what the report's inputs determine goes into the report, so that
+re-running evaluate on the same inputs gives the same bytes (`pedigree verify`): the git commit,
+the run's times and the interpreter's location belong to the run, and are in its lineage record
+(lineage/evaluate.json).
 """
 
 from __future__ import annotations
 
 import platform
-import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from pedigree.dvclock import read_lock_stages
 from pedigree.errors import ToolError
-from pedigree.gitstate import git_state as pedigree_git_state
 from pedigree.stagekit import sha256_file, sha256_tree
 
 NO_LOCK = "no dvc.lock yet"
-NO_GIT = "not a git repository"
 
 
 def artefact_hashes(model: str, calibration: str, prepared: str) -> dict[str, dict[str, str]]:
@@ -39,8 +38,19 @@ class LockOutputs:
     note: str | None
 
 
-def lock_outputs(path: Path) -> LockOutputs:
-    """The outs (path and md5) of every stage in dvc.lock."""
+def _overlaps(out: str, inputs: list[str]) -> bool:
+    return any(
+        out == i or i.startswith(out.rstrip("/") + "/") or out.startswith(i.rstrip("/") + "/")
+        for i in inputs
+    )
+
+
+def lock_outputs(path: Path, inputs: list[str]) -> LockOutputs:
+    """The dvc.lock outs (path and md5) that the evaluated `inputs` are, contain or lie in.
+
+    Only outputs upstream of the report: evaluate's own entry (and release's) describe earlier
+    runs, and would make the report depend on the history of dvc.lock.
+    """
     path = Path(path)
     if not path.is_file():
         return LockOutputs([], NO_LOCK)
@@ -54,16 +64,10 @@ def lock_outputs(path: Path) -> LockOutputs:
     for stage in sorted(stages):
         entry = stages[stage] if isinstance(stages[stage], dict) else {}
         for out in entry.get("outs") or []:
-            if isinstance(out, dict):
+            if isinstance(out, dict) and _overlaps(str(out.get("path", "")), inputs):
                 digest = out.get("md5") or out.get("hash") or "?"
                 rows.append((str(stage), str(out.get("path", "?")), str(digest)))
     return LockOutputs(rows, None if rows else f"{path} records no stage outputs")
-
-
-def git_state(cwd: Path) -> dict[str, Any]:
-    """{"commit": sha or NO_GIT, "dirty": bool or None} of the repository holding `cwd`."""
-    commit, dirty = pedigree_git_state(cwd)
-    return {"commit": commit or NO_GIT, "dirty": dirty}
 
 
 def environment() -> dict[str, str]:
@@ -75,7 +79,6 @@ def environment() -> dict[str, str]:
 
     return {
         "python": platform.python_version(),
-        "executable": sys.executable,
         "platform": platform.platform(),
         "tensorflow": tf.__version__,
         "keras": keras.__version__,

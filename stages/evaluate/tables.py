@@ -116,12 +116,15 @@ def hyperparameters_markdown(summary: dict[str, Any]) -> str:
 def provenance_markdown(
     lock: LockOutputs,
     hashes: dict[str, dict[str, str]],
-    git: dict[str, Any],
     env: dict[str, str],
     determinism: dict[str, Any],
     kernel: str,
 ) -> str:
-    """Upstream outputs per dvc.lock, hashes computed now, code, interpreter and determinism."""
+    """Upstream outputs per dvc.lock, hashes computed now, interpreter and determinism.
+
+    The git commit and the run's times are in the run's lineage record, not here: the report
+    holds only what its inputs determine, so a re-run reproduces it byte for byte.
+    """
     if lock.rows:
         upstream = markdown_table(
             ("stage", "output", "md5 (dvc.lock)"), [(s, f"`{p}`", d) for s, p, d in lock.rows]
@@ -132,12 +135,12 @@ def provenance_markdown(
         ("artefact", "path", "sha256 (computed now)"),
         [(name, f"`{h['path']}`", h["sha256"]) for name, h in hashes.items()],
     )
-    dirty = git["dirty"]
     run_rows = [
-        ("git commit", git["commit"]),
-        ("uncommitted changes", "n/a" if dirty is None else dirty),
+        (
+            "code, git commit, run times",
+            "lineage record: `pedigree lineage reports/evaluation.json`",
+        ),
         ("kernel", kernel),
-        ("interpreter", f"`{env['executable']}`"),
         ("Python", env["python"]),
         ("platform", env["platform"]),
         ("TensorFlow", env["tensorflow"]),

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
 import pytest
@@ -102,25 +101,41 @@ def test_bad_params(tmp_path: Path, overrides: dict[str, object], match: str) ->
         load_params("evaluate", EvaluateParams, path)
 
 
+INPUTS = [
+    "models/model.keras",
+    "models/calibration/calibration.json",
+    "data/prepared",
+    "models/train",
+]
+
+
 def test_lock_outputs(tmp_path: Path) -> None:
-    assert provenance.lock_outputs(tmp_path / "dvc.lock") == provenance.LockOutputs(
+    assert provenance.lock_outputs(tmp_path / "dvc.lock", INPUTS) == provenance.LockOutputs(
         [], "no dvc.lock yet"
     )
     (tmp_path / "dvc.lock").write_text(LOCK)
-    lock = provenance.lock_outputs(tmp_path / "dvc.lock")
+    lock = provenance.lock_outputs(tmp_path / "dvc.lock", INPUTS)
     assert lock.note is None
     assert lock.rows[0] == ("train", "models/model.keras", "fedcba9876543210fedcba9876543210")
     assert [r[0] for r in lock.rows] == ["train", "train", "transform"]
     (tmp_path / "dvc.lock").write_text("stages: [unclosed")
-    assert "not readable YAML" in (provenance.lock_outputs(tmp_path / "dvc.lock").note or "")
+    assert "not readable YAML" in (
+        provenance.lock_outputs(tmp_path / "dvc.lock", INPUTS).note or ""
+    )
 
 
-def test_git_state(tmp_path: Path) -> None:
-    assert provenance.git_state(tmp_path) == {"commit": "not a git repository", "dirty": None}
-    state = provenance.git_state(ROOT)
-    if state["commit"] == "not a git repository":
-        pytest.skip("the project checkout is not a git repository")
-    assert re.fullmatch(r"[0-9a-f]{40}", state["commit"]) and isinstance(state["dirty"], bool)
+def test_lock_outputs_keeps_only_what_the_report_reads(tmp_path: Path) -> None:
+    # evaluate's own entry (from the previous run) and release's must not reach the report:
+    # they would make its bytes depend on the history of dvc.lock.
+    own = "  evaluate:\n    outs:\n    - path: reports/evaluation.json\n      md5: 11111111111111111111111111111111\n"
+    (tmp_path / "dvc.lock").write_text(LOCK + own)
+    lock = provenance.lock_outputs(
+        tmp_path / "dvc.lock", ["models/model.keras", "data/prepared/test"]
+    )
+    assert [(r[0], r[1]) for r in lock.rows] == [
+        ("train", "models/model.keras"),
+        ("transform", "data/prepared"),
+    ]
 
 
 def test_artefact_hashes(tmp_path: Path) -> None:
@@ -138,19 +153,16 @@ def test_artefact_hashes(tmp_path: Path) -> None:
 def test_markdown_tables() -> None:
     table = tables.markdown_table(("a", "b"), [("x|y", 0.5), (None, True)])
     assert table.splitlines() == ["| a | b |", "|---|---|", "| x\\|y | 0.500000 |", "| n/a | yes |"]
-    env = {
-        k: "v"
-        for k in ("executable", "python", "platform", "tensorflow", "keras", "numpy", "matplotlib")
-    }
+    env = {k: "v" for k in ("python", "platform", "tensorflow", "keras", "numpy", "matplotlib")}
     text = tables.provenance_markdown(
         provenance.LockOutputs([], "no dvc.lock yet"),
         {"model": {"path": "m", "sha256": "ab" * 32}},
-        {"commit": "not a git repository", "dirty": None},
         env,
         {"seed": 1},
         "python3",
     )
     assert "_no dvc.lock yet_" in text and "| determinism: seed | 1 |" in text
+    assert "git commit" in text and "pedigree lineage reports/evaluation.json" in text
     doc = {"model": {"sha256": "0123456789abcdef" * 4}, "metrics": json.loads(METRICS)}
     summary = tables.summary_markdown(doc)
     assert "`0123456789ab`" in summary and "**3**" in summary and "**0.100000**" in summary
