@@ -2,7 +2,7 @@
 
 Reads only the train and validation splits. Writes the model (byte-identical for identical
 training), the per-epoch history as a DVC plots file, metrics for `dvc metrics show`, and
-TensorBoard logs.
+TensorBoard logs (byte-identical too: `stages.train.tensorboard`).
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from stages.common.training import (
     evaluate_segmentation,
     iou_callback,
 )
+from stages.train.tensorboard import write_logs
 
 HISTORY_FIELDS = ("epoch", "loss", "val_loss", "val_mean_iou")
 
@@ -99,21 +100,19 @@ def main(argv: list[str] | None = None) -> int:
     history: list[dict[str, Any]] = []
     started = time.monotonic()
     # Every output appears complete or not at all (a killed run leaves only .partial folders).
-    with atomic_output(args.logs) as logs:
-        callbacks = [
-            iou_callback(val_data, history),
-            keras.callbacks.EarlyStopping(
-                monitor="val_loss", patience=train_params.patience, restore_best_weights=True
-            ),
-            keras.callbacks.TensorBoard(log_dir=str(logs), histogram_freq=0, write_graph=False),
-        ]
-        model.fit(
-            train_data,
-            validation_data=val_data,
-            epochs=train_params.epochs,
-            callbacks=callbacks,
-            verbose=2,
-        )
+    callbacks = [
+        iou_callback(val_data, history),
+        keras.callbacks.EarlyStopping(
+            monitor="val_loss", patience=train_params.patience, restore_best_weights=True
+        ),
+    ]
+    model.fit(
+        train_data,
+        validation_data=val_data,
+        epochs=train_params.epochs,
+        callbacks=callbacks,
+        verbose=2,
+    )
     seconds = time.monotonic() - started
     final = evaluate_segmentation(model, val_data)
     best = min(history, key=lambda row: row["val_loss"])
@@ -132,6 +131,9 @@ def main(argv: list[str] | None = None) -> int:
         "determinism": record.to_dict(),
         "parameters": int(model.count_params()),
     }
+    # TensorBoard logs from the history, not Keras' callback: its files carry the clock.
+    with atomic_output(args.logs) as logs:
+        write_logs(logs, history)
     with atomic_output(args.out) as out:
         write_history(out / "history.csv", history)
         (out / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")

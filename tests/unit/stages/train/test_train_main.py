@@ -101,7 +101,13 @@ def test_two_processes_write_byte_identical_models(project: Path) -> None:
     record = json.loads((first / "train" / "train.json").read_text())["determinism"]
     assert record["python_hash_seed"] == "0" and record["op_determinism"] is True
     assert record["intra_op_threads"] == 2 and record["inter_op_threads"] == 2
-    assert list((first / "tensorboard").rglob("events.out.tfevents.*"))
+    # TensorBoard logs too: fixed file names, epoch-stamped events (verify needs every out).
+    logs = sorted(
+        p.relative_to(first) for p in (first / "tensorboard").rglob("events.out.tfevents.*")
+    )
+    assert [p.parent.name for p in logs] == ["train", "validation"]
+    for name in logs:
+        assert _digest(first / name) == _digest(second / name), name
 
 
 def test_model_loads_with_one_call(project: Path) -> None:
