@@ -19,6 +19,7 @@ from typing import IO, cast
 LOG_DIR = Path(".pedigree") / "logs"
 HASH_SEED = "0"
 OUTPUT_MODE = "PEDIGREE_STAGE_OUTPUT"  # "log": keep output in the log only
+STATE_ENV = "PEDIGREE_LINEAGE_STATE"  # the file a stage notes its state snapshots in (stagekit)
 
 # Fixed before the stage starts: the same stage must see the same interpreter settings every run.
 STAGE_ENV = {
@@ -63,11 +64,16 @@ def run(stage: str, argv: list[str], root: Path) -> int:
     from pedigree.lineage import capture
 
     if not capture.enabled():
-        return _run_logged(stage, argv, root)
+        return _run_logged(stage, argv, root, stage_env(dict(os.environ)))
     from pedigree.lineage import events, store
 
+    env = stage_env(dict(os.environ))
+    # The stage notes here the state it read (e.g. a registry snapshot) for its record.
+    state_file = root / ".pedigree" / "lineage" / f"state-{stage}-{os.getpid()}.json"
+    state_file.unlink(missing_ok=True)
+    env[STATE_ENV] = str(state_file)
     try:
-        tracker = capture.begin(root, stage, argv, stage_env(dict(os.environ)))
+        tracker = capture.begin(root, stage, argv, env)
         events.emit(root, tracker.record(tracker.started, 0, "running", []), "START")
     except Exception as exc:  # noqa: BLE001 - no record means no run: say why, run nothing
         sys.stderr.write(
@@ -75,9 +81,9 @@ def run(stage: str, argv: list[str], root: Path) -> int:
             f"hint: fix the cause, or run without a record with {capture.DISABLE_ENV}=off\n"
         )
         return 1
-    code = _run_logged(stage, argv, root)
+    code = _run_logged(stage, argv, root, env)
     try:
-        record = capture.finish(tracker, code)
+        record = capture.finish(tracker, code, state_file)
         store.write_record(root, record)
         events.emit(root, record, "COMPLETE" if code == 0 else "FAIL")
     except Exception as exc:  # noqa: BLE001 - outputs without a record must not count as done
@@ -86,7 +92,7 @@ def run(stage: str, argv: list[str], root: Path) -> int:
     return code
 
 
-def _run_logged(stage: str, argv: list[str], root: Path) -> int:
+def _run_logged(stage: str, argv: list[str], root: Path, env: dict[str, str]) -> int:
     """Run `argv` as stage `stage`, teeing its output to the terminal and its log."""
     log_path = stage_log(root, stage)
     log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -96,7 +102,7 @@ def _run_logged(stage: str, argv: list[str], root: Path) -> int:
                 resolve_argv(argv),
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
-                env=stage_env(dict(os.environ)),
+                env=env,
             )
         except FileNotFoundError:
             message = f"pedigree.launch: stage '{stage}': command not found: {argv[0]}\n"

@@ -20,6 +20,7 @@ from typing import TypeVar
 from pydantic import BaseModel, ValidationError
 
 from pedigree.errors import ParamsError, PedigreeError, Problem
+from pedigree.launch import STATE_ENV
 from pedigree.spec.errors import problems_from_validation
 from pedigree.spec.yamlsource import YamlLoadError, load_yaml_file
 
@@ -123,6 +124,36 @@ def atomic_output(target: Path) -> Iterator[Path]:
     elif target.exists() or target.is_symlink():
         target.unlink()
     os.replace(scratch, target)
+
+
+def _project_relative(path: Path, root: Path) -> str:
+    try:
+        return path.resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return str(path.resolve())
+
+
+def note_state(name: str, path: Path, snapshot: Path, sha256: str, root: Path) -> None:
+    """Tell the launcher that the stage read state `name` at `path`, copied to `snapshot`.
+
+    The launcher puts it in the run's lineage record, so that `pedigree verify` can replay the
+    stage against the state it saw. Outside the launcher (no PEDIGREE_LINEAGE_STATE) it does
+    nothing.
+    """
+    import json
+
+    target = os.environ.get(STATE_ENV)
+    if not target:
+        return
+    file = Path(target)
+    data = json.loads(file.read_text(encoding="utf-8")) if file.is_file() else {}
+    data[name] = {
+        "path": _project_relative(path, root),
+        "snapshot": _project_relative(snapshot, root),
+        "sha256": sha256,
+    }
+    file.parent.mkdir(parents=True, exist_ok=True)
+    file.write_text(json.dumps(data, sort_keys=True), encoding="utf-8")
 
 
 def run_stage(main: Callable[[list[str]], int | None], argv: list[str] | None = None) -> None:

@@ -14,14 +14,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import tempfile
 from pathlib import Path
 from typing import Any
 
 from pedigree.registry.records import ModelVersion, ReleaseOutcome
 from pedigree.registry.serving import write_serving_manifest
 from pedigree.registry.settings import resolve_registry
+from pedigree.registry.snapshot import keep as keep_snapshot
 from pedigree.registry.store import Registry
-from pedigree.stagekit import atomic_output, load_params, run_stage
+from pedigree.stagekit import atomic_output, load_params, note_state, run_stage
 from stages.release.candidate import build_candidate
 from stages.release.gate import Gate
 from stages.release.params import ReleaseParams, check_metric_names, metric_value
@@ -106,8 +108,16 @@ def main(argv: list[str] | None = None) -> int:
     root = Path.cwd()
     candidate = build_candidate(args.evaluation, args.model, args.calibration, args.lock, root)
     check_metric_names(params, candidate.metrics, args.params)
-    registry = Registry(resolve_registry(root, params.registry))
-    outcome = registry.release(candidate, Gate(params, candidate.test_split_sha256))
+    registry_root = resolve_registry(root, params.registry)
+    registry = Registry(registry_root)
+    # The registry as the gate found it is kept, so `pedigree verify` can replay this decision.
+    with tempfile.TemporaryDirectory(dir=registry_root) as tmp:
+        copy = Path(tmp) / "before.sqlite"
+        outcome = registry.release(
+            candidate, Gate(params, candidate.test_split_sha256), snapshot_to=copy
+        )
+        snapshot, digest = keep_snapshot(registry_root, copy)
+    note_state("registry", registry.database, snapshot, digest, root)
     manifest = None
     if outcome.champion_after is not None:
         written = write_serving_manifest(

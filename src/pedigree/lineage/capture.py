@@ -8,6 +8,7 @@ record. Nothing here writes inside a stage's outputs.
 from __future__ import annotations
 
 import importlib.metadata
+import json
 import os
 import platform
 import uuid
@@ -29,6 +30,7 @@ from pedigree.lineage.record import (
     Environment,
     Kind,
     LineageRecord,
+    StateSnapshot,
     Status,
 )
 
@@ -283,10 +285,23 @@ def begin(root: Path, stage: str, argv: list[str], env: Mapping[str, str]) -> Ru
     )
 
 
-def finish(run: Run, exit_code: int) -> LineageRecord:
+def read_state(state_file: Path | None) -> dict[str, StateSnapshot]:
+    """The state snapshots the stage noted (stagekit.note_state); the note is then removed."""
+    if state_file is None or not state_file.is_file():
+        return {}
+    try:
+        data = json.loads(state_file.read_text(encoding="utf-8"))
+    finally:
+        state_file.unlink(missing_ok=True)
+    return {str(k): StateSnapshot.model_validate(v) for k, v in data.items()}
+
+
+def finish(run: Run, exit_code: int, state_file: Path | None = None) -> LineageRecord:
     """The finished run's record, with its outputs hashed now."""
     status: Status = (
         "succeeded" if exit_code == 0 else ("interrupted" if exit_code == 130 else "failed")
     )
     outputs = hash_paths(run.root, run.definition.outs, Ignore(run.root)) if exit_code == 0 else []
-    return run.record(now(), exit_code, status, outputs)
+    record = run.record(now(), exit_code, status, outputs)
+    state = read_state(state_file)
+    return record.model_copy(update={"state": state}) if state else record

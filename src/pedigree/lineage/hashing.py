@@ -48,7 +48,7 @@ class Ignore:
         path = root / ".dvcignore"
         lines = path.read_text(encoding="utf-8").splitlines() if path.is_file() else []
         self.root = root.resolve()
-        self.spec = pathspec.PathSpec.from_lines("gitwildmatch", lines)
+        self.spec = pathspec.GitIgnoreSpec.from_lines(lines)
 
     def ignored(self, path: Path) -> bool:
         """True when DVC would not see `path` (a file or folder inside the project)."""

@@ -63,6 +63,17 @@ class Environment(Frozen):
     container: Container | None = None
 
 
+class StateSnapshot(Frozen):
+    """State a stage read that outlives runs (the model registry), as a content-addressed copy.
+
+    `pedigree verify` puts the copy back at `path` to replay the stage as it ran.
+    """
+
+    path: str  # where the stage read the state (project-relative when inside the project)
+    snapshot: str  # the copy taken when the stage read it
+    sha256: str
+
+
 class LineageRecord(Frozen):
     """One stage run."""
 
@@ -82,6 +93,7 @@ class LineageRecord(Frozen):
     code: Code
     environment: Environment
     seeds: dict[str, Any]
+    state: dict[str, StateSnapshot] = Field(default_factory=dict)
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 

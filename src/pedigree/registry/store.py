@@ -32,6 +32,7 @@ from pedigree.registry.records import (
     Reason,
     ReleaseOutcome,
 )
+from pedigree.registry.snapshot import backup
 
 SCHEMA_VERSION = 1
 DATABASE = "registry.sqlite"
@@ -366,15 +367,22 @@ class Registry:
             return self._get(conn, version), new
 
     def release(
-        self, candidate: Candidate, decide: Decide, actor: str = "release"
+        self,
+        candidate: Candidate,
+        decide: Decide,
+        actor: str = "release",
+        snapshot_to: Path | None = None,
     ) -> ReleaseOutcome:
         """Register `candidate`, ask `decide` against the current champion, record the outcome.
 
         The read of the champion, the decision and its recording share one write lock, so
         concurrent releases are decided one after the other, each against the real champion.
+        With `snapshot_to`, the database as the decision found it is copied there first.
         """
         artifact = store_artifacts(self.root, candidate)
         with self._transaction(write=True) as conn:
+            if snapshot_to is not None:
+                backup(self.database, snapshot_to, self.timeout)
             version, new = self._register(conn, candidate, artifact, actor)
             challenger = self._get(conn, version)
             before = self._champion(conn)

@@ -1,0 +1,96 @@
+"""Re-running one stage in a scratch workspace, as `dvc repro` would have run it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pedigree.launch import OUTPUT_MODE, stage_log
+from pedigree.lineage import store
+from pedigree.lineage.record import LineageRecord
+from pedigree.verify.compare import OutputCheck, compare_outputs
+from pedigree.verify.envdiff import Difference, differences
+from pedigree.verify.workspace import LockedStage, Placed, build, command, place_state
+
+LOG_TAIL = 15
+
+
+@dataclass(frozen=True)
+class StageVerification:
+    """The outcome of re-running one stage."""
+
+    stage: str
+    checks: tuple[OutputCheck, ...]
+    exit_code: int
+    seconds: float
+    inputs: tuple[Placed, ...] = ()
+    differences: tuple[Difference, ...] = ()
+    recorded_env_known: bool = True  # False: no lineage record of the recorded run
+    log_tail: tuple[str, ...] = ()
+    scratch: str | None = None  # kept on request (--keep)
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def identical(self) -> bool:
+        return self.exit_code == 0 and bool(self.checks) and all(c.identical for c in self.checks)
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
+    env[OUTPUT_MODE] = "log"  # the stage's output goes to its log in the scratch workspace
+    env["DVC_NO_ANALYTICS"] = "1"
+    return env
+
+
+def _recorded_record(root: Path, locked: LockedStage) -> LineageRecord | None:
+    record = store.read_current(root, locked.name)
+    outs = {o.path: o.md5 for o in locked.outs}
+    return record if record is not None and store.outputs_match(record, outs) else None
+
+
+def rerun(root: Path, cache: Path, locked: LockedStage, keep: bool) -> StageVerification:
+    """Re-run `locked` from its recorded inputs in a fresh scratch folder and compare outputs."""
+    scratch = Path(tempfile.mkdtemp(prefix=f"pedigree-verify-{locked.name}-"))
+    started = time.monotonic()
+    recorded = _recorded_record(root, locked)
+    try:
+        placed = build(root, cache, locked, scratch)
+        if recorded is not None:
+            place_state(root, locked.name, recorded.state, scratch)
+        done = subprocess.run(
+            command(locked), cwd=scratch, env=_env(), capture_output=True, text=True, check=False
+        )
+        seconds = time.monotonic() - started
+        log = stage_log(scratch, locked.name)
+        tail: tuple[str, ...] = ()
+        if done.returncode != 0:
+            text = log.read_text(encoding="utf-8", errors="replace") if log.is_file() else ""
+            tail = tuple((text + done.stderr).strip().splitlines()[-LOG_TAIL:])
+        checks = compare_outputs(locked.name, locked.outs, scratch, cache)
+        rerun_record = store.read_current(scratch, locked.name)
+        diffs = (
+            differences(recorded, rerun_record)
+            if recorded is not None and rerun_record is not None
+            else []
+        )
+        return StageVerification(
+            stage=locked.name,
+            checks=tuple(checks),
+            exit_code=done.returncode,
+            seconds=seconds,
+            inputs=tuple(placed),
+            differences=tuple(diffs),
+            recorded_env_known=recorded is not None,
+            log_tail=tail,
+            scratch=str(scratch) if keep else None,
+        )
+    finally:
+        if not keep:
+            shutil.rmtree(scratch, ignore_errors=True)

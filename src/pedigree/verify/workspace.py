@@ -1,0 +1,194 @@
+"""The scratch workspace a stage is re-run in: its recorded inputs, nothing else of the user's.
+
+Every dependency dvc.lock records is put in place at exactly its recorded hash: from the DVC
+cache when the cache has it (outputs of other stages), otherwise from the user's workspace, but
+only when the workspace copy still has the recorded hash (code folders, locks and uncached
+metrics live in git, not in the cache). params.yaml gets the recorded values of the stage's
+params. Everything is copied, never linked, so a stage cannot reach back into the cache or the
+user's files.
+"""
+
+from __future__ import annotations
+
+import shlex
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from pedigree.errors import PedigreeError
+from pedigree.lineage.hashing import Ignore, content_hash
+from pedigree.lineage.record import StateSnapshot
+from pedigree.verify.cache import object_path, read_listing
+
+PARAMS_FILE = "params.yaml"
+# Project files a stage run needs besides its deps: the launcher reads dvc.yaml, stages read
+# params.yaml and (evaluate, release) dvc.lock, and `stages` must be an importable package.
+SUPPORT_FILES = ("dvc.yaml", "dvc.lock", ".dvcignore", "stages/__init__.py")
+
+
+class VerifyInputError(PedigreeError):
+    """A recorded input cannot be put back at its recorded hash."""
+
+
+@dataclass(frozen=True)
+class Locked:
+    """A path and the hash dvc.lock records for it."""
+
+    path: str
+    md5: str
+
+
+@dataclass(frozen=True)
+class LockedStage:
+    """One stage as dvc.lock records its last run."""
+
+    name: str
+    cmd: str
+    deps: tuple[Locked, ...]
+    outs: tuple[Locked, ...]
+    params: dict[str, Any]  # params.yaml key -> recorded value
+
+
+def _locked(items: Any) -> tuple[Locked, ...]:
+    return tuple(
+        Locked(str(i["path"]), str(i.get("md5") or i.get("hash") or ""))
+        for i in items or []
+        if isinstance(i, dict) and "path" in i
+    )
+
+
+def locked_stage(name: str, entry: dict[str, Any]) -> LockedStage:
+    """A dvc.lock stage entry as a LockedStage."""
+    cmd = entry.get("cmd", "")
+    params = (entry.get("params") or {}).get(PARAMS_FILE) or {}
+    return LockedStage(
+        name,
+        " ".join(cmd) if isinstance(cmd, list) else str(cmd),
+        _locked(entry.get("deps")),
+        _locked(entry.get("outs")),
+        dict(params),
+    )
+
+
+@dataclass(frozen=True)
+class Placed:
+    """Where an input in the scratch workspace came from."""
+
+    path: str
+    md5: str
+    source: str  # "cache" | "workspace"
+
+
+def _copy_from_cache(cache: Path, item: Locked, target: Path) -> bool:
+    if item.md5.endswith(".dir"):
+        listing = read_listing(cache, item.md5)
+        if listing is None or not all(object_path(cache, e["md5"]).is_file() for e in listing):
+            return False
+        for entry in listing:
+            dest = target / entry["relpath"]
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(object_path(cache, entry["md5"]), dest)
+        target.mkdir(parents=True, exist_ok=True)  # an empty folder is a valid output
+        return True
+    source = object_path(cache, item.md5)
+    if not source.is_file():
+        return False
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(source, target)
+    return True
+
+
+def _copy_path(source: Path, target: Path, ignore: Ignore) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if source.is_dir():
+        shutil.copytree(
+            source,
+            target,
+            ignore=lambda d, names: [n for n in names if ignore.ignored(Path(d) / n)],
+        )
+    else:
+        shutil.copyfile(source, target)
+
+
+def place_input(root: Path, cache: Path, stage: str, item: Locked, scratch: Path) -> Placed:
+    """Put `item` into `scratch` at its recorded hash; VerifyInputError when impossible."""
+    target = scratch / item.path
+    if _copy_from_cache(cache, item, target):
+        return Placed(item.path, item.md5, "cache")
+    ignore = Ignore(root)
+    found = content_hash(root / item.path, ignore)
+    if found is not None and found.md5 == item.md5:
+        _copy_path(root / item.path, target, ignore)
+        return Placed(item.path, item.md5, "workspace")
+    now = "missing" if found is None else f"now {found.md5}"
+    raise VerifyInputError(
+        f"stage '{stage}': input {item.path} as recorded in dvc.lock ({item.md5}) is neither in "
+        f"the DVC cache nor in the workspace ({now})",
+        "fetch it with `dvc pull`, or check out the commit whose dvc.lock you want to verify "
+        "(`git checkout`), or re-run the stage with `pedigree run`",
+    )
+
+
+def _set_key(data: dict[str, Any], dotted: str, value: Any) -> None:
+    parts = dotted.split(".")
+    for part in parts[:-1]:
+        child = data.get(part)
+        if not isinstance(child, dict):
+            child = data[part] = {}
+        data = child
+    data[parts[-1]] = value
+
+
+def write_params(root: Path, locked: LockedStage, scratch: Path) -> None:
+    """params.yaml as the user has it, with the stage's params set to their recorded values."""
+    path = root / PARAMS_FILE
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) if path.is_file() else None
+    data = data if isinstance(data, dict) else {}
+    for key, value in locked.params.items():
+        _set_key(data, key, value)
+    (scratch / PARAMS_FILE).write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+
+
+def build(root: Path, cache: Path, locked: LockedStage, scratch: Path) -> list[Placed]:
+    """Fill `scratch` with everything `locked` needs to run; return where each input came from."""
+    for name in SUPPORT_FILES:
+        if (root / name).is_file():
+            (scratch / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(root / name, scratch / name)
+    write_params(root, locked, scratch)
+    return [place_input(root, cache, locked.name, dep, scratch) for dep in locked.deps]
+
+
+def command(locked: LockedStage) -> list[str]:
+    """The stage's recorded command as an argv list."""
+    if not locked.cmd.strip():
+        raise VerifyInputError(
+            f"stage '{locked.name}' has no command in dvc.lock", "re-run it with `pedigree run`"
+        )
+    return shlex.split(locked.cmd)
+
+
+def place_state(root: Path, stage: str, state: dict[str, StateSnapshot], scratch: Path) -> None:
+    """Put back the state a stateful stage read (its registry), from the recorded snapshots."""
+    import hashlib
+
+    for name, item in sorted(state.items()):
+        if Path(item.path).is_absolute():
+            raise VerifyInputError(
+                f"stage '{stage}': its {name} lives outside the project ({item.path}): verify "
+                "cannot replay it without touching it",
+                "keep the registry inside the project (params.yaml release.registry) to verify it",
+            )
+        source = Path(item.snapshot) if Path(item.snapshot).is_absolute() else root / item.snapshot
+        if not source.is_file() or hashlib.sha256(source.read_bytes()).hexdigest() != item.sha256:
+            raise VerifyInputError(
+                f"stage '{stage}': the snapshot of its {name} as it ran ({item.snapshot}) is "
+                "missing or changed",
+                f"it cannot be replayed; re-run it with `pedigree run --stage {stage} --force`",
+            )
+        target = scratch / item.path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, target)

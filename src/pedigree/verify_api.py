@@ -1,0 +1,88 @@
+"""`verify`: prove that re-running stages from their recorded inputs gives the same bytes.
+
+Each stage is re-run on its own, in a scratch folder outside the project, from exactly the inputs
+dvc.lock records for it (see `pedigree.verify.workspace`); its outputs are hashed and compared
+with dvc.lock. The user's workspace, dvc.lock and DVC cache are only read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from pedigree.dvclock import read_lock_stages
+from pedigree.errors import PedigreeError
+from pedigree.project import open_project
+from pedigree.verify.cache import cache_dir
+from pedigree.verify.rerun import StageVerification, rerun
+from pedigree.verify.workspace import locked_stage
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    """Every verified stage; `ok` when each reproduced every output byte for byte."""
+
+    stages: tuple[StageVerification, ...]
+
+    @property
+    def ok(self) -> bool:
+        return all(s.identical for s in self.stages)
+
+
+def _stage_order(root: Path) -> list[str]:
+    """Stage names in dvc.yaml order (the compiler writes them in run order)."""
+    import yaml
+
+    path = root / "dvc.yaml"
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) if path.is_file() else None
+    stages = data.get("stages") if isinstance(data, dict) else None
+    return [str(s) for s in stages] if isinstance(stages, dict) else []
+
+
+def select_stages(root: Path, names: tuple[str, ...], all_stages: bool) -> list[str]:
+    """The stages to verify, in run order; PedigreeError for unknown or unrun ones."""
+    locked = read_lock_stages(root / "dvc.lock")
+    order = [s for s in _stage_order(root) if s in locked] + sorted(
+        s for s in locked if s not in _stage_order(root)
+    )
+    if not locked:
+        raise PedigreeError(
+            "dvc.lock records no stage runs: there is nothing to verify",
+            "run the pipeline first: `pedigree run`",
+        )
+    if all_stages and names:
+        raise PedigreeError("give stage names or --all, not both", "e.g. `pedigree verify train`")
+    if all_stages:
+        return order
+    if not names:
+        raise PedigreeError(
+            "name the stages to verify, or pass --all",
+            "e.g. `pedigree verify train evaluate` or `pedigree verify --all`",
+        )
+    unknown = [n for n in names if n not in locked]
+    if unknown:
+        raise PedigreeError(
+            f"no recorded run of stage {', '.join(repr(n) for n in unknown)} in dvc.lock",
+            "stages with a recorded run: " + ", ".join(order),
+        )
+    return [s for s in order if s in names]
+
+
+def verify(
+    start: Path,
+    names: tuple[str, ...] = (),
+    all_stages: bool = False,
+    keep: bool = False,
+    progress: Callable[[str], None] | None = None,
+) -> VerifyReport:
+    """Re-run the chosen stages from their recorded inputs and compare every output."""
+    root = open_project(start).root
+    entries = read_lock_stages(root / "dvc.lock")
+    cache = cache_dir(root)
+    results = []
+    for name in select_stages(root, names, all_stages):
+        if progress is not None:
+            progress(name)
+        results.append(rerun(root, cache, locked_stage(name, entries[name]), keep))
+    return VerifyReport(tuple(results))

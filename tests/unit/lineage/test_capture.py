@@ -1,0 +1,162 @@
+"""The launcher writes one lineage record per stage run, outside the stage's outputs."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pedigree.lineage import store
+from pedigree.lineage.capture import find_seeds, kind_of, read_stage_def
+from pedigree.lineage.hashing import content_hash
+
+DVC_YAML = """\
+# generated from pipelines/demo.yaml by pedigree, do not edit
+stages:
+  demo:
+    cmd: python -m pedigree.launch --stage demo -- python stage.py
+    deps:
+    - stages/demo
+    - images/demo/requirements.lock
+    - data/in.txt
+    params:
+    - demo
+    outs:
+    - data/out
+    metrics:
+    - data/metrics.json:
+        cache: false
+"""
+STAGE = """\
+import json, os, pathlib, sys
+out = pathlib.Path("data/out"); out.mkdir(parents=True, exist_ok=True)
+(out / "copy.txt").write_text(pathlib.Path("data/in.txt").read_text().upper())
+pathlib.Path("data/metrics.json").write_text(json.dumps({"n": 1}))
+state = os.environ.get("PEDIGREE_LINEAGE_STATE")
+if state and os.environ.get("NOTE_STATE"):
+    from pedigree.stagekit import note_state
+    snap = pathlib.Path("snap.sqlite"); snap.write_bytes(b"snapshot")
+    note_state("registry", pathlib.Path("reg/registry.sqlite"), snap, "ab" * 32, pathlib.Path.cwd())
+sys.exit(int(os.environ.get("STAGE_EXIT", "0")))
+"""
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    (tmp_path / "dvc.yaml").write_text(DVC_YAML)
+    (tmp_path / "params.yaml").write_text(
+        "demo:\n  seed: 7\n  nested: {sampler_seed: 3, size: 2}\nother: 1\n"
+    )
+    (tmp_path / "stages" / "demo").mkdir(parents=True)
+    (tmp_path / "stages" / "demo" / "code.py").write_text("x = 1\n")
+    (tmp_path / "images" / "demo").mkdir(parents=True)
+    (tmp_path / "images" / "demo" / "requirements.lock").write_text("numpy==2.0 --hash=sha256:00\n")
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "in.txt").write_text("hello\n")
+    (tmp_path / "stage.py").write_text(STAGE)
+    return tmp_path
+
+
+def _launch(root: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    full = dict(os.environ, **env)
+    full.pop("PEDIGREE_LINEAGE", None)
+    full.update(env)
+    return subprocess.run(
+        [sys.executable, "-m", "pedigree.launch", "--stage", "demo", "--", "python", "stage.py"],
+        cwd=root,
+        env=full,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_a_successful_run_is_recorded_with_dvc_hashes(project: Path) -> None:
+    done = _launch(project)
+    assert done.returncode == 0, done.stderr
+    record = store.read_current(project, "demo")
+    assert record is not None and record.status == "succeeded" and record.exit_code == 0
+    assert record.pipeline == "pipelines/demo.yaml" and record.argv == ["python", "stage.py"]
+    assert record.cmd.startswith("python -m pedigree.launch --stage demo")
+    expected = {p: content_hash(project / p).md5 for p in ("data/out", "data/metrics.json")}
+    assert {o.path: o.md5 for o in record.outputs} == expected
+    kinds = {i.path: i.kind for i in record.inputs}
+    assert kinds == {
+        "stages/demo": "code",
+        "images/demo/requirements.lock": "environment",
+        "data/in.txt": "data",
+    }
+    assert record.code.folders == {"stages/demo": content_hash(project / "stages/demo").md5}
+    assert record.code.git_commit is None  # not a git repository: said, not guessed
+    env = record.environment
+    assert env.lock["path"] == "images/demo/requirements.lock" and len(env.lock["sha256"]) == 64
+    assert env.determinism["PYTHONHASHSEED"] == "0" and env.container is None
+    assert record.params == {"demo": {"seed": 7, "nested": {"sampler_seed": 3, "size": 2}}}
+    assert record.seeds == {"demo.seed": 7, "demo.nested.sampler_seed": 3, "PYTHONHASHSEED": "0"}
+    # The record is outside the outputs, and kept in the local history too.
+    assert not list((project / "data" / "out").glob("*.json"))
+    assert [r.run_id for r in store.history(project, "demo")] == [record.run_id]
+
+
+def test_a_failed_run_is_kept_in_history_only(project: Path) -> None:
+    assert _launch(project).returncode == 0
+    good = store.read_current(project, "demo")
+    done = _launch(project, STAGE_EXIT="3")
+    assert done.returncode == 3
+    assert store.read_current(project, "demo") == good  # the current record is untouched
+    failed = store.history(project, "demo")[-1]
+    assert failed.status == "failed" and failed.exit_code == 3 and failed.outputs == []
+
+
+def test_container_image_and_state_snapshots_are_recorded(project: Path) -> None:
+    done = _launch(
+        project,
+        PEDIGREE_IMAGE="pedigree/demo:1",
+        PEDIGREE_IMAGE_DIGEST="sha256:" + "c" * 64,
+        NOTE_STATE="1",
+    )
+    assert done.returncode == 0, done.stderr
+    record = store.read_current(project, "demo")
+    assert record is not None and record.environment.container is not None
+    assert record.environment.container.image == "pedigree/demo:1"
+    assert record.state["registry"].path == "reg/registry.sqlite"
+    assert record.state["registry"].snapshot == "snap.sqlite"
+    assert not list((project / ".pedigree" / "lineage").glob("state-*.json"))  # note consumed
+
+
+def test_lineage_off_writes_no_record(project: Path) -> None:
+    assert _launch(project, PEDIGREE_LINEAGE="off").returncode == 0
+    assert store.read_current(project, "demo") is None and store.history(project, "demo") == []
+
+
+def test_unreadable_dvc_yaml_runs_nothing(project: Path) -> None:
+    (project / "dvc.yaml").write_text("stages: [unclosed\n")
+    done = _launch(project)
+    assert done.returncode == 1
+    assert "cannot capture lineage" in done.stderr and "PEDIGREE_LINEAGE=off" in done.stderr
+    assert not (project / "data" / "out").exists()
+
+
+def test_stage_definition_and_kinds(project: Path) -> None:
+    definition = read_stage_def(project, "demo")
+    assert definition.outs == ("data/out", "data/metrics.json") and definition.params == ("demo",)
+    assert read_stage_def(project, "absent").deps == ()
+    assert kind_of("stages/common") == "code" and kind_of("data/raw") == "data"
+    assert find_seeds({}, {}) == {"PYTHONHASHSEED": None}
+
+
+def test_corrupt_record_is_a_located_error(project: Path) -> None:
+    path = store.current_path(project, "demo")
+    path.parent.mkdir(parents=True)
+    path.write_text("{not json")
+    with pytest.raises(store.LineageError, match=r"lineage/demo.json: not valid JSON \(line 1"):
+        store.read_current(project, "demo")
+    path.write_text(json.dumps({"stage": "demo"}))
+    with pytest.raises(
+        store.LineageError, match="not a pedigree lineage record: run_id: Field required"
+    ):
+        store.read_current(project, "demo")
