@@ -9,7 +9,8 @@ Order of work, chosen so memory stays flat however large the data set is:
 Everything is written into the scratch folder of `atomic_output`, so data/prepared appears
 complete or not at all. Outputs of data/prepared:
   <split>/shard-NNNNN.tfrecord, <split>/index.json   for split in train/validation/calibration/test
-  stats.json         per-channel mean/std of the resized train images, on the [0, 1] scale
+  stats.json         per-channel mean/std of the resized train images, on the [0, 1] scale,
+                     with samples_sha256: the digest of the train ids they were computed on
   splits.json        the bucket map and the animals and images of each split
   provenance.jsonl   one line per sample, in split order then id: sources, transforms, location
 """
@@ -28,7 +29,7 @@ from stages.transform.params import SPLITS, TransformParams
 from stages.transform.sample import prepare_sample
 from stages.transform.shards import SplitShardWriter, encode_example, load_tf
 from stages.transform.split import group_by_split
-from stages.transform.stats import ChannelStats
+from stages.transform.stats import SAMPLES_DIGEST_KEY, ChannelStats, samples_digest
 
 STATS = "stats.json"
 SPLITS_FILE = "splits.json"
@@ -132,6 +133,7 @@ def run_transform(params: TransformParams, raw_dir: Path, out_dir: Path) -> Summ
                 summary.samples[split] = writer.count
                 summary.shards[split] = len(writer.shards)
         stats_doc = stats.to_json(STATS_SPLIT, params.image_size)
+        stats_doc[SAMPLES_DIGEST_KEY] = samples_digest(s.id for s in groups[STATS_SPLIT])
         write_json(scratch / STATS, stats_doc)
         write_json(scratch / SPLITS_FILE, _splits_document(groups, params))
     summary.mean, summary.std = stats_doc["mean"], stats_doc["std"]

@@ -10,7 +10,9 @@ variance are formed exactly as fractions and converted to float64 once, at the e
 
 from __future__ import annotations
 
+import hashlib
 import math
+from collections.abc import Iterable
 from fractions import Fraction
 from typing import Any
 
@@ -18,6 +20,18 @@ import numpy as np
 
 DECIMALS = 8  # rounding keeps the JSON short and its bytes stable
 SCALE = 255  # uint8 -> [0, 1]
+SAMPLES_DIGEST_KEY = "samples_sha256"
+
+
+def samples_digest(sample_ids: Iterable[str]) -> str:
+    """sha256 of the sorted sample ids, each followed by a newline (UTF-8).
+
+    Written to stats.json so that anyone (`pedigree audit`) can prove which samples the
+    statistics were computed on by recomputing it from the train split's ids, without decoding
+    a single image. The definition is a contract: change it only together with the audit.
+    """
+    text = "".join(f"{sample_id}\n" for sample_id in sorted(sample_ids))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 class ChannelStats:

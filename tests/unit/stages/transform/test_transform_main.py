@@ -232,6 +232,9 @@ def test_stats_come_from_the_train_records_only(prepared: Path) -> None:
     assert stats["image_size"] == [HEIGHT, WIDTH]
     np.testing.assert_allclose(stats["mean"], train.mean(axis=0), atol=1e-8)
     np.testing.assert_allclose(stats["std"], train.std(axis=0), atol=1e-8)
+    # The digest names exactly the train samples (what `pedigree audit` recomputes).
+    ids_text = "".join(f"{i}\n" for i in sorted(r["id"] for r in records["train"]))
+    assert stats["samples_sha256"] == hashlib.sha256(ids_text.encode()).hexdigest()
     # The red test images would have pulled the red mean up had they been included.
     assert records["test"] and all((r["image"] == TEST_COLOUR).all() for r in records["test"])
     everything = np.stack([r["image"] for rows in records.values() for r in rows]).reshape(-1, 3)

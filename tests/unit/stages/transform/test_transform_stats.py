@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 import pytest
 
-from stages.transform.stats import ChannelStats
+from stages.transform.stats import ChannelStats, samples_digest
 
 
 def images(count: int, seed: int = 0) -> list[np.ndarray]:
@@ -61,3 +63,11 @@ def test_empty_and_malformed_inputs_are_refused() -> None:
         stats.add(np.zeros((4, 4, 3)))
     with pytest.raises(ValueError, match=r"got uint8 \(4, 4\)"):
         stats.add(np.zeros((4, 4), dtype=np.uint8))
+
+
+def test_samples_digest_is_order_free_and_names_the_exact_ids() -> None:
+    expected = hashlib.sha256(b"a-1\nb-2\nc-3\n").hexdigest()
+    assert samples_digest(["c-3", "a-1", "b-2"]) == expected
+    assert samples_digest(iter(["b-2", "c-3", "a-1"])) == expected
+    assert samples_digest(["a-1", "b-2"]) != expected
+    assert samples_digest([]) == hashlib.sha256(b"").hexdigest()

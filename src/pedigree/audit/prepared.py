@@ -1,0 +1,142 @@
+"""Reading the prepared data the way the audit needs it: JSON only, never TensorFlow.
+
+Four records describe the splits, written by transform: per-sample provenance.jsonl (id, animal
+id, split, source image sha256, shard), splits.json (animals and images per split), each split's
+index.json (shards and counts) and stats.json. They are read independently so the checks can
+cross-check them; anything unreadable becomes a Finding, never an exception.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pedigree.audit.layout import SplitLayout
+from pedigree.audit.model import Finding
+
+RERUN = "re-run transform (`pedigree run --stage transform --force`) or `dvc checkout` it"
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One provenance line: which sample, which animal, which split, which image bytes."""
+
+    line: int
+    id: str
+    animal_id: str
+    split: str
+    image_sha256: str
+    shard: str
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """Everything read from the prepared folder, with the problems met while reading it."""
+
+    samples: tuple[Sample, ...] = ()
+    splits_doc: dict[str, Any] | None = None
+    indexes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    stats: dict[str, Any] | None = None
+    problems: tuple[Finding, ...] = ()  # provenance, splits.json and index.json
+    stats_problems: tuple[Finding, ...] = ()
+
+    def samples_of(self, split: str) -> list[Sample]:
+        """The provenance lines of one split."""
+        return [s for s in self.samples if s.split == split]
+
+
+def _read_json(root: Path, rel: str) -> tuple[Any, Finding | None]:
+    path = root / rel
+    try:
+        return json.loads(path.read_text(encoding="utf-8")), None
+    except FileNotFoundError:
+        return None, Finding(f"{rel} is missing", rel, RERUN)
+    except (OSError, UnicodeDecodeError) as exc:
+        return None, Finding(f"{rel} cannot be read ({exc})", rel, RERUN)
+    except json.JSONDecodeError as exc:
+        return None, Finding(f"{rel} is not valid JSON (line {exc.lineno}: {exc.msg})", rel, RERUN)
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _sample(data: Any, line: int) -> Sample | str:
+    if not isinstance(data, dict):
+        return "not a JSON object"
+    source = data.get("source") if isinstance(data.get("source"), dict) else {}
+    fields = {
+        "id": _text(data.get("id")),
+        "animal_id": _text(data.get("animal_id")),
+        "split": _text(data.get("split")),
+        "source.image_sha256": _text(source.get("image_sha256")),
+        "shard": _text(data.get("shard")),
+    }
+    missing = [k for k, v in fields.items() if v is None]
+    if missing:
+        return f"missing or empty {', '.join(missing)}"
+    values = [str(v) for v in fields.values()]
+    return Sample(line, *values)
+
+
+def read_provenance(root: Path, rel: str) -> tuple[list[Sample], list[Finding]]:
+    """Every valid provenance line, and a Finding per invalid one (or for a missing file)."""
+    path = root / rel
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return [], [Finding(f"{rel} is missing", rel, RERUN)]
+    except (OSError, UnicodeDecodeError) as exc:
+        return [], [Finding(f"{rel} cannot be read ({exc})", rel, RERUN)]
+    samples: list[Sample] = []
+    problems: list[Finding] = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            parsed = _sample(json.loads(line), number)
+        except json.JSONDecodeError as exc:
+            parsed = f"not valid JSON ({exc.msg})"
+        if isinstance(parsed, str):
+            problems.append(Finding(f"line {number}: {parsed}", f"{rel}:{number}", RERUN))
+        else:
+            samples.append(parsed)
+    return samples, problems
+
+
+def load_prepared(root: Path, layout: SplitLayout) -> Prepared:
+    """Read provenance, splits.json, every split's index.json and stats.json."""
+    samples, problems = read_provenance(root, layout.provenance_path)
+    splits_doc, problem = _read_json(root, layout.splits_file)
+    if problem:
+        problems.append(problem)
+    elif not isinstance(splits_doc, dict) or not isinstance(splits_doc.get("splits"), dict):
+        rel = layout.splits_file
+        problems.append(Finding(f"{rel} has no 'splits' mapping", rel, RERUN))
+        splits_doc = None
+    indexes: dict[str, dict[str, Any]] = {}
+    for split in layout.splits:
+        rel = layout.index_path(split)
+        index, problem = _read_json(root, rel)
+        if problem:
+            problems.append(problem)
+        elif isinstance(index, dict):
+            indexes[split] = index
+        else:
+            problems.append(Finding(f"{rel} is not a JSON object", rel, RERUN))
+    stats, problem = _read_json(root, layout.stats_path)
+    stats_problems = [problem] if problem else []
+    if problem is None and not isinstance(stats, dict):
+        rel = layout.stats_path
+        stats_problems.append(Finding(f"{rel} is not a JSON object", rel, RERUN))
+        stats = None
+    return Prepared(
+        tuple(samples),
+        splits_doc,
+        indexes,
+        stats,
+        tuple(problems),
+        tuple(stats_problems),
+    )

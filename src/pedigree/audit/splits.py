@@ -1,0 +1,201 @@
+"""Check (b), split leakage: no animal and no identical image in two splits.
+
+Read from the prepared data itself, not from one summary: per-sample provenance.jsonl (animal
+id and the sha256 of the image bytes of every sample), splits.json (animals and images per
+split) and every split's index.json (sample counts and shards). Leakage is looked for in each
+record, and the records are cross-checked, so a hand-edited or stale file cannot hide a leak.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from pedigree.audit.layout import SplitLayout
+from pedigree.audit.model import CheckResult, Finding, listing, result
+from pedigree.audit.prepared import RERUN, Prepared, Sample
+
+NAME = "split-leakage"
+SHA_SHOWN = 12
+ANIMAL_FIX = (
+    "transform puts every animal in one split (md5 of its id decides): restore the prepared "
+    "data with `dvc checkout` or re-run transform (`pedigree run --stage transform --force`)"
+)
+IMAGE_FIX = (
+    "the source holds the same image more than once, under different animals: remove the "
+    "duplicates (or give them one animal id) in the source, then re-run ingest and transform"
+)
+
+
+def spread(pairs: Iterable[tuple[str, str, str]]) -> dict[str, dict[str, list[str]]]:
+    """(key, split, label) triples -> key -> split -> labels, for keys seen in 2+ splits."""
+    seen: dict[str, dict[str, list[str]]] = {}
+    for key, split, label in pairs:
+        seen.setdefault(key, {}).setdefault(split, []).append(label)
+    return {k: v for k, v in sorted(seen.items()) if len(v) > 1}
+
+
+def _describe(found: dict[str, dict[str, list[str]]], show_labels: bool, width: int = 0) -> str:
+    items = []
+    for key, splits in found.items():
+        shown = key[:width] + "..." if width else key
+        if show_labels:
+            parts = "; ".join(f"{split}: {listing(labels, 3)}" for split, labels in splits.items())
+        else:
+            parts = ", ".join(splits)
+        items.append(f"'{shown}' ({parts})")
+    return listing(items)
+
+
+def leak_findings(samples: list[Sample], where: str) -> list[Finding]:
+    """Animals, image contents and sample ids that appear in more than one split."""
+    findings = []
+    animals = spread((s.animal_id, s.split, s.id) for s in samples)
+    if animals:
+        findings.append(
+            Finding(
+                f"{len(animals)} animal id(s) in more than one split: " + _describe(animals, True),
+                where,
+                ANIMAL_FIX,
+            )
+        )
+    images = spread((s.image_sha256, s.split, s.id) for s in samples)
+    if images:
+        findings.append(
+            Finding(
+                f"{len(images)} identical image(s) (same sha256 of the image bytes) in more "
+                "than one split: " + _describe(images, True, SHA_SHOWN),
+                where,
+                IMAGE_FIX,
+            )
+        )
+    ids = spread((s.id, s.split, f"line {s.line}") for s in samples)
+    if ids:
+        findings.append(
+            Finding(
+                f"{len(ids)} sample id(s) in more than one split: " + _describe(ids, True),
+                where,
+                ANIMAL_FIX,
+            )
+        )
+    return findings
+
+
+def _names(part: Any, key: str) -> list[str]:
+    values = part.get(key) if isinstance(part, dict) else None
+    return [str(v) for v in values] if isinstance(values, list) else []
+
+
+def summary_findings(doc: dict[str, Any], where: str) -> list[Finding]:
+    """Leaks that splits.json itself shows (an animal or image id listed in two splits)."""
+    splits = doc.get("splits", {})
+    findings = []
+    for key, what in (("animals", "animal id"), ("images", "image id")):
+        found = spread(
+            (name, split, key) for split in splits for name in _names(splits[split], key)
+        )
+        if found:
+            findings.append(
+                Finding(
+                    f"{len(found)} {what}(s) listed in more than one split: "
+                    + _describe(found, False),
+                    where,
+                    ANIMAL_FIX,
+                )
+            )
+    return findings
+
+
+def _difference(name_a: str, a: set[str], name_b: str, b: set[str]) -> str:
+    parts = []
+    if a - b:
+        parts.append(f"only in {name_a}: {listing(sorted(a - b))}")
+    if b - a:
+        parts.append(f"only in {name_b}: {listing(sorted(b - a))}")
+    return "; ".join(parts)
+
+
+def cross_findings(root: Path, prepared: Prepared, layout: SplitLayout) -> list[Finding]:
+    """Where provenance.jsonl, splits.json and the index files disagree about a split."""
+    findings = []
+    prov = layout.provenance_path
+    unknown = sorted({s.split for s in prepared.samples} - set(layout.splits))
+    if unknown:
+        findings.append(
+            Finding(
+                f"samples in unknown split(s) {listing(unknown)} (splits: "
+                f"{', '.join(layout.splits)})",
+                prov,
+                RERUN,
+            )
+        )
+    summary = prepared.splits_doc.get("splits", {}) if prepared.splits_doc else None
+    for split in layout.splits:
+        rows = prepared.samples_of(split)
+        ids = {s.id for s in rows}
+        if summary is not None:
+            part = summary.get(split)
+            if part is None:
+                findings.append(Finding(f"no entry for split '{split}'", layout.splits_file, RERUN))
+            else:
+                for key, mine in (("images", ids), ("animals", {s.animal_id for s in rows})):
+                    diff = _difference(prov, mine, layout.splits_file, set(_names(part, key)))
+                    if diff:
+                        findings.append(
+                            Finding(f"{split} {key} disagree: {diff}", layout.splits_file, RERUN)
+                        )
+        index = prepared.indexes.get(split)
+        if index is not None:
+            findings += _index_findings(root, split, index, rows, layout)
+    return findings
+
+
+def _index_findings(
+    root: Path, split: str, index: dict[str, Any], rows: list[Sample], layout: SplitLayout
+) -> list[Finding]:
+    rel = layout.index_path(split)
+    findings = []
+    shards = [s for s in index.get("shards") or [] if isinstance(s, dict)]
+    files = [f"{split}/{s.get('file')}" for s in shards]
+    if index.get("split") != split:
+        findings.append(Finding(f"{rel} says split '{index.get('split')}'", rel, RERUN))
+    if index.get("count") != len(rows):
+        findings.append(
+            Finding(
+                f"{rel} counts {index.get('count')} samples but {layout.provenance_path} "
+                f"lists {len(rows)} in {split}",
+                rel,
+                RERUN,
+            )
+        )
+    missing = [f for f in files if not (root / layout.prepared / f).is_file()]
+    if missing:
+        findings.append(Finding(f"shard(s) listed but missing: {listing(missing)}", rel, RERUN))
+    stray = sorted({s.shard for s in rows} - set(files))
+    if stray:
+        findings.append(
+            Finding(
+                f"{layout.provenance_path} places {split} samples in shard(s) {rel} does not "
+                f"list: {listing(stray)}",
+                rel,
+                RERUN,
+            )
+        )
+    return findings
+
+
+def check_splits(root: Path, layout: SplitLayout, prepared: Prepared) -> CheckResult:
+    """Run check (b) on what `load_prepared` read."""
+    findings = list(prepared.problems)
+    findings += leak_findings(list(prepared.samples), layout.provenance_path)
+    if prepared.splits_doc is not None:
+        findings += summary_findings(prepared.splits_doc, layout.splits_file)
+    findings += cross_findings(root, prepared, layout)
+    counts = ", ".join(f"{s} {len(prepared.samples_of(s))}" for s in layout.splits)
+    animals = len({s.animal_id for s in prepared.samples})
+    passed = (
+        f"no animal and no image content in two splits ({len(prepared.samples)} samples, "
+        f"{animals} animals: {counts}; provenance, splits.json and index files agree)"
+    )
+    return result(NAME, passed, "data leaks between splits", findings)

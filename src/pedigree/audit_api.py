@@ -1,0 +1,61 @@
+"""The API behind `pedigree audit`: run the data hygiene checks and return one report.
+
+Like `pedigree.api`, it takes plain arguments, returns data (`AuditReport`) and raises a
+PedigreeError subclass only for user errors (no project, an invalid spec, an unknown check).
+A check that finds something wrong is a result, not an exception: the report says which.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pedigree.audit.model import AuditReport, CheckResult, Finding
+from pedigree.errors import PedigreeError
+
+GRAPH = "graph-hygiene"
+SPLITS = "split-leakage"
+NORMALIZATION = "normalization"
+RECORDS = "lineage-records"
+CHECKS: tuple[str, ...] = (GRAPH, SPLITS, NORMALIZATION, RECORDS)
+NEEDS_LAYOUT = frozenset({GRAPH, SPLITS, NORMALIZATION})
+NEEDS_DATA = frozenset({SPLITS, NORMALIZATION})
+
+
+def audit(start: Path, spec: str | Path | None = None, only: str | None = None) -> AuditReport:
+    """Run every check (or only the one named `only`) on the project around `start`."""
+    from pedigree import api
+    from pedigree.audit.graph_hygiene import check_graph
+    from pedigree.audit.layout import LayoutError, derive_layout
+    from pedigree.audit.normalization import check_normalization
+    from pedigree.audit.prepared import load_prepared
+    from pedigree.audit.records import check_records
+    from pedigree.audit.splits import check_splits
+
+    if only is not None and only not in CHECKS:
+        raise PedigreeError(f"no audit check named '{only}'", "checks: " + ", ".join(CHECKS))
+    selected = CHECKS if only is None else (only,)
+    loaded = api.load(start, spec)
+    root, spec_path = loaded.project.root, loaded.project.spec_path
+    results: list[CheckResult] = []
+    layout = None
+    if NEEDS_LAYOUT & set(selected):
+        try:
+            layout = derive_layout(root, loaded.spec)
+        except LayoutError as exc:
+            problem = Finding(exc.message, spec_path, exc.hint or "")
+            summary = "cannot tell where the splits are (1 problem)"
+            results += [CheckResult(n, summary, (problem,)) for n in selected if n in NEEDS_LAYOUT]
+    prepared = load_prepared(root, layout) if layout and NEEDS_DATA & set(selected) else None
+    for name in selected:
+        if name == RECORDS:
+            results.append(check_records(root))
+        elif layout is None:
+            continue  # already reported: the layout could not be derived
+        elif name == GRAPH:
+            results.append(check_graph(root, loaded.spec, spec_path, layout))
+        elif name == SPLITS and prepared is not None:
+            results.append(check_splits(root, layout, prepared))
+        elif name == NORMALIZATION and prepared is not None:
+            results.append(check_normalization(layout, prepared))
+    order = {name: i for i, name in enumerate(CHECKS)}
+    return AuditReport(root, tuple(sorted(results, key=lambda r: order[r.name])))
