@@ -246,7 +246,47 @@ def run(
         observer=observer,
         quiet_stages=quiet_stages,
     )
-    return RunReport(repro.stages, regenerated, dry_run, repro.warnings, repro.git_add, stale)
+    warnings = list(repro.warnings)
+    git_add = repro.git_add
+    if not dry_run:
+        warnings += _adopt_restored_records(project.root, repro.stages)
+        if any(r.outcome in ("ran", "restored") for r in repro.stages):
+            git_add = _with_lineage(git_add)
+    return RunReport(repro.stages, regenerated, dry_run, tuple(warnings), git_add, stale)
+
+
+def _adopt_restored_records(root: Path, results: tuple[dvc_executor.StageResult, ...]) -> list[str]:
+    """After a run-cache restore, make current the lineage record of the run that made the
+    restored outputs (it is in the local history); warn when none is kept here."""
+    from pedigree.lineage import store
+
+    restored = [r.stage for r in results if r.outcome == "restored"]
+    if not restored:
+        return []
+    entries = read_lock_stages(root / "dvc.lock")
+    warnings = []
+    for stage in restored:
+        outs = store.lock_outs(entries.get(stage) or {})
+        current = store.read_current(root, stage)
+        if current is not None and store.outputs_match(current, outs):
+            continue
+        if store.adopt_from_history(root, stage, outs) is None:
+            warnings.append(
+                f"stage '{stage}' was restored from DVC's run-cache, but no lineage record of the "
+                f"run that made those outputs is kept here: run `pedigree run --stage {stage} "
+                "--force` to record one"
+            )
+    return warnings
+
+
+def _with_lineage(git_add: str | None) -> str:
+    """DVC's `git add ...` hint, with the lineage records that belong with dvc.lock."""
+    from pedigree.lineage.store import RECORDS_DIR
+
+    parts = (git_add or "git add dvc.lock").split()
+    if RECORDS_DIR.as_posix() not in parts:
+        parts.append(RECORDS_DIR.as_posix())
+    return " ".join(parts)
 
 
 def _require_stage(spec: PipelineSpec, name: str) -> None:

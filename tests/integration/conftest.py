@@ -15,7 +15,7 @@ import yaml
 from tests.conftest import REPO_ROOT
 
 BIN = Path(sys.executable).parent
-COPIED = ("pipelines", "stages", "images", "params.yaml", ".dvcignore", "dvc.yaml")
+COPIED = ("pipelines", "stages", "images", "params.yaml", ".dvcignore", "dvc.yaml", "replicates")
 TINY_PARAMS = {
     "ingest": {"synthetic": {"count": 48, "images_per_animal": [2, 3], "image_size": [48, 64]}},
     "transform": {
@@ -132,3 +132,61 @@ def ran_project(ran_template: Path, tmp_path: Path) -> Path:
     target = tmp_path / "pets"
     shutil.copytree(ran_template, target, symlinks=True)
     return target
+
+
+DEMO_SPEC = """\
+apiVersion: pedigree/v1
+kind: Pipeline
+metadata:
+  name: demo
+spec:
+  inputs: [data/source.txt]
+  stages:
+    - name: steady
+      cmd: [python, -m, stages.steady]
+      deps: [data/source.txt]
+      params: [steady]
+      outs: [data/steady]
+    - name: noisy
+      cmd: [python, -m, stages.noisy]
+      deps: [data/steady]
+      outs: [data/noisy.bin]
+"""
+DEMO_STEADY = """\
+import pathlib, yaml
+factor = yaml.safe_load(pathlib.Path("params.yaml").read_text())["steady"]["factor"]
+out = pathlib.Path("data/steady"); out.mkdir(exist_ok=True)
+text = pathlib.Path("data/source.txt").read_text()
+(out / "upper.txt").write_text(text.upper() * factor)
+(out / "lines.txt").write_text(str(len(text.splitlines())))
+"""
+# Deliberately not deterministic: fresh random bytes on every run.
+DEMO_NOISY = """\
+import os, pathlib
+pathlib.Path("data/noisy.bin").write_bytes(pathlib.Path("data/steady/lines.txt").read_bytes() + os.urandom(16))
+"""
+
+
+def make_demo_project(root: Path) -> Path:
+    """A two-stage project whose stages take a second: steady (deterministic), then noisy
+    (random bytes on every run); run once and committed."""
+    (root / "pipelines").mkdir(parents=True)
+    (root / "pipelines" / "demo.yaml").write_text(DEMO_SPEC)
+    (root / "params.yaml").write_text("steady:\n  factor: 2\n")
+    (root / "data").mkdir()
+    (root / "data" / "source.txt").write_text("one\ntwo\n")
+    (root / "stages").mkdir()
+    (root / "stages" / "__init__.py").write_text("")
+    for name, code in (("steady", DEMO_STEADY), ("noisy", DEMO_NOISY)):
+        (root / "stages" / name).mkdir()
+        (root / "stages" / name / "__main__.py").write_text(code)
+        (root / "images" / name).mkdir(parents=True)
+        (root / "images" / name / "requirements.lock").write_text("pyyaml==6.0.3\n")
+    shutil.copy2(REPO_ROOT / ".dvcignore", root / ".dvcignore")
+    sh(root, "git", "init", "-q")
+    sh(root, str(BIN / "dvc"), "init", "-q")
+    sh(root, str(BIN / "dvc"), "config", "core.analytics", "false")
+    pedigree(root, "run")
+    sh(root, "git", "add", "-A")
+    sh(root, "git", "commit", "-q", "-m", "ran")
+    return root

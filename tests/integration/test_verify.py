@@ -10,64 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import BIN, pedigree, sh
+from tests.integration.conftest import make_demo_project, pedigree, sh
 
 pytestmark = pytest.mark.integration
-
-SPEC = """\
-apiVersion: pedigree/v1
-kind: Pipeline
-metadata:
-  name: demo
-spec:
-  inputs: [data/source.txt]
-  stages:
-    - name: steady
-      cmd: [python, -m, stages.steady]
-      deps: [data/source.txt]
-      params: [steady]
-      outs: [data/steady]
-    - name: noisy
-      cmd: [python, -m, stages.noisy]
-      deps: [data/steady]
-      outs: [data/noisy.bin]
-"""
-STEADY = """\
-import pathlib, yaml
-factor = yaml.safe_load(pathlib.Path("params.yaml").read_text())["steady"]["factor"]
-out = pathlib.Path("data/steady"); out.mkdir(exist_ok=True)
-text = pathlib.Path("data/source.txt").read_text()
-(out / "upper.txt").write_text(text.upper() * factor)
-(out / "lines.txt").write_text(str(len(text.splitlines())))
-"""
-# Deliberately not deterministic: fresh random bytes on every run.
-NOISY = """\
-import os, pathlib
-pathlib.Path("data/noisy.bin").write_bytes(pathlib.Path("data/steady/lines.txt").read_bytes() + os.urandom(16))
-"""
-
-
-def _demo_project(root: Path) -> Path:
-    (root / "pipelines").mkdir(parents=True)
-    (root / "pipelines" / "demo.yaml").write_text(SPEC)
-    (root / "params.yaml").write_text("steady:\n  factor: 2\n")
-    (root / "data").mkdir()
-    (root / "data" / "source.txt").write_text("one\ntwo\n")
-    (root / "stages").mkdir()
-    (root / "stages" / "__init__.py").write_text("")
-    for name, code in (("steady", STEADY), ("noisy", NOISY)):
-        (root / "stages" / name).mkdir()
-        (root / "stages" / name / "__main__.py").write_text(code)
-        (root / "images" / name).mkdir(parents=True)
-        (root / "images" / name / "requirements.lock").write_text("pyyaml==6.0.3\n")
-    shutil.copy2(Path(__file__).resolve().parents[2] / ".dvcignore", root / ".dvcignore")
-    sh(root, "git", "init", "-q")
-    sh(root, str(BIN / "dvc"), "init", "-q")
-    sh(root, str(BIN / "dvc"), "config", "core.analytics", "false")
-    pedigree(root, "run")
-    sh(root, "git", "add", "-A")
-    sh(root, "git", "commit", "-q", "-m", "ran")
-    return root
 
 
 def _fingerprint(root: Path) -> dict[str, str]:
@@ -81,7 +26,7 @@ def _fingerprint(root: Path) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return _demo_project(tmp_path_factory.mktemp("verify") / "demo")
+    return make_demo_project(tmp_path_factory.mktemp("verify") / "demo")
 
 
 def test_identical_stage_passes_and_nothing_is_touched(demo: Path) -> None:
