@@ -36,6 +36,7 @@ benchmarks: run
 	$(BIN)/python benchmarks/transform_scaling.py
 	$(BIN)/python benchmarks/input_pipeline.py
 	$(BIN)/python benchmarks/determinism_overhead.py
+	$(BIN)/python benchmarks/lineage_overhead.py
 
 # Re-resolve every lock (needs the package index). The combined lock first, then each stage's
 # lock constrained by it, so versions can never disagree.
