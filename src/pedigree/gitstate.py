@@ -7,6 +7,7 @@ scratch output folder or a user's stray notes are not changes to the code that r
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Sequence
 from pathlib import Path
 
 
@@ -20,10 +21,15 @@ def _git(args: list[str], cwd: Path) -> str | None:
     return done.stdout if done.returncode == 0 else None
 
 
-def git_state(root: Path) -> tuple[str | None, bool | None]:
-    """(HEAD commit, dirty?) of the repository holding `root`; (None, None) outside git."""
+def git_state(root: Path, paths: Sequence[str] = ()) -> tuple[str | None, bool | None]:
+    """(HEAD commit, dirty?) of the repository holding `root`; (None, None) outside git.
+
+    With `paths`, only changes under them count: a stage's code is dirty when its own code and
+    lock differ from the commit, not when a run has just rewritten dvc.lock or a metrics file.
+    """
     head = _git(["rev-parse", "HEAD"], root)
     if head is None:
         return None, None
-    status = _git(["status", "--porcelain", "--untracked-files=no"], root)
+    pathspec = ["--", *paths] if paths else []
+    status = _git(["status", "--porcelain", "--untracked-files=no", *pathspec], root)
     return head.strip(), None if status is None else bool(status.strip())

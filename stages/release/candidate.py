@@ -25,6 +25,9 @@ MODEL_STAGES = ("train", "calibrate", "evaluate")
 KEY_PACKAGES = ("tensorflow-cpu", "keras", "numpy")
 
 
+CODE_PATHS = ("stages", "src", "images", "pipelines", "params.yaml")
+
+
 def read_json(path: Path, what: str, hint: str) -> dict[str, Any]:
     """A JSON object from `path`, or a SourceError saying what is wrong with it."""
     try:
@@ -105,7 +108,8 @@ def build_candidate(
             f"{calibration.get('temperature')}",
             hint,
         )
-    commit, dirty = git_state(root)
+    # Dirty: uncommitted code, locks, spec or params; not dvc.lock and metrics a run rewrites.
+    commit, dirty = git_state(root, [p for p in CODE_PATHS if (root / p).exists()])
     return Candidate(
         model_path=model,
         model_sha256=model_sha,

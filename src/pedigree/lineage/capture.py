@@ -34,6 +34,8 @@ from pedigree.lineage.record import (
     Status,
 )
 
+# pedigree's own package, which stages import (stagekit): part of the code that ran.
+SHARED_RUNTIME = ("src/pedigree",)
 DISABLE_ENV = "PEDIGREE_LINEAGE"  # "off": no record, no events (the benchmark's baseline)
 IMAGE_ENV = "PEDIGREE_IMAGE"  # set by container and cluster executors
 DIGEST_ENV = "PEDIGREE_IMAGE_DIGEST"
@@ -263,7 +265,11 @@ def begin(root: Path, stage: str, argv: list[str], env: Mapping[str, str]) -> Ru
     ignore = Ignore(root)
     inputs = hash_paths(root, definition.deps, ignore)
     params = read_params(root, definition.params)
-    commit, dirty = git_state(root)
+    # Dirty means this stage's own code or lock is uncommitted (a run rewrites dvc.lock and
+    # metrics files as it goes; those are not the code that ran).
+    code_paths = [a.path for a in inputs if a.kind != "data"]
+    code_paths += [p for p in SHARED_RUNTIME if (root / p).exists()]
+    commit, dirty = git_state(root, code_paths)
     code = Code(
         git_commit=commit,
         git_dirty=dirty,

@@ -160,3 +160,33 @@ def test_corrupt_record_is_a_located_error(project: Path) -> None:
         store.LineageError, match="not a pedigree lineage record: run_id: Field required"
     ):
         store.read_current(project, "demo")
+
+
+def test_dirty_means_the_stage_code_not_files_a_run_rewrites(project: Path) -> None:
+    def git(*args: str) -> None:
+        subprocess.run(
+            ["git", *args],
+            cwd=project,
+            check=True,
+            capture_output=True,
+            env=dict(
+                os.environ,
+                GIT_AUTHOR_NAME="t",
+                GIT_AUTHOR_EMAIL="t@t",
+                GIT_COMMITTER_NAME="t",
+                GIT_COMMITTER_EMAIL="t@t",
+            ),
+        )
+
+    (project / "dvc.lock").write_text("schema: '2.0'\n")
+    git("init", "-q")
+    git("add", "-A")
+    git("commit", "-q", "-m", "c")
+    (project / "dvc.lock").write_text("schema: '2.0'\nstages: {}\n")  # as a run rewrites it
+    assert _launch(project).returncode == 0
+    record = store.read_current(project, "demo")
+    assert record is not None and len(record.code.git_commit or "") == 40
+    assert record.code.git_dirty is False
+    (project / "stages" / "demo" / "code.py").write_text("x = 2\n")
+    assert _launch(project).returncode == 0
+    assert store.read_current(project, "demo").code.git_dirty is True
