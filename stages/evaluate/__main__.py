@@ -1,7 +1,9 @@
 """`python -m stages.evaluate`: measure the calibrated model on the test split, as a report.
 
 Reads only the test split (through SplitReader, which refuses every other split), the model,
-calibration.json, train's history.csv and train.json, and dvc.lock (for provenance only). Runs
+calibration.json, train's history.csv and train.json, dvc.lock (for provenance, and to match
+replicate results to the model) and, with --replicates, replicates/summary.json (the spread over
+seeds from `pedigree replicate`, shown when it replicates this model). Runs
 evaluate.ipynb with papermill and writes, atomically, into --out:
   metrics.json           DVC metrics: segmentation scores, ECE/NLL before/after, temperature
   evaluation_result.csv  metric,original_model,calibrated_model (one row per metric)
@@ -26,7 +28,7 @@ from pedigree.stagekit import atomic_output, load_params, run_stage
 from stages.common.data import SplitReader
 from stages.common.determinism import DeterminismParams
 from stages.common.training import ModelParams
-from stages.evaluate import report
+from stages.evaluate import replicates, report
 from stages.evaluate.compute import SPLIT
 from stages.evaluate.inference import EVALUATE_SPLITS
 from stages.evaluate.inputs import check_train_dir, read_calibration
@@ -52,6 +54,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--train", type=Path, default=Path("models/train"))
     parser.add_argument("--lock", type=Path, default=Path("dvc.lock"))
     parser.add_argument("--out", type=Path, default=Path("reports"))
+    # Optional: without it the report says there are no replicate results.
+    parser.add_argument("--replicates", type=Path, default=None)
     return parser
 
 
@@ -81,6 +85,7 @@ def notebook_parameters(
         "prepared_path": str(args.prepared),
         "train_dir": str(args.train),
         "lock_path": str(args.lock),
+        "replicates_path": "" if args.replicates is None else str(args.replicates),
         "output_dir": str(output_dir),
         "batch_size": params.batch_size,
         "bins": params.bins,
@@ -105,6 +110,8 @@ def main(argv: list[str] | None = None) -> int:
         raise SourceError(f"{args.model} is missing", "run the train stage first")
     read_calibration(args.calibration)
     check_train_dir(args.train)
+    if args.replicates is not None:
+        replicates.read_summary(args.replicates)
     files = SplitReader(args.prepared, EVALUATE_SPLITS, "evaluate").files(SPLIT)
     if not files.count or not files.files:
         raise SourceError(

@@ -23,8 +23,7 @@ from pedigree.stagekit import sha256_file
 # The stages whose environment made (or judged) the model, and the packages worth naming.
 MODEL_STAGES = ("train", "calibrate", "evaluate")
 KEY_PACKAGES = ("tensorflow-cpu", "keras", "numpy")
-
-
+# What "uncommitted changes" means for a candidate: code, locks, spec and params.
 CODE_PATHS = ("stages", "src", "images", "pipelines", "params.yaml")
 
 
@@ -108,7 +107,7 @@ def build_candidate(
             f"{calibration.get('temperature')}",
             hint,
         )
-    # Dirty: uncommitted code, locks, spec or params; not dvc.lock and metrics a run rewrites.
+    # Not dvc.lock or metrics files: a run rewrites those as it goes.
     commit, dirty = git_state(root, [p for p in CODE_PATHS if (root / p).exists()])
     return Candidate(
         model_path=model,

@@ -15,8 +15,12 @@ import click
 
 from pedigree import __version__, api
 from pedigree.cli import render
+from pedigree.cli.audit import audit
+from pedigree.cli.lineage import lineage
 from pedigree.cli.models import models
 from pedigree.cli.options import CONTEXT, Options, json_option
+from pedigree.cli.replicate import replicate
+from pedigree.cli.verify import verify
 from pedigree.errors import PedigreeError
 
 INTERNAL_ERROR = 5
@@ -56,6 +60,10 @@ def cli(ctx: click.Context, project: Path, verbose: bool) -> None:
 
 
 cli.add_command(models)
+cli.add_command(lineage)
+cli.add_command(replicate)
+cli.add_command(audit)
+cli.add_command(verify)
 
 
 @cli.command(context_settings=CONTEXT)

@@ -44,6 +44,7 @@ HEADINGS = [
     "Predictions",
     "Training curves",
     "Hyperparameters",
+    "Replicates",
     "Provenance",
 ]
 CSV_ROWS = [
@@ -253,8 +254,78 @@ def test_html_report(out: Path) -> None:
     assert "partial" not in html
     # The summary and the facts the report must state.
     assert "held-out test" in html and "never changes their argmax" in html
-    assert "Upstream outputs (dvc.lock)" in html  # rows: test_lock_outputs_keeps_only_what_the_report_reads
+    assert (
+        "Upstream outputs (dvc.lock)" in html
+    )  # rows: test_lock_outputs_keeps_only_what_the_report_reads
     assert "spec built from the stage&#x27;s interpreter" in html or "stage's interpreter" in html
+    # No --replicates: the section says so and how to get them.
+    assert "No replicate results (run <code>pedigree replicate --seeds 1,2,3</code>)" in html
+
+
+def _replicated_inputs(
+    folder: Path, model: Path, calibration: Path, params: dict[str, object]
+) -> tuple[Path, Path]:
+    """A dvc.lock recording `model` and `calibration`, and a summary that replicates them."""
+    lock = {
+        "schema": "2.0",
+        "stages": {
+            "train": {"cmd": "t", "params": {"params.yaml": {}}, "outs": [{"path": str(model)}]},
+            "calibrate": {"cmd": "c", "outs": [{"path": str(calibration), "md5": "c"}]},
+        },
+    }
+    spread = {"n": 2, "mean": 0.25, "std": 0.0125, "min": 0.2375, "max": 0.2625, "range": 0.025}
+    summary = {
+        "schema": "pedigree.replicates/v1",
+        "seeds": [1, 2],
+        "std": "sample standard deviation (n - 1)",
+        "replicates": {
+            "stages": ["train", "calibrate", "evaluate"],
+            "upstream": {},
+            "inputs": {},
+            "params": {"evaluate": params},
+            "code": {},
+        },
+        "runs": [],
+        "metrics": {"mean_iou": spread},
+    }
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "dvc.lock").write_text(json.dumps(lock), encoding="utf-8")  # JSON is YAML
+    (folder / "summary.json").write_text(json.dumps(summary), encoding="utf-8")
+    return folder / "dvc.lock", folder / "summary.json"
+
+
+def test_replicates_of_this_model_show_their_spread(
+    eval_inputs: dict[str, Path],
+    calib_prepared: Path,
+    tiny_model: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    params = {"batch_size": 4, "bins": 10, "examples": 2}  # the fixture's evaluate section
+    lock, summary = _replicated_inputs(
+        tmp_path / "in", tiny_model, eval_inputs["calibration"], params
+    )
+    monkeypatch.chdir(tmp_path)
+    argv = stage_argv(eval_inputs, calib_prepared, tiny_model, Path("reports"), lock=lock)
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert main([*argv, "--replicates", str(summary)]) == 0
+    html = (tmp_path / "reports" / HTML_OUT).read_text()
+    metrics = json.loads((tmp_path / "reports" / METRICS_JSON).read_text())
+    assert "this model (seed 1234)" in html and "sample standard deviation (n - 1)" in html
+    row = re.search(r"<td>mean_iou</td>\s*<td>([0-9.]+)</td>\s*<td>0\.250000</td>", html)
+    assert row is not None and float(row.group(1)) == metrics["mean_iou"]
+    assert "0.012500" in html and "0.025000" in html and "No replicate results" not in html
+
+
+def test_bad_replicates_summary_fails_before_a_kernel(
+    eval_inputs: dict[str, Path], calib_prepared: Path, tiny_model: Path, tmp_path: Path
+) -> None:
+    bad = tmp_path / "summary.json"
+    bad.write_text('{"schema": "pedigree.replicates/v1", "seeds": "1,2"}')
+    argv = stage_argv(eval_inputs, calib_prepared, tiny_model, tmp_path / "reports")
+    with pytest.raises(SourceError, match=r"summary\.json \[seeds\]: expected a list"):
+        main([*argv, "--replicates", str(bad)])
+    assert not (tmp_path / "reports").exists()
 
 
 def test_missing_model(eval_inputs: dict[str, Path], calib_prepared: Path, tmp_path: Path) -> None:

@@ -20,6 +20,7 @@ PARAMETERS = {
     "prepared_path",
     "train_dir",
     "lock_path",
+    "replicates_path",
     "output_dir",
     "batch_size",
     "bins",
