@@ -1,0 +1,97 @@
+"""`pedigree replicate`: train, calibrate and evaluate once per seed and show the spread.
+
+Parses, calls `pedigree.replicate_api.replicate`, and renders a table or --json. Errors are
+PedigreeError subclasses, printed once by `pedigree.cli.main.main`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from pedigree import replicate_api
+from pedigree.cli import render
+from pedigree.cli.options import CONTEXT, Options, json_option
+from pedigree.replicate.stats import STD_KIND
+
+COLUMNS = ("metric", "mean", "std", "min", "max", "range")
+
+
+class _Progress:
+    """One line per stage of each seed, as it finishes."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.quiet = quiet
+
+    def stage_finished(self, seed: int, result: replicate_api.StageOutcome) -> None:
+        if self.quiet:
+            return
+        if result.outcome == "reused":
+            render.say(f"  seed {seed}: {result.stage:<10} reused (up to date in its workspace)")
+        else:
+            render.say(f"  seed {seed}: {result.stage:<10} ran in {result.seconds:.1f}s")
+
+
+def _cell(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.6f}"
+
+
+def _table(result: replicate_api.ReplicateResult) -> list[str]:
+    metrics = result.summary.to_dict()["metrics"]
+    rows = [COLUMNS]
+    for key, spread in metrics.items():
+        rows.append((key, *(_cell(spread[c]) for c in COLUMNS[1:])))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(COLUMNS))]
+    return [
+        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    ]
+
+
+@click.command(context_settings=CONTEXT)
+@click.option(
+    "--seeds",
+    required=True,
+    help="Comma-separated seeds (determinism.seed), at least two: 1,2,3.",
+)
+@click.option("--force", "-f", is_flag=True, help="Re-run every seed, even the up-to-date ones.")
+@json_option
+@click.pass_context
+def replicate(ctx: click.Context, seeds: str, force: bool, as_json: bool) -> int:
+    """Train, calibrate and evaluate once per seed, reusing everything upstream; show the spread.
+
+    Each seed runs in .pedigree/replicate/seed-N/ with params.yaml's determinism.seed = N;
+    data/prepared and models/tune are reused and must be current (run `pedigree run` first).
+    A seed already replicated from the same upstream, params and code is reused. The mean,
+    standard deviation (sample, n - 1), min, max and range of every evaluation metric go to
+    replicates/summary.json; commit it, and `pedigree run` shows the spread in the report.
+
+    \b
+    Examples:
+      pedigree replicate --seeds 1,2,3
+      pedigree replicate --seeds 1,2,3 --json
+      pedigree replicate --seeds 1,2 --force
+    """
+    opts: Options | None = ctx.find_root().obj
+    project = Path(".") if opts is None else Path(opts.project)
+    if opts is not None:
+        opts.json = as_json
+    if not as_json:
+        render.say(f"replicating train, calibrate and evaluate for seeds {seeds}")
+    result = replicate_api.replicate(project, seeds, force=force, observer=_Progress(as_json))
+    if as_json:
+        render.emit_json(result.to_dict())
+        return 0
+    reused = [str(s.seed) for s in result.seeds if s.reused]
+    if reused:
+        render.say(f"reused seed(s) {', '.join(reused)}: results up to date (--force re-runs)")
+    for line in _table(result):
+        click.echo(line)
+    count = len(result.summary.seeds)
+    render.say(f"std: {STD_KIND}, over {count} seeds")
+    state = "wrote" if result.changed else "unchanged:"
+    render.say(f"{state} {result.path}")
+    if result.changed:
+        render.say("note: commit it; `pedigree run` then re-runs evaluate to show the spread")
+    return 0

@@ -1,0 +1,9 @@
+"""`pedigree replicate`: train, calibrate and evaluate again per seed, and report the spread.
+
+Modules, one concept each:
+  stats      flattening metrics.json to key paths; mean, sample std, min, max, range
+  summary    replicates/summary.json: its shape, reading it back, writing it atomically
+  workspace  the scratch workspace per seed (.pedigree/replicate/seed-N/) and its stage runs
+  upstream   what the replicates reuse: upstream outputs checked current, params and code
+The API the CLI calls is `pedigree.replicate_api`.
+"""

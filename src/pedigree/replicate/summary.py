@@ -1,0 +1,107 @@
+"""replicates/summary.json: which seeds were replicated, from what, and the metrics' spread.
+
+The file is versioned in git next to dvc.lock and is a dependency of evaluate, whose report shows
+the spread when the summary replicates the same upstream as the evaluated model. Its bytes depend
+only on its content (sorted keys, numbers rounded as metrics.json rounds them, no timestamps), so
+replicating the same seeds again rewrites the same bytes and evaluate stays up to date.
+
+Shape (schema pedigree.replicates/v1):
+  seeds       [1, 2, 3]; [] when nothing was replicated yet
+  std         what "std" means: the sample standard deviation (n - 1)
+  replicates  what every seed shares, or null: the replicated stages, the upstream outputs
+              (dvc.lock outs, e.g. data/prepared, models/tune) and the data inputs the stages
+              read (e.g. models/tune/best_params.json) with their hashes, the params without
+              determinism.seed, and the code folders and environment locks with their hashes
+  runs        per seed, every numeric leaf of the seed's metrics.json as a key path ("iou.pet")
+  metrics     per key path: n, mean, std, min, max, range
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pedigree.atomic import write_atomically
+from pedigree.replicate.stats import STD_KIND, rounded, spreads
+
+SUMMARY_PATH = "replicates/summary.json"
+SCHEMA = "pedigree.replicates/v1"
+NO_RESULTS_NOTE = "no replicate results yet: run `pedigree replicate --seeds 1,2,3`"
+
+
+@dataclass(frozen=True)
+class Replicated:
+    """What every replicate shares: only the seed differs between them."""
+
+    stages: tuple[str, ...]
+    upstream: dict[str, str]  # upstream stage outputs (as dvc.lock records them) -> md5
+    inputs: dict[str, str]  # data deps of the replicated stages -> md5
+    params: dict[str, Any]  # params.yaml sections, determinism.seed left out
+    code: dict[str, str]  # code folders and environment locks -> md5
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {
+            "stages": list(self.stages),
+            "upstream": dict(sorted(self.upstream.items())),
+            "inputs": dict(sorted(self.inputs.items())),
+            "params": self.params,
+            "code": dict(sorted(self.code.items())),
+        }
+
+
+@dataclass(frozen=True)
+class SeedRun:
+    """One seed's evaluation metrics, flattened to key paths."""
+
+    seed: int
+    metrics: dict[str, float]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        values = {key: rounded(value) for key, value in sorted(self.metrics.items())}
+        return {"seed": self.seed, "metrics": values}
+
+
+@dataclass(frozen=True)
+class Summary:
+    """The whole file."""
+
+    seeds: tuple[int, ...]
+    replicated: Replicated | None
+    runs: tuple[SeedRun, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form, with the per-metric spread computed from the runs."""
+        doc: dict[str, Any] = {
+            "schema": SCHEMA,
+            "seeds": list(self.seeds),
+            "std": STD_KIND,
+            "replicates": None if self.replicated is None else self.replicated.to_dict(),
+            "runs": [run.to_dict() for run in self.runs],
+            "metrics": {
+                key: value.to_dict()
+                for key, value in spreads([r.metrics for r in self.runs]).items()
+            },
+        }
+        if not self.seeds:
+            doc["note"] = NO_RESULTS_NOTE
+        return doc
+
+    def to_json(self) -> str:
+        """Stable text: sorted keys, indent 2, ASCII, a final newline."""
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True, ensure_ascii=True) + "\n"
+
+
+def empty_summary() -> Summary:
+    """The summary before anything was replicated (the committed initial file)."""
+    return Summary((), None, ())
+
+
+def write_summary(root: Path, summary: Summary) -> Path:
+    """Replace the project's replicates/summary.json in one rename."""
+    path = root / SUMMARY_PATH
+    write_atomically(path, summary.to_json())
+    return path

@@ -1,0 +1,170 @@
+"""What the replicates reuse, checked before anything runs: the plan of a replicate.
+
+The replicated stages (train, calibrate, evaluate) read the outputs of upstream stages
+(data/prepared from transform, models/tune from tune). Those are reused as they are, so they must
+be current: every upstream stage up to date (`pedigree status`), and every output the replicated
+stages read hashed now equal to what dvc.lock records (`pedigree.lineage.hashing`, DVC's own
+hashes). Otherwise the replicates would vary more than the seed, and the user is told to run
+`pedigree run` first. Nothing here writes anything.
+"""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pedigree.errors import PedigreeError, StaleError
+from pedigree.replicate.summary import SUMMARY_PATH, Replicated
+
+REPLICATED = ("train", "calibrate", "evaluate")
+SEED_SECTION, SEED_KEY = "determinism", "seed"
+RUN_FIRST = "run `pedigree run` first, then `pedigree replicate` again"
+
+
+class ReplicateError(PedigreeError):
+    """A replicate cannot start: bad seeds, a pipeline without the stages it needs, ..."""
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Everything a seed's scratch workspace needs, worked out once for all seeds."""
+
+    root: Path
+    stages: tuple[str, ...]  # the replicated stages, in run order
+    commands: dict[str, str]  # stage -> its dvc.yaml cmd (the launcher line)
+    links: tuple[str, ...]  # upstream outputs and inputs, linked read-only into the scratch
+    code: tuple[str, ...]  # code folders and environment locks, copied into the scratch
+    metrics_path: str  # the last stage's metrics file (reports/metrics.json)
+    replicated: Replicated
+
+
+def without_seed(params: dict[str, Any]) -> dict[str, Any]:
+    """The params sections with determinism.seed left out (the one thing replicates vary)."""
+    result = dict(params)
+    section = result.get(SEED_SECTION)
+    if isinstance(section, dict):
+        result[SEED_SECTION] = {k: v for k, v in section.items() if k != SEED_KEY}
+    result.pop(f"{SEED_SECTION}.{SEED_KEY}", None)
+    return result
+
+
+def _stale_upstream(root: Path, upstream: tuple[str, ...]) -> None:
+    from pedigree import api
+
+    stale = [s for s in api.status(root) if s.stage in upstream and s.stale]
+    if stale:
+        reasons = "; ".join(
+            f"{s.stage}: {', '.join(r.render() for r in s.reasons[:3])}" for s in stale
+        )
+        raise StaleError(
+            f"the replicates would reuse stale upstream outputs ({reasons})", RUN_FIRST
+        )
+
+
+def _current_hash(root: Path, rel: str) -> str | None:
+    from pedigree.lineage.hashing import Ignore, content_hash
+
+    found = content_hash(root / rel, Ignore(root))
+    return None if found is None else found.md5
+
+
+def _check_recorded(root: Path, producer: str, out: str, lock: dict[str, Any]) -> str:
+    """The hash of upstream output `out`, which must equal dvc.lock's record of it."""
+    from pedigree.lineage.store import lock_outs
+
+    entry = lock.get(producer)
+    recorded = lock_outs(entry).get(out) if isinstance(entry, dict) else None
+    now = _current_hash(root, out)
+    if recorded is None or now is None or recorded != now:
+        state = (
+            "is missing"
+            if now is None
+            else "has no record in dvc.lock"
+            if recorded is None
+            else f"differs from dvc.lock ({now[:12]} now, {recorded[:12]} recorded)"
+        )
+        raise StaleError(f"{out} (output of '{producer}') {state}", RUN_FIRST)
+    return now
+
+
+def make_plan(root: Path) -> Plan:
+    """Check the project can be replicated as it stands, and say how."""
+    from pedigree import api
+    from pedigree.compile.dvc import implicit_deps
+    from pedigree.compile.header import SHARED_CODE
+    from pedigree.dvclock import read_lock_stages
+    from pedigree.graph import build_graph, is_within, producer_of
+    from pedigree.lineage.capture import read_params, read_stage_def
+
+    loaded = api.load(root)
+    spec = loaded.spec
+    missing = [name for name in REPLICATED if name not in {s.name for s in spec.stages}]
+    if missing:
+        raise ReplicateError(
+            f"{loaded.project.spec_path} has no stage(s) {', '.join(missing)}: replicate "
+            f"re-runs {', '.join(REPLICATED)}",
+            "replicate works on pipelines with train, calibrate and evaluate stages",
+        )
+    if not api.dvc_yaml_is_current(loaded):
+        raise StaleError(f"dvc.yaml is stale: {loaded.project.spec_path} changed", RUN_FIRST)
+    graph = build_graph(spec)
+    ours = tuple(s for s in graph.order if s in REPLICATED)
+    upstream = tuple(
+        s for s in graph.order if s not in ours and any(s in graph.upstream_of(r) for r in ours)
+    )
+    _stale_upstream(root, upstream)
+    lock = read_lock_stages(root / "dvc.lock")
+    mine = tuple(spec.stage(name) for name in ours)
+    links: dict[str, str | None] = {}  # linked path -> the stage producing it (None: an input)
+    inputs: dict[str, str] = {}
+    for stage in mine:
+        for dep in stage.deps:
+            if dep == SUMMARY_PATH or producer_of(dep, mine) is not None:
+                continue  # written fresh in the scratch / made by a replicated stage
+            producer = producer_of(dep, spec.stages)
+            if producer is None:
+                links[dep] = None
+            else:
+                out = next(o for o in producer.all_outputs if is_within(dep, o))
+                links[out] = producer.name
+            inputs[dep] = ""
+    upstream_hashes = {}
+    for path, producer in sorted(links.items()):
+        if producer is None:
+            found = _current_hash(root, path)
+            if found is None:
+                raise ReplicateError(f"{path} (a pipeline input) is missing", RUN_FIRST)
+            upstream_hashes[path] = found
+        else:
+            upstream_hashes[path] = _check_recorded(root, producer, path, lock)
+    for dep in inputs:
+        inputs[dep] = _current_hash(root, dep) or ""
+    shared = (root / SHARED_CODE).is_dir()
+    code_paths = sorted({p for stage in mine for p in implicit_deps(stage, shared)})
+    code = {p: _current_hash(root, p) or "" for p in code_paths}
+    sections = tuple(sorted({p for stage in mine for p in stage.params}))
+    params = read_params(root, sections)
+    det = params.get(SEED_SECTION)
+    if not isinstance(det, dict) or SEED_KEY not in det:
+        raise ReplicateError(
+            "params.yaml has no determinism.seed: replicate varies that seed",
+            "add `determinism: {seed: 1234}` to params.yaml (the model stages read it)",
+        )
+    last = mine[-1]
+    if not last.metrics:
+        raise ReplicateError(
+            f"stage '{last.name}' declares no metrics file to summarise",
+            f"add `metrics: [reports/metrics.json]` to '{last.name}' in the spec",
+        )
+    commands = {}
+    for name in ours:
+        cmd = read_stage_def(root, name).cmd
+        if not shlex.split(cmd):
+            raise StaleError(f"dvc.yaml has no command for stage '{name}'", RUN_FIRST)
+        commands[name] = cmd
+    replicated = Replicated(ours, upstream_hashes, inputs, without_seed(params), code)
+    return Plan(
+        root, ours, commands, tuple(sorted(links)), tuple(code_paths), last.metrics[0], replicated
+    )

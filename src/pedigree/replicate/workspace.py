@@ -1,0 +1,170 @@
+"""One scratch workspace per seed, `.pedigree/replicate/seed-N/`, and running stages in it.
+
+A workspace holds a copy of the code (stages/), the environment locks, dvc.yaml, dvc.lock and
+.dvcignore, params.yaml with `determinism.seed` set to N, a summary saying "no replicate results"
+(evaluate reads one; the project's own would make each seed depend on the others), and symlinks
+to the upstream outputs, which the stages only read. The stages run there exactly as dvc.yaml
+runs them, through `python -m pedigree.launch`, so each run leaves a lineage record in the
+workspace. A stage whose record still matches its inputs, params, command and outputs is reused.
+
+`.pedigree/replicate/` carries its own .gitignore and .dvcignore: git never sees the workspaces,
+and DVC never takes their dvc.yaml files for part of the project's pipeline, even in a checkout
+whose .gitignore does not list .pedigree/.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from pedigree.errors import StageFailedError
+from pedigree.replicate.summary import SUMMARY_PATH, empty_summary
+from pedigree.replicate.upstream import SEED_KEY, SEED_SECTION, Plan
+
+SCRATCH = Path(".pedigree") / "replicate"
+COPIED_FILES = ("dvc.yaml", "dvc.lock", ".dvcignore")
+CODE_TREE = "stages"
+IGNORE_ALL = {".gitignore": "*\n", ".dvcignore": "/*\n"}
+LOG_TAIL_LINES = 20
+
+
+def scratch_dir(root: Path, seed: int) -> Path:
+    """The workspace of `seed`."""
+    return root / SCRATCH / f"seed-{seed}"
+
+
+def _write_if_changed(path: Path, text: str) -> None:
+    if path.is_symlink() or not path.is_file() or path.read_text(encoding="utf-8") != text:
+        _remove(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+
+
+def _remove(path: Path) -> None:
+    """Remove a workspace entry; a symlink is unlinked, never followed."""
+    if path.is_symlink() or path.is_file():
+        path.unlink()
+    elif path.is_dir():
+        shutil.rmtree(path)
+
+
+def _copy_tree(source: Path, target: Path) -> None:
+    # Copied, not linked: the stages find their own files through __file__, which must lie in
+    # the workspace. A fresh copy each time, so a file deleted from the project is gone here too.
+    partial = target.with_name(f".{target.name}.partial-{os.getpid()}")
+    _remove(partial)
+    shutil.copytree(source, partial, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    _remove(target)
+    partial.rename(target)
+
+
+def _copy_file(source: Path, target: Path) -> None:
+    if not source.is_file():
+        _remove(target)
+        return
+    if not target.is_symlink() and target.is_file() and target.read_bytes() == source.read_bytes():
+        return
+    _remove(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(source, target)
+
+
+def _link(source: Path, target: Path) -> None:
+    if target.is_symlink() and os.readlink(target) == str(source):
+        return
+    _remove(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.symlink_to(source, target_is_directory=source.is_dir())
+
+
+def seeded_params(root: Path, seed: int) -> str:
+    """The project's params.yaml with determinism.seed set to `seed` (everything else kept)."""
+    data = yaml.safe_load((root / "params.yaml").read_text(encoding="utf-8"))
+    data[SEED_SECTION][SEED_KEY] = seed
+    return yaml.safe_dump(data, sort_keys=False)
+
+
+def build_workspace(plan: Plan, seed: int) -> Path:
+    """Create or refresh the workspace of `seed`; outputs of earlier runs are left in place."""
+    root = plan.root
+    base = root / SCRATCH
+    base.mkdir(parents=True, exist_ok=True)
+    for name, text in IGNORE_ALL.items():
+        _write_if_changed(base / name, text)
+    ws = scratch_dir(root, seed)
+    ws.mkdir(parents=True, exist_ok=True)
+    _copy_tree(root / CODE_TREE, ws / CODE_TREE)
+    for rel in (*COPIED_FILES, *(p for p in plan.code if not p.startswith(f"{CODE_TREE}/"))):
+        _copy_file(root / rel, ws / rel)
+    _write_if_changed(ws / "params.yaml", seeded_params(root, seed))
+    _write_if_changed(ws / SUMMARY_PATH, empty_summary().to_json())
+    for rel in plan.links:
+        _link((root / rel).resolve(), ws / rel)
+    return ws
+
+
+def stage_is_current(ws: Path, stage: str) -> bool:
+    """True when the workspace's record of `stage` still describes it: same command, inputs,
+    params and outputs (hashed now) as when it ran successfully."""
+    from pedigree.lineage import capture, store
+    from pedigree.lineage.hashing import Ignore
+
+    try:
+        record = store.read_current(ws, stage)
+    except store.LineageError:
+        return False
+    if record is None or record.status != "succeeded":
+        return False
+    definition = capture.read_stage_def(ws, stage)
+    if record.cmd != definition.cmd:
+        return False
+    if record.params != capture.read_params(ws, definition.params):
+        return False
+    ignore = Ignore(ws)
+    if record.inputs != capture.hash_paths(ws, definition.deps, ignore):
+        return False
+    return record.outputs == capture.hash_paths(ws, definition.outs, ignore)
+
+
+def _tail(path: Path) -> str:
+    if not path.is_file():
+        return ""
+    lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    return "\n".join(lines[-LOG_TAIL_LINES:])
+
+
+def run_stage(ws: Path, stage: str, cmd: str, seed: int) -> None:
+    """Run `stage` in the workspace as dvc.yaml runs it; StageFailedError naming the seed."""
+    from pedigree.launch import OUTPUT_MODE, resolve_argv, stage_log
+    from pedigree.lineage.capture import DISABLE_ENV
+
+    env = dict(os.environ)
+    env[OUTPUT_MODE] = "log"  # the output goes to the stage's log in the workspace
+    env.pop(DISABLE_ENV, None)  # reuse is decided from the lineage records: always write them
+    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
+    done = subprocess.run(
+        resolve_argv(shlex.split(cmd)),
+        cwd=ws,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        check=False,
+    )
+    if done.returncode == 0:
+        return
+    log = stage_log(ws, stage)
+    tail = _tail(log) or done.stdout.strip()
+    raise StageFailedError(
+        stage,
+        f"seed {seed}: stage '{stage}' failed (exit {done.returncode}); its log: {log}",
+        tail,
+        f"fix the cause and run `pedigree replicate` again (the workspace is {ws})",
+    )
