@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import make_demo_project, pedigree, sh
+from tests.integration.conftest import ALL_STAGES, make_demo_project, pedigree, sh
 
 pytestmark = pytest.mark.integration
 
@@ -98,3 +98,22 @@ def test_bad_requests_are_clear(demo: Path) -> None:
     assert neither.returncode == 2 and "name the stages to verify, or pass --all" in neither.stderr
     both = pedigree(demo, "verify", "steady", "--all", check=False)
     assert both.returncode == 2 and "give stage names or --all, not both" in both.stderr
+
+
+def test_every_stage_of_the_pets_pipeline_reproduces(ran_project: Path) -> None:
+    # A second release (already-champion) first: verify must replay each decision against the
+    # registry as that release found it, not as it is now.
+    assert pedigree(ran_project, "run", "--stage", "release", "--force").returncode == 0
+    before = _fingerprint(ran_project)
+    result = pedigree(ran_project, "verify", "--all", "--json", check=False)
+    report = json.loads(result.stdout)
+    rows = {(s["stage"], o["path"]): o["identical"] for s in report["stages"] for o in s["outputs"]}
+    assert {stage for stage, _ in rows} == set(ALL_STAGES)
+    assert all(rows.values()), [row for row, same in rows.items() if not same]
+    assert result.returncode == 0 and report["ok"] is True
+    assert _fingerprint(ran_project) == before
+    release = next(s for s in report["stages"] if s["stage"] == "release")
+    assert {i["path"] for i in release["inputs"]} >= {
+        "reports/evaluation.json",
+        "models/model.keras",
+    }
