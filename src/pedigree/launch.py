@@ -13,12 +13,14 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
-from typing import IO, cast
+from typing import IO, Any, cast
 
 LOG_DIR = Path(".pedigree") / "logs"
 HASH_SEED = "0"
 OUTPUT_MODE = "PEDIGREE_STAGE_OUTPUT"  # "log": keep output in the log only
+LINEAGE_SWITCH = "PEDIGREE_LINEAGE"  # "off": no lineage record, no events
 STATE_ENV = "PEDIGREE_LINEAGE_STATE"  # the file a stage notes its state snapshots in (stagekit)
 
 # Fixed before the stage starts: the same stage must see the same interpreter settings every run.
@@ -59,31 +61,62 @@ def resolve_argv(argv: list[str]) -> list[str]:
     return argv
 
 
+class _LineageStart(threading.Thread):
+    """Notes the run's inputs, code and environment and emits its START event.
+
+    It runs while the stage starts up (hashing what the stage only reads, and importing the
+    OpenLineage client, overlap with the stage's own imports), so capture adds little wall time.
+    """
+
+    def __init__(self, root: Path, stage: str, argv: list[str], env: dict[str, str]) -> None:
+        super().__init__(name=f"lineage-{stage}")
+        self.root, self.stage, self.argv, self.env = root, stage, argv, env
+        self.tracker: Any = None
+        self.error: Exception | None = None
+
+    def run(self) -> None:
+        try:
+            from pedigree.lineage import capture, events
+
+            self.tracker = capture.begin(self.root, self.stage, self.argv, self.env)
+            record = self.tracker.record(self.tracker.started, 0, "running", [])
+            events.emit(self.root, record, "START")
+        except Exception as exc:  # noqa: BLE001 - reported by the launcher once the stage ends
+            self.error = exc
+
+
+def lineage_enabled() -> bool:
+    """Lineage capture is on unless PEDIGREE_LINEAGE=off (the benchmark's baseline)."""
+    return os.environ.get(LINEAGE_SWITCH, "").lower() not in ("off", "0", "false", "no")
+
+
 def run(stage: str, argv: list[str], root: Path) -> int:
-    """Run `argv` as stage `stage` and record its lineage (see `pedigree.lineage.capture`)."""
-    from pedigree.lineage import capture
+    """Run `argv` as stage `stage` and record its lineage (see `pedigree.lineage.capture`).
 
-    if not capture.enabled():
-        return _run_logged(stage, argv, root, stage_env(dict(os.environ)))
-    from pedigree.lineage import events, store
-
+    A stage whose lineage cannot be recorded fails: outputs without a record must not count
+    as done.
+    """
     env = stage_env(dict(os.environ))
+    if not lineage_enabled():
+        return _run_logged(stage, argv, root, env)
     # The stage notes here the state it read (e.g. a registry snapshot) for its record.
     state_file = root / ".pedigree" / "lineage" / f"state-{stage}-{os.getpid()}.json"
     state_file.unlink(missing_ok=True)
     env[STATE_ENV] = str(state_file)
-    try:
-        tracker = capture.begin(root, stage, argv, env)
-        events.emit(root, tracker.record(tracker.started, 0, "running", []), "START")
-    except Exception as exc:  # noqa: BLE001 - no record means no run: say why, run nothing
-        sys.stderr.write(
-            f"pedigree.launch: stage '{stage}': cannot capture lineage: {exc}\n"
-            f"hint: fix the cause, or run without a record with {capture.DISABLE_ENV}=off\n"
-        )
-        return 1
+    starter = _LineageStart(root, stage, argv, dict(env))
+    starter.start()
     code = _run_logged(stage, argv, root, env)
+    starter.join()
+    if starter.error is not None:
+        sys.stderr.write(
+            f"pedigree.launch: stage '{stage}': cannot capture lineage: {starter.error}\n"
+            f"hint: fix the cause, or run without a record with {LINEAGE_SWITCH}=off\n"
+        )
+        return code or 1
+    from pedigree.lineage import capture, events, store
+
     try:
-        record = capture.finish(tracker, code, state_file)
+        record = capture.finish(starter.tracker, code, state_file)
         store.write_record(root, record)
         events.emit(root, record, "COMPLETE" if code == 0 else "FAIL")
     except Exception as exc:  # noqa: BLE001 - outputs without a record must not count as done

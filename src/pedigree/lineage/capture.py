@@ -36,7 +36,6 @@ from pedigree.lineage.record import (
 
 # pedigree's own package, which stages import (stagekit): part of the code that ran.
 SHARED_RUNTIME = ("src/pedigree",)
-DISABLE_ENV = "PEDIGREE_LINEAGE"  # "off": no record, no events (the benchmark's baseline)
 IMAGE_ENV = "PEDIGREE_IMAGE"  # set by container and cluster executors
 DIGEST_ENV = "PEDIGREE_IMAGE_DIGEST"
 PARAMS_FILE = "params.yaml"
@@ -55,11 +54,6 @@ KEY_PACKAGES = (
 )
 THREAD_ENV = ("OMP_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")
 DETERMINISM_ENV = ("PYTHONHASHSEED", "TF_ENABLE_ONEDNN_OPTS", "TF_DETERMINISTIC_OPS")
-
-
-def enabled() -> bool:
-    """Lineage capture is on unless PEDIGREE_LINEAGE=off."""
-    return os.environ.get(DISABLE_ENV, "").lower() not in ("off", "0", "false", "no")
 
 
 def now() -> str:

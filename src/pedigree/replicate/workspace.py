@@ -141,12 +141,11 @@ def _tail(path: Path) -> str:
 
 def run_stage(ws: Path, stage: str, cmd: str, seed: int) -> None:
     """Run `stage` in the workspace as dvc.yaml runs it; StageFailedError naming the seed."""
-    from pedigree.launch import OUTPUT_MODE, resolve_argv, stage_log
-    from pedigree.lineage.capture import DISABLE_ENV
+    from pedigree.launch import LINEAGE_SWITCH, OUTPUT_MODE, resolve_argv, stage_log
 
     env = dict(os.environ)
     env[OUTPUT_MODE] = "log"  # the output goes to the stage's log in the workspace
-    env.pop(DISABLE_ENV, None)  # reuse is decided from the lineage records: always write them
+    env.pop(LINEAGE_SWITCH, None)  # reuse is decided from the lineage records: always write them
     env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
     done = subprocess.run(
         resolve_argv(shlex.split(cmd)),
