@@ -106,7 +106,8 @@ def make_pets_project(root: Path, params: dict | None = None) -> Path:
             )
         else:
             shutil.copy2(source, root / name)
-    set_params(root, params or TINY_PARAMS)
+    # None: the tiny test data; {} (the benchmarks without --tiny): the project's own params.
+    set_params(root, TINY_PARAMS if params is None else params)
     sh(root, "git", "init", "-q")
     sh(root, str(BIN / "dvc"), "init", "-q")
     sh(root, str(BIN / "dvc"), "config", "core.analytics", "false")
