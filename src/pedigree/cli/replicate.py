@@ -6,8 +6,6 @@ PedigreeError subclasses, printed once by `pedigree.cli.main.main`.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 
 from pedigree import replicate_api
@@ -57,8 +55,8 @@ def _table(result: replicate_api.ReplicateResult) -> list[str]:
 )
 @click.option("--force", "-f", is_flag=True, help="Re-run every seed, even the up-to-date ones.")
 @json_option
-@click.pass_context
-def replicate(ctx: click.Context, seeds: str, force: bool, as_json: bool) -> int:
+@click.pass_obj
+def replicate(opts: Options, seeds: str, force: bool, as_json: bool) -> int:
     """Train, calibrate and evaluate once per seed, reusing everything upstream; show the spread.
 
     Each seed runs in .pedigree/replicate/seed-N/ with params.yaml's determinism.seed = N;
@@ -73,13 +71,12 @@ def replicate(ctx: click.Context, seeds: str, force: bool, as_json: bool) -> int
       pedigree replicate --seeds 1,2,3 --json
       pedigree replicate --seeds 1,2 --force
     """
-    opts: Options | None = ctx.find_root().obj
-    project = Path(".") if opts is None else Path(opts.project)
-    if opts is not None:
-        opts.json = as_json
+    opts.json = as_json
+    chosen = replicate_api.parse_seeds(seeds)
     if not as_json:
-        render.say(f"replicating train, calibrate and evaluate for seeds {seeds}")
-    result = replicate_api.replicate(project, seeds, force=force, observer=_Progress(as_json))
+        listed = ", ".join(str(s) for s in chosen)
+        render.say(f"replicating train, calibrate and evaluate for seeds {listed}")
+    result = replicate_api.replicate(opts.project, chosen, force=force, observer=_Progress(as_json))
     if as_json:
         render.emit_json(result.to_dict())
         return 0
