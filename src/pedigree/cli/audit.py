@@ -33,8 +33,8 @@ AUDIT_FAILED = 1
     help="Pipeline spec (default: the one dvc.yaml came from, or the only pipelines/*.yaml).",
 )
 @json_option
-@click.pass_context
-def audit(ctx: click.Context, only: str | None, spec: Path | None, as_json: bool) -> int:
+@click.pass_obj
+def audit(opts: Options, only: str | None, spec: Path | None, as_json: bool) -> int:
     """Audit data hygiene: leakage between splits, evaluation bias and lineage gaps.
 
     \b
@@ -52,11 +52,8 @@ def audit(ctx: click.Context, only: str | None, spec: Path | None, as_json: bool
       pedigree audit
       pedigree audit --check split-leakage --json
     """
-    opts: Options | None = ctx.find_root().obj
-    start = Path(".") if opts is None else Path(opts.project)
-    if opts is not None:
-        opts.json = as_json
-    report = run_audit(start, spec, only)
+    opts.json = as_json
+    report = run_audit(opts.project, spec, only)
     if as_json:
         render.emit_json(report.to_dict())
         return 0 if report.ok else AUDIT_FAILED
