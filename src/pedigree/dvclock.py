@@ -1,4 +1,5 @@
-"""Reading dvc.lock: each stage's recorded deps, params and outs with their content hashes."""
+"""Reading DVC's stage files: dvc.lock (each stage's recorded deps, params and outs with their
+content hashes) and dvc.yaml (each stage as declared), which share the `stages` mapping."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pedigree.errors import ToolError
 
 
 def read_lock_stages(lock: Path) -> dict[str, Any]:
-    """dvc.lock's `stages` mapping ({} when the file is absent); ToolError when unreadable."""
+    """The `stages` mapping of dvc.lock or dvc.yaml ({} when absent); ToolError when unreadable."""
     import yaml
 
     if not lock.is_file():

@@ -32,20 +32,14 @@ class VerifyReport:
 
 def _stage_order(root: Path) -> list[str]:
     """Stage names in dvc.yaml order (the compiler writes them in run order)."""
-    import yaml
-
-    path = root / "dvc.yaml"
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) if path.is_file() else None
-    stages = data.get("stages") if isinstance(data, dict) else None
-    return [str(s) for s in stages] if isinstance(stages, dict) else []
+    return [str(s) for s in read_lock_stages(root / "dvc.yaml")]
 
 
 def select_stages(root: Path, names: tuple[str, ...], all_stages: bool) -> list[str]:
     """The stages to verify, in run order; PedigreeError for unknown or unrun ones."""
     locked = read_lock_stages(root / "dvc.lock")
-    order = [s for s in _stage_order(root) if s in locked] + sorted(
-        s for s in locked if s not in _stage_order(root)
-    )
+    declared = _stage_order(root)
+    order = [s for s in declared if s in locked] + sorted(s for s in locked if s not in declared)
     if not locked:
         raise PedigreeError(
             "dvc.lock records no stage runs: there is nothing to verify",

@@ -19,6 +19,8 @@ from pathlib import Path
 
 from pedigree.audit.layout import SplitLayout
 from pedigree.audit.model import CheckResult, Finding, listing, result
+from pedigree.dvclock import read_lock_stages
+from pedigree.errors import ToolError
 from pedigree.graph import is_within, overlaps
 from pedigree.lineage.capture import kind_of
 from pedigree.lineage.store import LineageError, current_path, read_current
@@ -45,19 +47,13 @@ class Declared:
 
 
 def _dvc_yaml_deps(root: Path) -> tuple[list[Declared], list[Finding]]:
-    import yaml
-
-    path = root / DVC_YAML
-    if not path.is_file():
-        return [], []
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        stages = read_lock_stages(root / DVC_YAML)
+    except ToolError as exc:
         fix = "run `pedigree compile --target dvc` to regenerate it"
-        return [], [Finding(f"dvc.yaml is unreadable: {exc}", DVC_YAML, fix)]
-    stages = data.get("stages") if isinstance(data, dict) else None
+        return [], [Finding(exc.message, DVC_YAML, fix)]
     declared = []
-    for name, entry in (stages or {}).items():
+    for name, entry in stages.items():
         deps = entry.get("deps") if isinstance(entry, dict) else None
         paths = tuple(str(d) for d in deps or [] if isinstance(d, str) and kind_of(d) == "data")
         declared.append(Declared(str(name), DVC_YAML, paths))
