@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
-from pedigree.lineage.record import Artifact, LineageRecord
+from pedigree.lineage.record import Artifact, LineageRecord, key_paths
 from pedigree.lineage.store import EVENTS_FILE
 
 if TYPE_CHECKING:
@@ -112,19 +112,9 @@ def _code_url(repo_url: str, commit: str | None, path: str) -> str:
     return repo_url
 
 
-def _flatten(value: Any, prefix: str, into: dict[str, str]) -> None:
-    if isinstance(value, dict) and value:
-        for key in sorted(value):
-            _flatten(value[key], f"{prefix}.{key}" if prefix else str(key), into)
-    else:
-        into[prefix] = json.dumps(value, sort_keys=True)
-
-
 def flat_params(params: dict[str, Any]) -> dict[str, str]:
     """Every param as dotted key -> JSON text (`transform.split.buckets` -> `10`)."""
-    flat: dict[str, str] = {}
-    _flatten(params, "", flat)
-    return flat
+    return {key: json.dumps(value, sort_keys=True) for key, value in key_paths(params).items()}
 
 
 def _inputs(record: LineageRecord, space: str) -> list[InputDataset]:

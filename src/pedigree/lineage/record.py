@@ -111,3 +111,13 @@ class LineageRecord(Frozen):
     def data_inputs(self) -> list[Artifact]:
         """Inputs that are data (outputs of other stages or raw sources), not code or locks."""
         return [i for i in self.inputs if i.kind == "data"]
+
+
+def key_paths(value: Any, prefix: str = "") -> dict[str, Any]:
+    """Nested mappings as {"a.b.c": leaf}, keys sorted; an empty mapping is itself a leaf."""
+    if not isinstance(value, dict) or not value:
+        return {prefix: value}
+    flat: dict[str, Any] = {}
+    for key in sorted(value):
+        flat.update(key_paths(value[key], f"{prefix}.{key}" if prefix else str(key)))
+    return flat

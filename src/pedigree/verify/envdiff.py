@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from pedigree.lineage.record import LineageRecord
+from pedigree.lineage.record import LineageRecord, key_paths
 
 # Fields of a record that describe the run itself, not what it ran on: they always differ.
 PER_RUN = ("run_id", "started", "ended")
@@ -20,23 +20,13 @@ class Difference:
     now: Any
 
 
-def _flatten(value: Any, prefix: str, into: dict[str, Any]) -> None:
-    if isinstance(value, dict) and value:
-        for key in sorted(value):
-            _flatten(value[key], f"{prefix}.{key}" if prefix else str(key), into)
-    else:
-        into[prefix] = value
-
-
 def _context(record: LineageRecord) -> dict[str, Any]:
     data = record.model_dump(include={"environment", "params", "seeds"})
     data["code"] = {
         "folders": record.code.folders,
         "pedigree_version": record.code.pedigree_version,
     }
-    flat: dict[str, Any] = {}
-    _flatten(data, "", flat)
-    return flat
+    return key_paths(data)
 
 
 def differences(recorded: LineageRecord, now: LineageRecord) -> list[Difference]:
