@@ -93,6 +93,7 @@ def check_pipeline(spec: PipelineSpec, doc: YamlDocument) -> list[Problem]:
             first_index[stage.name] = i
     problems += _check_outputs(spec, doc)
     problems += _check_deps(spec, doc)
+    problems += _check_state(spec, doc)
     if not problems:
         cycle = find_cycle(upstream_edges(stages))
         if cycle:
@@ -104,6 +105,33 @@ def check_pipeline(spec: PipelineSpec, doc: YamlDocument) -> list[Problem]:
                     "break the cycle: one of these stages must stop reading the output of the next",
                 )
             )
+    return problems
+
+
+def _check_state(spec: PipelineSpec, doc: YamlDocument) -> list[Problem]:
+    """`state` paths belong to stateful stages and must not be DVC-tracked outputs."""
+    problems: list[Problem] = []
+    outputs = [out for _, _, out, _ in _outputs_with_paths(spec)]
+    for i, stage in enumerate(spec.stages):
+        if stage.state and not stage.stateful:
+            problems.append(
+                doc.problem(
+                    ("spec", "stages", i, "state"),
+                    f"stage '{stage.name}' keeps state but is not marked stateful",
+                    "add 'stateful: true' to the stage, or remove 'state'",
+                )
+            )
+        for j, path in enumerate(stage.state):
+            clash = next((out for out in outputs if overlaps(out, path)), None)
+            if clash is not None:
+                problems.append(
+                    doc.problem(
+                        ("spec", "stages", i, "state", j),
+                        f"state path '{path}' overlaps the output '{clash}'; state lives "
+                        "outside DVC, outputs inside it",
+                        "keep state in its own folder, for example .pedigree/registry",
+                    )
+                )
     return problems
 
 

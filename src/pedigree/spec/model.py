@@ -103,6 +103,9 @@ class Stage(_Strict):
     # The stage also reads or writes state outside its declared files (release and its model
     # registry): its outputs cannot be restored from DVC's run-cache, it must really run.
     stateful: bool = False
+    # Paths outside DVC that a stateful stage keeps between runs (release: the model registry).
+    # Locally they are just folders; on a cluster they live on a persistent volume.
+    state: tuple[RepoPath, ...] = ()
     description: str | None = None
 
     @property
@@ -131,6 +134,9 @@ class Metadata(_Strict):
 
     name: Annotated[str, AfterValidator(_matches(PIPELINE_NAME, "pipeline name", "pets"))]
     description: str | None = None
+    # The git repository a cluster clones to run the pipeline (`pedigree compile --target argo`
+    # makes it the default of the WorkflowTemplate's `repo` parameter).
+    repository: Annotated[str, Field(min_length=1)] | None = None
 
 
 class PipelineBody(_Strict):

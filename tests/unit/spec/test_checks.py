@@ -219,3 +219,34 @@ def test_outputs_inside_project_folders_are_refused(tmp_path: Path) -> None:
     text = VALID_SPEC.replace("outs: [data/prepared]", "outs: [stages/generated]")
     with pytest.raises(SpecError, match="writes 'stages/generated' inside stages/"):
         load_spec(_spec(tmp_path, text))
+
+
+def test_state_needs_a_stateful_stage(tmp_path: Path) -> None:
+    text = VALID_SPEC.replace(
+        "      retries: 2\n", "      retries: 2\n      state: [.pedigree/registry]\n"
+    )
+    problems = _problems(tmp_path, text)
+    assert problems == [
+        f"{tmp_path / 'pets.yaml'}:18 [spec.stages[1].state]: stage 'transform' keeps state but "
+        "is not marked stateful (hint: add 'stateful: true' to the stage, or remove 'state')"
+    ]
+
+
+def test_state_may_not_overlap_an_output(tmp_path: Path) -> None:
+    text = VALID_SPEC.replace(
+        "      retries: 2\n", "      retries: 2\n      stateful: true\n      state: [data/raw/db]\n"
+    )
+    with pytest.raises(SpecError, match=r"state path 'data/raw/db' overlaps the output 'data/raw'"):
+        load_spec(_spec(tmp_path, text))
+
+
+def test_state_and_repository_are_read(tmp_path: Path) -> None:
+    text = VALID_SPEC.replace(
+        "  name: pets\n", "  name: pets\n  repository: https://git.example.com/ml/pets.git\n"
+    ).replace(
+        "      retries: 2\n",
+        "      retries: 2\n      stateful: true\n      state: [.pedigree/registry]\n",
+    )
+    spec = load_spec(_spec(tmp_path, text))
+    assert spec.metadata.repository == "https://git.example.com/ml/pets.git"
+    assert spec.stage("transform").state == (".pedigree/registry",)
