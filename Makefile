@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 STAGES := ingest transform tune train calibrate evaluate release
 UV_COMPILE = $(BIN)/uv pip compile --quiet --python-version 3.11 --generate-hashes --custom-compile-command "make lock"
 
-.PHONY: install run test lint lock check clean-venv benchmarks
+.PHONY: install run test lint lock check clean-venv benchmarks cluster images
 
 # The .venv is installed from the one combined lock that every stage lock agrees with, so the
 # environment a stage runs in locally is the one its images/<stage>/requirements.lock describes.
@@ -47,6 +47,29 @@ lock:
 	for stage in $(STAGES); do \
 	  $(UV_COMPILE) images/$$stage/requirements.in -c images/requirements.lock -o images/$$stage/requirements.lock || exit 1; \
 	done
+	$(UV_COMPILE) images/base/requirements.in -c images/requirements.lock -o images/base/requirements.lock
+	$(UV_COMPILE) images/base/build-requirements.in -c images/requirements.lock -o images/base/build-requirements.lock
+
+# A local kind cluster with the kind overlay applied (needs Docker and kind; see
+# cluster-conf/README.md). Checks its prerequisites first and says how to install what is
+# missing; reuses the cluster when it exists. CLUSTER_NAME=... picks another name.
+CLUSTER_NAME ?= pedigree
+cluster: install
+	cluster-conf/kind/up.sh --name $(CLUSTER_NAME)
+
+# The base image, then every stage's image FROM it by digest, tagged pedigree/<name>:<version>
+# and labelled with the source and git revision; prints each digest (images/README.md).
+# ENGINE=podman|docker (default: whichever works, podman first); ONLY=base,ingest builds a
+# subset; PYTHON_IMAGE=<digest reference> replaces the base's Python image (offline builds);
+# CA_BUNDLE=<pem> is lent to pip behind a TLS-intercepting proxy (default: $$PIP_CERT).
+ENGINE ?=
+ONLY ?=
+PYTHON_IMAGE ?=
+CA_BUNDLE ?=
+images: install
+	$(BIN)/python -m pedigree.containers.build $(if $(ENGINE),--engine $(ENGINE)) \
+	  $(if $(ONLY),--only $(ONLY)) $(if $(PYTHON_IMAGE),--python-image $(PYTHON_IMAGE)) \
+	  $(if $(CA_BUNDLE),--ca-bundle $(CA_BUNDLE))
 
 clean-venv:
 	rm -rf $(VENV)

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from pedigree.staleness import StageStatus
 
 PARAMS_FILE = "params.yaml"
+RUNNER_LOCK = "images/base/requirements.lock"
 
 
 @dataclass(frozen=True)
@@ -101,6 +102,53 @@ def _ensure_dvc_yaml(loaded: Loaded) -> CompileResult:
     return CompileResult(path, changed)
 
 
+def render_argo_files(loaded: Loaded) -> dict[str, str]:
+    """Repo-relative path -> text of the Argo files the spec compiles to."""
+    from pedigree.compile.argo import render_argo
+
+    return render_argo(loaded.spec, loaded.project.spec_path)
+
+
+def compile_argo(start: Path, spec: str | Path | None = None) -> tuple[CompileResult, ...]:
+    """Write the Argo WorkflowTemplate and its Workflow under cluster-conf/ from the spec;
+    files whose content is unchanged are left untouched."""
+    loaded = load(start, spec)
+    return _write_generated(loaded.project.root, render_argo_files(loaded))
+
+
+def render_image_files(loaded: Loaded) -> dict[str, str]:
+    """Repo-relative path -> text of the stage Dockerfiles the spec compiles to."""
+    from pedigree.containers.dockerfile import render_dockerfiles
+
+    return render_dockerfiles(loaded.spec, loaded.project.spec_path)
+
+
+def compile_images(start: Path, spec: str | Path | None = None) -> tuple[CompileResult, ...]:
+    """Write each stage's <image dir>/Dockerfile from the spec; files whose content is unchanged
+    are left untouched (images/base/Dockerfile is hand-written and never touched)."""
+    loaded = load(start, spec)
+    return _write_generated(loaded.project.root, render_image_files(loaded))
+
+
+def _write_generated(root: Path, files: dict[str, str]) -> tuple[CompileResult, ...]:
+    """Write each repo-relative file whose bytes differ; unchanged ones keep their mtime."""
+    results = []
+    for rel, text in files.items():
+        path = root / rel
+        changed = _read_bytes(path) != text.encode("utf-8")
+        if changed:
+            write_atomically(path, text)
+        results.append(CompileResult(path, changed))
+    return tuple(results)
+
+
+def _read_bytes(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except OSError:
+        return None
+
+
 @dataclass(frozen=True)
 class CheckItem:
     """One consistency check and its outcome."""
@@ -141,6 +189,12 @@ def check(start: Path, spec: str | Path | None = None, environment: bool = True)
         )
     items = [CheckItem("spec", True, f"{loaded.project.spec_path} is valid")]
     items.append(_check_dvc_yaml(loaded))
+    argo = _check_argo(loaded)
+    if argo is not None:
+        items.append(argo)
+    images = _check_images(loaded)
+    if images is not None:
+        items.append(images)
     items += _check_locks(loaded, environment)
     return CheckReport(tuple(items))
 
@@ -160,6 +214,65 @@ def _check_dvc_yaml(loaded: Loaded) -> CheckItem:
     return CheckItem("dvc.yaml", True, f"dvc.yaml is up to date with {loaded.project.spec_path}")
 
 
+def _check_argo(loaded: Loaded) -> CheckItem | None:
+    """The compiled Argo files are current; None (no check) for a project that does not run on
+    a cluster: no cluster-conf/base/ folder and neither file compiled."""
+    from pedigree.compile.argo import workflow_path, workflow_template_path
+
+    root, spec_path = loaded.project.root, loaded.project.spec_path
+    paths = (
+        workflow_template_path(loaded.spec.metadata.name),
+        workflow_path(loaded.spec.metadata.name),
+    )
+    if not (root / paths[0]).parent.is_dir() and not any((root / p).exists() for p in paths):
+        return None
+    fix = "run `pedigree compile --target argo` and commit cluster-conf/"
+    try:
+        expected = render_argo_files(loaded)
+    except PedigreeError as exc:
+        return CheckItem("argo", False, exc.message, exc.hint)
+    missing, stale = _compare_generated(root, expected, spec_path)
+    if not missing and not stale:
+        return CheckItem("argo", True, f"the Argo workflow files are up to date with {spec_path}")
+    what = "missing" if not stale else "stale"
+    return CheckItem("argo", False, f"the Argo workflow files are {what}", fix, (*missing, *stale))
+
+
+def _check_images(loaded: Loaded) -> CheckItem | None:
+    """The generated stage Dockerfiles are current; None (no check) for a project without
+    container images: neither images/base/Dockerfile nor any stage's Dockerfile exists."""
+    from pedigree.containers.dockerfile import BASE_DOCKERFILE, dockerfile_path
+
+    root, spec_path = loaded.project.root, loaded.project.spec_path
+    candidates = (BASE_DOCKERFILE, *(dockerfile_path(s) for s in loaded.spec.stages))
+    if not any((root / rel).is_file() for rel in candidates):
+        return None
+    fix = "run `pedigree compile --target images` and commit images/"
+    try:
+        expected = render_image_files(loaded)
+    except PedigreeError as exc:
+        return CheckItem("images", False, exc.message, exc.hint)
+    missing, stale = _compare_generated(root, expected, spec_path)
+    if not missing and not stale:
+        return CheckItem("images", True, f"the stage Dockerfiles are up to date with {spec_path}")
+    what = "missing" if not stale else "stale"
+    return CheckItem("images", False, f"the stage Dockerfiles are {what}", fix, (*missing, *stale))
+
+
+def _compare_generated(
+    root: Path, expected: dict[str, str], spec_path: str
+) -> tuple[list[str], list[str]]:
+    """(missing, stale): one line per generated file absent or different from `expected`."""
+    found = {rel: _read_bytes(root / rel) for rel in expected}
+    missing = [f"{rel} is missing" for rel, data in found.items() if data is None]
+    stale = [
+        f"{rel} differs from what {spec_path} compiles to"
+        for rel, data in found.items()
+        if data is not None and data != expected[rel].encode("utf-8")
+    ]
+    return missing, stale
+
+
 def _check_locks(loaded: Loaded, environment: bool) -> list[CheckItem]:
     from pedigree.locks import COMBINED_LOCK, disagreements, environment_mismatches, read_lock
 
@@ -171,6 +284,9 @@ def _check_locks(loaded: Loaded, environment: bool) -> list[CheckItem]:
     problems: list[str] = []
     for stage in loaded.spec.stages:
         problems += disagreements(root / stage.lock_file, combined, stage.lock_file)
+    # The images' step runner (images/base) must agree too: it runs DVC next to every stage.
+    if (root / RUNNER_LOCK).is_file():
+        problems += disagreements(root / RUNNER_LOCK, combined, RUNNER_LOCK)
     items = [
         CheckItem(
             "locks",
@@ -220,13 +336,24 @@ def run(
     force: bool = False,
     dry_run: bool = False,
     quiet_stages: bool = True,
+    executor: str = "process",
 ) -> RunReport:
     """Run the pipeline through DVC (or only `stage` and what it needs).
 
     dvc.yaml is regenerated first when the spec changed, so a run always follows the spec.
+    `executor` is where stages run: `process` (here, in this environment) or `podman` /
+    `docker` (each stage in its image, see `pedigree.containers.executor`); dvc.yaml and
+    dvc.lock are the same either way, so outputs and cache are shared.
     """
+    from pedigree.containers import EXECUTORS, PROCESS
+
+    if executor not in EXECUTORS:
+        raise PedigreeError(
+            f"unknown executor '{executor}'", "choose one of: " + ", ".join(EXECUTORS)
+        )
     project = open_project(start, spec)
     regenerated = stale = False
+    loaded: Loaded | None = None
     # Fast path: dvc.yaml compiled from this very spec (stamp) and no stage named; otherwise
     # validate the spec and compile.
     if stage is not None or not stamp_is_current(project.root, project.spec_path):
@@ -238,26 +365,42 @@ def run(
             stale = not dvc_yaml_is_current(loaded)
         else:
             regenerated = _ensure_dvc_yaml(loaded).changed
-    repro = dvc_executor.reproduce(
-        project.root,
-        [stage] if stage else None,
-        force=force,
-        dry=dry_run,
-        observer=observer,
-        quiet_stages=quiet_stages,
-    )
+    from pedigree.containers.executor import check_ready, executor_environment
+
+    if executor != PROCESS and not dry_run:
+        # Before anything runs: the engine works and holds the image of every stage that may run.
+        check_ready(executor, _stages_in_run(project.root, loaded, stage))
+    with executor_environment(executor):
+        repro = dvc_executor.reproduce(
+            project.root,
+            [stage] if stage else None,
+            force=force,
+            dry=dry_run,
+            observer=observer,
+            quiet_stages=quiet_stages,
+        )
     warnings = list(repro.warnings)
     git_add = repro.git_add
     if not dry_run:
-        warnings += _adopt_restored_records(project.root, repro.stages)
+        warnings += adopt_restored_records(project.root, repro.stages)
         if any(r.outcome in ("ran", "restored") for r in repro.stages):
             git_add = _with_lineage(git_add)
     return RunReport(repro.stages, regenerated, dry_run, tuple(warnings), git_add, stale)
 
 
-def _adopt_restored_records(root: Path, results: tuple[dvc_executor.StageResult, ...]) -> list[str]:
-    """After a run-cache restore, make current the lineage record of the run that made the
-    restored outputs (it is in the local history); warn when none is kept here."""
+def _stages_in_run(root: Path, loaded: Loaded | None, stage: str | None) -> list[str]:
+    """The stages a run may execute: `stage` and those upstream of it, or every stage."""
+    if stage is not None and loaded is not None:
+        from pedigree.graph import build_graph
+
+        return [*build_graph(loaded.spec).upstream_of(stage), stage]
+    return list(read_lock_stages(root / "dvc.yaml"))
+
+
+def adopt_restored_records(root: Path, results: tuple[dvc_executor.StageResult, ...]) -> list[str]:
+    """After a run-cache restore (`pedigree run`, `pedigree pull`), make current the lineage
+    record of the run that made the restored outputs (it is in the local history); warn when
+    none is kept here."""
     from pedigree.lineage import store
 
     restored = [r.stage for r in results if r.outcome == "restored"]

@@ -2,10 +2,13 @@
 
 Exit codes (documented in README.md):
     0  success
-    1  a stage failed (its own exit code is in the message)
-    2  user error: invalid spec, params, flags or data source
+    1  a stage failed (its own exit code is in the message), here or in a watched cluster run
+    2  user error: invalid spec, params, flags or data source; on a cluster: no such run or
+       stage (404), the object already exists (409) or is invalid (422)
     3  out of sync: generated files are stale or locks disagree (`pedigree check`)
-    4  environment error: a tool pedigree needs is missing or broken
+    4  environment error: a tool pedigree needs is missing or broken; on a cluster: no
+       kubeconfig, an unknown context, an unreachable API server, credentials rejected (401),
+       forbidden (403), Argo Workflows or the namespace missing
     5  internal error: a bug in pedigree (run with --verbose for the traceback)
     130 interrupted (Ctrl-C)
 """
@@ -121,3 +124,32 @@ class InterruptedRunError(PedigreeError):
     """The user interrupted a run (Ctrl-C); nothing half-written was kept."""
 
     exit_code = 130
+
+
+class ClusterError(PedigreeError):
+    """Kubernetes could not be used: configuration, connection, credentials or rights."""
+
+    exit_code = 4
+
+
+class RunNotFoundError(ClusterError):
+    """No such cluster run (Workflow), or no such stage or log in it."""
+
+    exit_code = 2
+
+
+class ClusterRequestError(ClusterError):
+    """The API server refused what we sent: it already exists (409) or is invalid (422)."""
+
+    exit_code = 2
+
+
+class RunFailedError(ClusterError):
+    """A watched cluster run ended Failed or Error; `stage` is the first stage that failed."""
+
+    exit_code = 1
+
+    def __init__(self, run: str, stage: str | None, message: str, hint: str | None = None):
+        super().__init__(message, hint)
+        self.run = run
+        self.stage = stage

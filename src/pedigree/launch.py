@@ -3,7 +3,8 @@
 dvc.yaml runs every stage through this small program because some settings only work before the
 stage's interpreter starts (PYTHONHASHSEED is read at start-up, never later), and because
 `pedigree run` needs each stage's log to show its tail when the stage fails. It imports nothing
-heavy: it runs before every stage.
+heavy: it runs before every stage. With PEDIGREE_EXECUTOR=podman or docker it hands the stage
+to `pedigree.containers.executor`, which runs this same launcher inside the stage's image.
 """
 
 from __future__ import annotations
@@ -22,6 +23,9 @@ HASH_SEED = "0"
 OUTPUT_MODE = "PEDIGREE_STAGE_OUTPUT"  # "log": keep output in the log only
 LINEAGE_SWITCH = "PEDIGREE_LINEAGE"  # "off": no lineage record, no events
 STATE_ENV = "PEDIGREE_LINEAGE_STATE"  # the file a stage notes its state snapshots in (stagekit)
+# "1": the stage must not run (`pedigree pull` restores results, it never recomputes them).
+RESTORE_ONLY = "PEDIGREE_RESTORE_ONLY"
+RESTORE_ONLY_EXIT = 75
 
 # Fixed before the stage starts: the same stage must see the same interpreter settings every run.
 STAGE_ENV = {
@@ -90,12 +94,34 @@ def lineage_enabled() -> bool:
     return os.environ.get(LINEAGE_SWITCH, "").lower() not in ("off", "0", "false", "no")
 
 
+def _container_executor() -> str | None:
+    """The engine to run the stage in (PEDIGREE_EXECUTOR), unless already in a container."""
+    from pedigree.containers import EXECUTOR_ENV, IN_CONTAINER_ENV, PROCESS
+
+    executor = os.environ.get(EXECUTOR_ENV, "").strip() or PROCESS
+    if executor == PROCESS or os.environ.get(IN_CONTAINER_ENV) == "1":
+        return None
+    return executor
+
+
 def run(stage: str, argv: list[str], root: Path) -> int:
     """Run `argv` as stage `stage` and record its lineage (see `pedigree.lineage.capture`).
 
     A stage whose lineage cannot be recorded fails: outputs without a record must not count
     as done.
     """
+    if os.environ.get(RESTORE_ONLY) == "1":
+        sys.stderr.write(
+            f"pedigree.launch: stage '{stage}' would have to run, but only restoring is allowed: "
+            "its results are not in the DVC remote's run-cache\n"
+        )
+        return RESTORE_ONLY_EXIT
+    executor = _container_executor()
+    if executor is not None:
+        from pedigree.containers.executor import run_in_container
+
+        # The launcher inside the container runs the stage and records its lineage.
+        return run_in_container(stage, argv, root, executor)
     env = stage_env(dict(os.environ))
     if not lineage_enabled():
         return _run_logged(stage, argv, root, env)
@@ -144,6 +170,10 @@ def _run_logged(stage: str, argv: list[str], root: Path, env: dict[str, str]) ->
             return 127
         # Forward a polite stop to the stage; Ctrl-C already reaches it through the process group.
         signal.signal(signal.SIGTERM, lambda signum, frame: child.send_signal(signum))
+        if os.getpid() == 1:
+            # PID 1 of a container (the container executor): the engine passes Ctrl-C to this
+            # process alone, so hand it on to the stage, which then stops as it would on a host.
+            signal.signal(signal.SIGINT, lambda signum, frame: child.send_signal(signum))
         stream = cast(IO[bytes], child.stdout)  # never None: stdout=PIPE
         # `pedigree run` shows its own progress and the log's tail on failure; plain `dvc repro`
         # shows the stage's output as it comes.

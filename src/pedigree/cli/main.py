@@ -16,12 +16,16 @@ import click
 from pedigree import __version__, api
 from pedigree.cli import render
 from pedigree.cli.audit import audit
+from pedigree.cli.cluster import context_option, logs, namespace_option, show_run_status, submit
 from pedigree.cli.lineage import lineage
 from pedigree.cli.models import models
 from pedigree.cli.options import CONTEXT, Options, json_option
+from pedigree.cli.pull import pull
 from pedigree.cli.replicate import replicate
 from pedigree.cli.verify import verify
+from pedigree.containers import EXECUTOR_ENV, EXECUTORS, PROCESS
 from pedigree.errors import PedigreeError
+from pedigree.project import find_root
 
 INTERNAL_ERROR = 5
 spec_option = click.option(
@@ -64,6 +68,9 @@ cli.add_command(lineage)
 cli.add_command(replicate)
 cli.add_command(audit)
 cli.add_command(verify)
+cli.add_command(submit)
+cli.add_command(logs)
+cli.add_command(pull)
 
 
 @cli.command(context_settings=CONTEXT)
@@ -91,22 +98,42 @@ def validate(opts: Options, spec_file: Path | None, as_json: bool) -> int:
 @cli.command("compile", context_settings=CONTEXT)
 @click.option(
     "--target",
-    type=click.Choice(["dvc"]),
+    type=click.Choice(["dvc", "argo"]),
     default="dvc",
     show_default=True,
-    help="What to compile to.",
+    help="dvc: dvc.yaml; argo: the Argo WorkflowTemplate and Workflow under cluster-conf/.",
 )
 @spec_option
 @json_option
 @click.pass_obj
 def compile_(opts: Options, target: str, spec: Path | None, as_json: bool) -> int:
-    """Generate dvc.yaml from the pipeline spec (deterministic; unchanged file left alone).
+    """Generate dvc.yaml, or the Argo Workflows files, from the pipeline spec.
+
+    Deterministic: the same spec gives the same bytes, and unchanged files are left alone.
 
     \b
-    Example:
+    Examples:
       pedigree compile --target dvc
+      pedigree compile --target argo    # cluster-conf/base/workflowtemplate-<pipeline>.yaml
+                                        # and cluster-conf/workflows/<pipeline>.yaml
     """
     opts.json = as_json
+    if target == "argo":
+        results = api.compile_argo(opts.project, spec)
+        root = find_root(opts.project)
+        files = [(r.path.relative_to(root).as_posix(), r.changed) for r in results]
+        if as_json:
+            render.emit_json(
+                {
+                    "target": target,
+                    "files": [{"path": p, "changed": changed} for p, changed in files],
+                    "changed": any(changed for _, changed in files),
+                }
+            )
+        else:
+            for path, changed in files:
+                click.echo(f"{'wrote' if changed else 'up to date:'} {path}")
+        return 0
     result = api.compile_dvc(opts.project, spec)
     if as_json:
         render.emit_json({"target": target, "path": str(result.path), "changed": result.changed})
@@ -163,27 +190,47 @@ def check(opts: Options, spec: Path | None, no_env: bool, as_json: bool) -> int:
 )
 @click.option("--force", "-f", is_flag=True, help="Re-run even if up to date.")
 @click.option("--dry-run", "-n", is_flag=True, help="Say what would run, run nothing.")
+@click.option(
+    "--executor",
+    "-x",
+    type=click.Choice(EXECUTORS),
+    default=PROCESS,
+    show_default=True,
+    envvar=EXECUTOR_ENV,
+    help="Where stages run: here (process), or each in its image (podman, docker; "
+    "build them with `make images`). Env: PEDIGREE_EXECUTOR.",
+)
 @spec_option
 @json_option
 @click.pass_obj
 def run(
-    opts: Options, stage: str | None, force: bool, dry_run: bool, spec: Path | None, as_json: bool
+    opts: Options,
+    stage: str | None,
+    force: bool,
+    dry_run: bool,
+    executor: str,
+    spec: Path | None,
+    as_json: bool,
 ) -> int:
     """Run the pipeline through DVC: stale stages run, up-to-date ones are skipped.
 
     Stage output goes to .pedigree/logs/STAGE.log (live with --verbose); when a stage fails its
-    log's last lines are shown. Plain `dvc repro` runs the same pipeline.
+    log's last lines are shown. Plain `dvc repro` runs the same pipeline. With --executor podman
+    or docker each stage runs in its image (pedigree/STAGE:VERSION) with the project mounted;
+    outputs, dvc.lock and the cache are the same as without containers.
 
     \b
     Examples:
       pedigree run
       pedigree run --stage transform --force
       pedigree run --dry-run
+      pedigree run --executor podman
     """
     opts.json = as_json
     progress = render.RunProgress(quiet=as_json or opts.verbose)
     if not as_json:
-        render.say("dry run: nothing is executed" if dry_run else "running pipeline")
+        where = "" if executor == PROCESS else f" (each stage in its {executor} container)"
+        render.say("dry run: nothing is executed" if dry_run else "running pipeline" + where)
     try:
         report = api.run(
             opts.project,
@@ -193,6 +240,7 @@ def run(
             force=force,
             dry_run=dry_run,
             quiet_stages=not opts.verbose,
+            executor=executor,
         )
     finally:
         progress.close()
@@ -235,16 +283,35 @@ def run(
 
 
 @cli.command(context_settings=CONTEXT)
+@click.argument("run", required=False)
 @spec_option
+@namespace_option
+@context_option
 @json_option
 @click.pass_obj
-def status(opts: Options, spec: Path | None, as_json: bool) -> int:
+def status(
+    opts: Options,
+    run: str | None,
+    spec: Path | None,
+    namespace: str | None,
+    context: str | None,
+    as_json: bool,
+) -> int:
     """Say which stages are stale and why (code, environment, params, data, outputs, command).
 
+    With RUN (a name `pedigree submit` printed): the status of that run on the cluster instead,
+    with one row per stage (phase, times, retries, message).
+
     \b
-    Example:
+    Examples:
       pedigree status
+      pedigree status pets-x7k2q
+      pedigree status pets-x7k2q --namespace pedigree --context kind-pedigree --json
     """
+    if run is not None:
+        return show_run_status(opts, run, namespace, context, as_json)
+    if namespace or context:
+        raise click.UsageError("--namespace and --context apply to a cluster run: status RUN")
     opts.json = as_json
     stages = api.status(opts.project, spec)
     if as_json:

@@ -148,8 +148,12 @@ def reproduce(
     dry: bool,
     observer: RunObserver,
     quiet_stages: bool = True,
+    pull: bool = False,
 ) -> ReproResult:
     """Run `dvc repro` in-process on `root` (optionally only `targets` and what they need).
+
+    With `pull`, DVC first fetches the default remote's run-cache and pulls the outputs of the
+    stages it restores from it (`dvc repro --pull`).
 
     Raises StageFailedError naming the stage (with its log tail), InterruptedRunError when a
     stage was stopped by Ctrl-C, ToolError for DVC failures outside any stage.
@@ -188,7 +192,7 @@ def reproduce(
     with _tapped_dvc_log() as tap, _stage_environment(quiet_stages):
         repo = _open_repo(root)
         try:
-            repo.reproduce(targets=targets, force=False, dry=dry, repro_fn=observed)
+            repo.reproduce(targets=targets, force=False, dry=dry, repro_fn=observed, pull=pull)
         except LockError as exc:
             raise ToolError(
                 f"another pedigree or dvc command is using this project: {exc}",

@@ -92,6 +92,23 @@ def test_check_reports_lock_disagreement(project: Path, capsys: pytest.CaptureFi
     )
 
 
+def test_check_reports_a_runner_lock_that_disagrees(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    main(["-C", str(project), "compile"])
+    (project / "images" / "requirements.lock").write_text("pyyaml==6.0.3 \\\n", encoding="utf-8")
+    (project / "images" / "base").mkdir()
+    (project / "images" / "base" / "requirements.lock").write_text(
+        "pyyaml==6.0.3 \\\ndvc==3.0.0 \\\n", encoding="utf-8"
+    )
+    capsys.readouterr()
+    assert main(["-C", str(project), "check", "--no-env", "--json"]) == 3
+    locks = next(c for c in json.loads(capsys.readouterr().out)["checks"] if c["name"] == "locks")
+    assert locks["details"] == [
+        "images/base/requirements.lock:2: dvc==3.0.0 is not in images/requirements.lock"
+    ]
+
+
 def test_run_unknown_stage(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["-C", str(project), "run", "--stage", "nope"]) == 2
     err = capsys.readouterr().err

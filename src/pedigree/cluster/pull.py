@@ -1,0 +1,171 @@
+"""`pedigree pull RUN`: bring a cluster run's results home without recomputing anything.
+
+The cluster's steps pushed their outputs, their DVC run-cache entries and their lineage records
+to the DVC remote (`pedigree.cluster.step`). Pulling is `dvc repro --pull` on the same git
+revision, with the launcher told that no stage may run: every stage is restored from the
+run-cache, dvc.lock is updated as if the stages had run here, and the records the cluster wrote
+become `lineage/<stage>.json`. A stage whose results are not in the remote fails the pull
+instead of quietly running on this machine.
+
+Stateful stages (release: its registry lives on the cluster) cannot be restored from a
+run-cache; they, and anything downstream of them, are reported as not pulled.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from pedigree.atomic import write_atomically
+from pedigree.cluster.records import RemoteRecord, RemoteRecords, check_run_name
+from pedigree.errors import PedigreeError, StageFailedError
+from pedigree.executors import dvc as dvc_executor
+from pedigree.gitstate import git_state
+from pedigree.graph import build_graph
+from pedigree.launch import RESTORE_ONLY, RESTORE_ONLY_EXIT
+from pedigree.lineage.store import parse_record
+from pedigree.spec.model import PipelineSpec
+
+
+class PullError(PedigreeError):
+    """A cluster run's results cannot be brought home as they are."""
+
+
+@dataclass(frozen=True)
+class PullReport:
+    """What `pull` restored, and what it could not."""
+
+    run: str
+    commit: str
+    stages: tuple[dvc_executor.StageResult, ...]
+    records: int
+    not_pulled: tuple[str, ...]
+    warnings: tuple[str, ...]
+    git_add: str | None
+
+
+def pullable(spec: PipelineSpec) -> tuple[list[str], list[str]]:
+    """(stages to restore, stages left out): stateful stages and what is downstream of them."""
+    graph = build_graph(spec)
+    left_out: set[str] = set()
+    for name in graph.order:
+        stage = spec.stage(name)
+        if stage.stateful or left_out & set(graph.upstream.get(name, ())):
+            left_out.add(name)
+    restore = [n for n in graph.order if n not in left_out]
+    return restore, [n for n in graph.order if n in left_out]
+
+
+def run_commit(records: list[RemoteRecord], read: Callable[[RemoteRecord], str]) -> str:
+    """The one git commit the run's records name; PullError when none or several."""
+    commits = set()
+    for record in records:
+        parsed = parse_record(read(record), f"{record.run}/{record.stage}/{record.name}")
+        if parsed.code.git_commit:
+            commits.add(parsed.code.git_commit)
+    if len(commits) != 1:
+        found = ", ".join(sorted(commits)) or "none"
+        raise PullError(
+            f"the run's lineage records name {len(commits)} git commits ({found})",
+            "a run checks out one revision; pull a run submitted with `pedigree submit`",
+        )
+    return commits.pop()
+
+
+@contextmanager
+def _restore_only() -> Iterator[None]:
+    saved = os.environ.get(RESTORE_ONLY)
+    os.environ[RESTORE_ONLY] = "1"
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop(RESTORE_ONLY, None)
+        else:
+            os.environ[RESTORE_ONLY] = saved
+
+
+@contextmanager
+def _forgetting(lock: Path, stages: list[str]) -> Iterator[None]:
+    """dvc.lock without `stages`' entries while DVC restores them, the original on failure.
+
+    With its entry, DVC would look for the outputs dvc.lock names (this checkout's last local
+    run); without it, DVC finds the stage's run-cache entry by its inputs, command and params,
+    which is the cluster run's. Other entries (a stateful stage's) are kept as they are.
+    """
+    original = lock.read_text(encoding="utf-8") if lock.is_file() else None
+    if original is not None:
+        data = yaml.safe_load(original) or {}
+        entries = data.get("stages") or {}
+        data["stages"] = {k: v for k, v in entries.items() if k not in stages}
+        write_atomically(lock, yaml.safe_dump(data, sort_keys=False))
+    try:
+        yield
+    except BaseException:
+        if original is not None:
+            write_atomically(lock, original)
+        raise
+
+
+def pull(
+    root: Path,
+    spec: PipelineSpec,
+    run: str,
+    observer: dvc_executor.RunObserver,
+    adopt: Callable[[Path, tuple[dvc_executor.StageResult, ...]], list[str]],
+    remote: str | None = None,
+) -> PullReport:
+    """Restore run `run`'s results from the DVC remote into the project at `root`.
+
+    `adopt` makes the fetched lineage records current for the restored stages (the same step
+    `pedigree run` takes after a run-cache restore).
+    """
+    check_run_name(run)
+    with RemoteRecords(root, remote) as records:
+        mine = records.listing(run)
+        if not mine:
+            raise PullError(
+                f"no results of run '{run}' in the DVC remote ({records.url})",
+                "check the name with `pedigree status RUN`, and that this project's default DVC "
+                "remote is the one the cluster pushes to (`dvc remote list`)",
+            )
+
+        def read(record: RemoteRecord) -> str:
+            path = records.fs.join(records.base, record.run, record.stage, record.name)
+            return records.fs.read_text(path, encoding="utf-8")
+
+        commit = run_commit(mine, read)
+        head, _ = git_state(root)
+        if head != commit:
+            raise PullError(
+                f"run '{run}' ran git commit {commit[:12]}, this checkout is at "
+                f"{(head or 'no commit')[:12]}: its results only match that revision",
+                f"`git fetch && git checkout {commit}`, then pull again",
+            )
+        # Stages the cluster restored from an earlier run's cache carry that run's record.
+        fetched = records.fetch(records.listing())
+    restore, left_out = pullable(spec)
+    try:
+        with _restore_only(), _forgetting(root / "dvc.lock", restore):
+            repro = dvc_executor.reproduce(
+                root, restore, force=False, dry=False, observer=observer, pull=True
+            )
+    except StageFailedError as exc:
+        if f"(exit code {RESTORE_ONLY_EXIT})" in exc.message:
+            raise PullError(
+                f"the results of stage '{exc.stage}' for commit {commit[:12]} are not in the "
+                "DVC remote: pull restores, it never recomputes",
+                f"check that run '{run}' succeeded (`pedigree status {run}`), or run the stage "
+                f"here with `pedigree run --stage {exc.stage}`",
+            ) from None
+        raise
+    warnings = list(repro.warnings) + adopt(root, repro.stages)
+    git_add = repro.git_add or ("git add dvc.lock lineage" if repro.stages else None)
+    return PullReport(
+        run, commit, repro.stages, len(fetched), tuple(left_out), tuple(warnings), git_add
+    )

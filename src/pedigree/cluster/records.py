@@ -1,0 +1,112 @@
+"""Lineage records travel with a cluster run's results through the DVC remote.
+
+A pod's `.pedigree/lineage/runs/` is gone when the pod is. The step therefore copies the records
+it wrote to `<remote>/pedigree/lineage/<run>/<stage>/<file>`, next to the outputs and run-cache
+it pushes, and `pedigree pull` copies them back into the local history. There they are what
+`pedigree run` already uses after a run-cache restore: the record whose outputs match dvc.lock
+becomes `lineage/<stage>.json`, so lineage and verify work on cluster results.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pedigree.errors import PedigreeError, ToolError
+from pedigree.lineage.store import HISTORY_DIR
+
+PREFIX = ("pedigree", "lineage")
+RUN_NAME = re.compile(r"^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$")
+
+
+@dataclass(frozen=True)
+class RemoteRecord:
+    """One record file in the remote: which run and stage it belongs to, and its file name."""
+
+    run: str
+    stage: str
+    name: str
+
+
+def check_run_name(run: str) -> str:
+    """A Workflow name (a Kubernetes object name); refuse anything that could escape a path."""
+    if not RUN_NAME.match(run):
+        raise PedigreeError(
+            f"'{run}' is not a run name",
+            "give the Workflow's name as `pedigree submit` printed it, e.g. pets-x7k2q",
+        )
+    return run
+
+
+class RemoteRecords:
+    """The records folder of one DVC remote (the project's default one unless named)."""
+
+    def __init__(self, root: Path, remote: str | None = None) -> None:
+        from dvc.exceptions import DvcException
+        from dvc.repo import Repo
+
+        self.root = root
+        try:
+            self._repo = Repo(str(root))
+            self._remote = self._repo.cloud.get_remote(remote, "pedigree lineage records")
+        except DvcException as exc:
+            raise ToolError(
+                f"no usable DVC remote: {exc}",
+                "add the cluster's remote: `dvc remote add -d cluster s3://pedigree/dvc` "
+                "(and `dvc remote modify cluster endpointurl URL` for MinIO)",
+            ) from None
+        self.fs: Any = self._remote.fs
+        self.base: str = self.fs.join(self._remote.path, *PREFIX)
+
+    def close(self) -> None:
+        """Release the DVC repository."""
+        self._repo.close()
+
+    def __enter__(self) -> RemoteRecords:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def url(self) -> str:
+        """Where the records are, for messages."""
+        return str(self.base)
+
+    def publish(self, run: str) -> list[str]:
+        """Copy every local history record to the remote under `run`; the remote paths."""
+        check_run_name(run)
+        history = self.root / HISTORY_DIR
+        copied = []
+        for path in sorted(history.glob("*/*.json")) if history.is_dir() else []:
+            target = self.fs.join(self.base, run, path.parent.name, path.name)
+            self.fs.makedirs(self.fs.parent(target), exist_ok=True)
+            self.fs.put_file(str(path), target)
+            copied.append(target)
+        return copied
+
+    def listing(self, run: str | None = None) -> list[RemoteRecord]:
+        """Records in the remote: those of `run`, or of every run."""
+        top = self.base if run is None else self.fs.join(self.base, check_run_name(run))
+        if not self.fs.exists(top):
+            return []
+        found = []
+        for path in sorted(self.fs.find(top)):
+            parts = self.fs.relparts(path, self.base)
+            if len(parts) == 3 and parts[2].endswith(".json"):
+                found.append(RemoteRecord(*parts))
+        return found
+
+    def fetch(self, records: list[RemoteRecord]) -> list[Path]:
+        """Copy `records` into the local history (existing files are kept); the local paths."""
+        written = []
+        for record in records:
+            local = self.root / HISTORY_DIR / record.stage / record.name
+            if not local.exists():
+                local.parent.mkdir(parents=True, exist_ok=True)
+                source = self.fs.join(self.base, record.run, record.stage, record.name)
+                self.fs.get_file(source, str(local))
+            written.append(local)
+        return written

@@ -1,0 +1,210 @@
+"""One pipeline step on a cluster: `python -m pedigree.cluster.step --stage NAME`.
+
+Every container of the compiled WorkflowTemplate runs this in the runner environment of its
+image (`/opt/pedigree/runner`), in `/workspace`, where Argo has checked the project out at the
+run's git revision. It does what DESIGN.md promises of a cluster step, with plain DVC:
+
+1. point DVC at the run's remote (`PEDIGREE_REMOTE`, MinIO's `AWS_ENDPOINT_URL`), in the
+   checkout's local config only;
+2. note the image and digest the pod runs (from the pod's own status) for the lineage record;
+3. `dvc repro --pull STAGE`: upstream stages are restored from the remote's run-cache (their own
+   steps pushed it), then the stage runs through the launcher as it does locally;
+4. copy the lineage records to the remote (see `pedigree.cluster.records`), whatever the outcome;
+5. `dvc push --run-cache STAGE`: the outputs and the run-cache entry, so downstream steps and
+   `pedigree pull` restore instead of recomputing.
+
+The exit status is DVC's, so Argo's retryStrategy retries a failed stage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from pedigree.errors import PedigreeError
+
+REMOTE_NAME = "pedigree-cluster"
+REMOTE_ENV = "PEDIGREE_REMOTE"
+ENDPOINT_ENV = "AWS_ENDPOINT_URL"
+WORKFLOW_ENV = "PEDIGREE_WORKFLOW"
+IMAGE_ENV, DIGEST_ENV = "PEDIGREE_IMAGE", "PEDIGREE_IMAGE_DIGEST"
+MAIN_CONTAINER = "main"  # the name Argo gives a container template's container
+
+Dvc = Callable[[list[str], Mapping[str, str]], int]
+ImageLookup = Callable[[str, str], "tuple[str, str] | None"]
+
+
+@dataclass(frozen=True)
+class StepConfig:
+    """What one step needs to know, read from the pod's environment."""
+
+    stage: str
+    root: Path
+    remote: str
+    endpoint: str | None
+    workflow: str
+    pod: str | None
+    namespace: str | None
+
+
+def config_from_env(stage: str, root: Path, env: Mapping[str, str]) -> StepConfig:
+    """The step's configuration; PedigreeError naming the variable when one is missing."""
+    remote = env.get(REMOTE_ENV, "").strip()
+    if not remote:
+        raise PedigreeError(
+            f"{REMOTE_ENV} is not set: the step does not know the DVC remote to use",
+            "set it to the remote URL, e.g. s3://pedigree/dvc (the WorkflowTemplate passes "
+            "{{workflow.parameters.remote}})",
+        )
+    if not (root / "dvc.yaml").is_file():
+        raise PedigreeError(
+            f"{root} has no dvc.yaml: the project is not checked out here",
+            "the step runs in the git checkout of the project (Argo's `source` artifact)",
+        )
+    return StepConfig(
+        stage=stage,
+        root=root,
+        remote=remote,
+        endpoint=env.get(ENDPOINT_ENV) or None,
+        workflow=env.get(WORKFLOW_ENV) or "local",
+        pod=env.get("POD_NAME") or None,
+        namespace=env.get("POD_NAMESPACE") or None,
+    )
+
+
+def step_environment(env: Mapping[str, str], image: tuple[str, str] | None) -> dict[str, str]:
+    """The environment DVC (and so the launcher) runs in."""
+    result = dict(env)
+    # The checkout belongs to whoever Argo's init container ran as; git refuses to read a
+    # repository owned by another user unless told it is safe, and DVC reads it through git.
+    count = int(result.get("GIT_CONFIG_COUNT", "0") or 0)
+    result.update(
+        {
+            "GIT_CONFIG_COUNT": str(count + 1),
+            f"GIT_CONFIG_KEY_{count}": "safe.directory",
+            f"GIT_CONFIG_VALUE_{count}": "*",
+            "DVC_NO_ANALYTICS": "1",
+        }
+    )
+    if image is not None:
+        result[IMAGE_ENV], result[DIGEST_ENV] = image
+    return result
+
+
+def run_step(
+    config: StepConfig,
+    dvc: Dvc,
+    image_lookup: ImageLookup,
+    publish: Callable[[StepConfig], int],
+    say: Callable[[str], None],
+) -> int:
+    """Run one step (see the module docstring); the exit status for Argo."""
+    image = None
+    if config.pod and config.namespace:
+        image = image_lookup(config.pod, config.namespace)
+        if image is None:
+            say("warning: could not read this pod's image digest; the record names no digest")
+    env = step_environment(os.environ, image)
+    remote = ["remote", "add", "--local", "--force", "--default", REMOTE_NAME, config.remote]
+    if dvc(remote, env) != 0:
+        return _failed(say, "cannot configure the DVC remote " + config.remote)
+    if config.endpoint and dvc(
+        ["remote", "modify", "--local", REMOTE_NAME, "endpointurl", config.endpoint], env
+    ):
+        return _failed(say, "cannot set the remote's endpoint " + config.endpoint)
+    # The checkout's dvc.lock describes the last local run, not this cluster run: with it, DVC
+    # would look for that run's outputs in the remote and, not finding them, recompute upstream
+    # stages here. Without it, each stage is restored from the run-cache entry its own step
+    # pushed (keyed by its inputs, command and params), and this stage runs unless an identical
+    # run already exists.
+    (config.root / "dvc.lock").unlink(missing_ok=True)
+    say(f"step {config.stage}: restoring inputs from {config.remote}, then running the stage")
+    code = dvc(["repro", "--pull", config.stage], env)
+    try:
+        published = publish(config)
+    except (PedigreeError, OSError) as exc:
+        say(f"error: cannot copy lineage records to the remote: {exc}")
+        published = -1
+    if published > 0:
+        say(f"step {config.stage}: {published} lineage record(s) copied to the remote")
+    if code != 0:
+        return _failed(say, f"stage '{config.stage}' failed (dvc exited {code})", code)
+    say(f"step {config.stage}: pushing outputs and run-cache to {config.remote}")
+    pushed = dvc(["push", "--run-cache", "--remote", REMOTE_NAME, config.stage], env)
+    if pushed != 0:
+        return _failed(say, f"cannot push the outputs of '{config.stage}'", pushed)
+    if published < 0:
+        return _failed(say, f"the lineage record of '{config.stage}' did not reach the remote")
+    if published == 0:
+        # Restored from an identical earlier run: that run's record is already in the remote.
+        say(f"step {config.stage}: restored from the run-cache, no new lineage record")
+    say(f"step {config.stage}: done")
+    return 0
+
+
+def publish_records(config: StepConfig) -> int:
+    """Copy the lineage records this step wrote to the remote; how many."""
+    from pedigree.cluster.records import RemoteRecords
+
+    with RemoteRecords(config.root, REMOTE_NAME) as remote:
+        return len(remote.publish(config.workflow))
+
+
+def _failed(say: Callable[[str], None], message: str, code: int = 1) -> int:
+    say(f"error: {message}")
+    return code or 1
+
+
+def subprocess_dvc(args: list[str], env: Mapping[str, str]) -> int:
+    """Run the runner environment's `dvc` (never the stage's: it may not have DVC)."""
+    dvc = Path(sys.executable).with_name("dvc")
+    argv = [str(dvc)] if dvc.exists() else [sys.executable, "-m", "dvc"]
+    return subprocess.run([*argv, *args], env=dict(env), check=False).returncode
+
+
+def pod_image(pod: str, namespace: str) -> tuple[str, str] | None:
+    """(image, sha256 digest) of this pod's main container, from its status; None if unknown.
+
+    The kubelet reports the digest it actually pulled (`imageID`), which is what lineage must
+    record: a tag can move, a digest cannot.
+    """
+    try:
+        from kubernetes import client, config
+
+        config.load_incluster_config()
+        status = client.CoreV1Api().read_namespaced_pod(pod, namespace).status
+    except Exception:  # noqa: BLE001 - no digest is a warning, never a failed stage
+        return None
+    for container in status.container_statuses or []:
+        if container.name == MAIN_CONTAINER and container.image_id and "@" in container.image_id:
+            return container.image, container.image_id.rsplit("@", 1)[1]
+    return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m pedigree.cluster.step --stage NAME` in the project checkout."""
+    parser = argparse.ArgumentParser(
+        prog="python -m pedigree.cluster.step",
+        description="Run one pipeline stage on a cluster: restore, run, push (see DESIGN.md).",
+    )
+    parser.add_argument("--stage", required=True, help="the stage to run")
+    args = parser.parse_args(argv)
+
+    def say(line: str) -> None:
+        print(f"pedigree: {line}", file=sys.stderr, flush=True)
+
+    try:
+        config = config_from_env(args.stage, Path.cwd(), os.environ)
+    except PedigreeError as exc:
+        say(f"error: {exc}")
+        return 2
+    return run_step(config, subprocess_dvc, pod_image, publish_records, say)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

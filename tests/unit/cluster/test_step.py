@@ -1,0 +1,110 @@
+"""The cluster step's sequence (remote, image digest, repro, records, push) with a fake DVC."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+import pytest
+
+from pedigree.cluster import step
+from pedigree.errors import PedigreeError
+
+
+def _config(tmp_path: Path, **env: str) -> step.StepConfig:
+    (tmp_path / "dvc.yaml").write_text("stages: {}\n")
+    (tmp_path / "dvc.lock").write_text("schema: '2.0'\n")
+    base = {"PEDIGREE_REMOTE": "s3://pedigree/dvc", "PEDIGREE_WORKFLOW": "pets-x7k2q"}
+    return step.config_from_env("train", tmp_path, {**base, **env})
+
+
+class FakeDvc:
+    def __init__(self, fail: str | None = None) -> None:
+        self.calls: list[list[str]] = []
+        self.envs: list[dict[str, str]] = []
+        self.fail = fail
+
+    def __call__(self, args: list[str], env: Mapping[str, str]) -> int:
+        self.calls.append(args)
+        self.envs.append(dict(env))
+        return 1 if self.fail and args[0] == self.fail else 0
+
+
+def _run(
+    config: step.StepConfig, dvc: FakeDvc, image=None, published: int = 1
+) -> tuple[int, list[str]]:
+    said: list[str] = []
+    code = step.run_step(config, dvc, lambda pod, ns: image, lambda c: published, said.append)
+    return code, said
+
+
+def test_a_step_configures_the_remote_runs_and_pushes(tmp_path: Path) -> None:
+    config = _config(tmp_path, AWS_ENDPOINT_URL="http://minio:9000")
+    dvc = FakeDvc()
+    code, said = _run(config, dvc)
+    assert code == 0
+    assert dvc.calls == [
+        [
+            "remote",
+            "add",
+            "--local",
+            "--force",
+            "--default",
+            "pedigree-cluster",
+            "s3://pedigree/dvc",
+        ],
+        ["remote", "modify", "--local", "pedigree-cluster", "endpointurl", "http://minio:9000"],
+        ["repro", "--pull", "train"],
+        ["push", "--run-cache", "--remote", "pedigree-cluster", "train"],
+    ]
+    # The checkout's dvc.lock (the last local run) is not what the cluster run restores from.
+    assert not (tmp_path / "dvc.lock").exists()
+    env = dvc.envs[2]
+    assert env["GIT_CONFIG_KEY_0"] == "safe.directory" and env["GIT_CONFIG_VALUE_0"] == "*"
+    assert said[-1] == "step train: done"
+
+
+def test_the_pods_image_digest_reaches_the_launcher(tmp_path: Path) -> None:
+    config = _config(tmp_path, POD_NAME="pets-x7k2q-train-1", POD_NAMESPACE="pedigree")
+    dvc = FakeDvc()
+    image = ("registry.example.com/pedigree/train:0.1.0", "sha256:" + "a" * 64)
+    code, _ = _run(config, dvc, image=image)
+    assert code == 0
+    assert dvc.envs[1]["PEDIGREE_IMAGE"] == image[0]
+    assert dvc.envs[1]["PEDIGREE_IMAGE_DIGEST"] == image[1]
+
+
+def test_an_unknown_digest_is_a_warning(tmp_path: Path) -> None:
+    config = _config(tmp_path, POD_NAME="p", POD_NAMESPACE="pedigree")
+    code, said = _run(config, FakeDvc())
+    assert code == 0
+    assert any("could not read this pod's image digest" in line for line in said)
+
+
+def test_a_failed_stage_keeps_its_exit_status_and_pushes_nothing(tmp_path: Path) -> None:
+    dvc = FakeDvc(fail="repro")
+    code, said = _run(_config(tmp_path), dvc)
+    assert code == 1
+    assert not any(call[0] == "push" for call in dvc.calls)
+    assert said[-1] == "error: stage 'train' failed (dvc exited 1)"
+
+
+def test_records_that_cannot_be_published_fail_the_step(tmp_path: Path) -> None:
+    def publish(config: step.StepConfig) -> int:
+        raise OSError("bucket gone")
+
+    said: list[str] = []
+    code = step.run_step(_config(tmp_path), FakeDvc(), lambda p, n: None, publish, said.append)
+    assert code == 1
+    assert "error: cannot copy lineage records to the remote: bucket gone" in said
+
+
+def test_missing_remote_is_named(tmp_path: Path) -> None:
+    (tmp_path / "dvc.yaml").write_text("stages: {}\n")
+    with pytest.raises(PedigreeError, match=r"PEDIGREE_REMOTE is not set"):
+        step.config_from_env("train", tmp_path, {})
+
+
+def test_a_folder_without_the_project_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(PedigreeError, match=r"has no dvc.yaml: the project is not checked out"):
+        step.config_from_env("train", tmp_path, {"PEDIGREE_REMOTE": "s3://b/p"})
