@@ -11,14 +11,14 @@ current (see `compile.header`) costs no more than a no-op `dvc repro`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pedigree.atomic import write_atomically
+from pedigree.atomic import read_bytes_or_none, write_atomically
 from pedigree.compile.header import SHARED_CODE, stamp_is_current, write_stamp
 from pedigree.dvclock import read_lock_stages
-from pedigree.errors import ParamsError, PedigreeError, SpecError, StaleError
+from pedigree.errors import ParamsError, PedigreeError, StaleError
 from pedigree.executors import dvc as dvc_executor
 from pedigree.project import Project, open_project
 
@@ -27,7 +27,6 @@ if TYPE_CHECKING:
     from pedigree.staleness import StageStatus
 
 PARAMS_FILE = "params.yaml"
-RUNNER_LOCK = "images/base/requirements.lock"
 
 
 @dataclass(frozen=True)
@@ -135,185 +134,11 @@ def _write_generated(root: Path, files: dict[str, str]) -> tuple[CompileResult, 
     results = []
     for rel, text in files.items():
         path = root / rel
-        changed = _read_bytes(path) != text.encode("utf-8")
+        changed = read_bytes_or_none(path) != text.encode("utf-8")
         if changed:
             write_atomically(path, text)
         results.append(CompileResult(path, changed))
     return tuple(results)
-
-
-def _read_bytes(path: Path) -> bytes | None:
-    try:
-        return path.read_bytes()
-    except OSError:
-        return None
-
-
-@dataclass(frozen=True)
-class CheckItem:
-    """One consistency check and its outcome."""
-
-    name: str
-    ok: bool
-    message: str
-    hint: str | None = None
-    details: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class CheckReport:
-    """All checks; `ok` only when every one passed."""
-
-    items: tuple[CheckItem, ...] = field(default_factory=tuple)
-
-    @property
-    def ok(self) -> bool:
-        return all(item.ok for item in self.items)
-
-
-def check(start: Path, spec: str | Path | None = None, environment: bool = True) -> CheckReport:
-    """Is everything generated up to date and does every lock tell the truth?"""
-    try:
-        loaded = load(start, spec)
-    except SpecError as exc:
-        return CheckReport(
-            (
-                CheckItem(
-                    "spec",
-                    False,
-                    "the spec is invalid",
-                    None,
-                    tuple(p.render() for p in exc.problems),
-                ),
-            )
-        )
-    items = [CheckItem("spec", True, f"{loaded.project.spec_path} is valid")]
-    items.append(_check_dvc_yaml(loaded))
-    argo = _check_argo(loaded)
-    if argo is not None:
-        items.append(argo)
-    images = _check_images(loaded)
-    if images is not None:
-        items.append(images)
-    items += _check_locks(loaded, environment)
-    return CheckReport(tuple(items))
-
-
-def _check_dvc_yaml(loaded: Loaded) -> CheckItem:
-    path = loaded.project.dvc_yaml
-    fix = "run `pedigree compile --target dvc` and commit dvc.yaml"
-    if not path.is_file():
-        return CheckItem("dvc.yaml", False, "dvc.yaml is missing", fix)
-    if not dvc_yaml_is_current(loaded):
-        return CheckItem(
-            "dvc.yaml",
-            False,
-            f"dvc.yaml is stale: it differs from what {loaded.project.spec_path} compiles to",
-            fix,
-        )
-    return CheckItem("dvc.yaml", True, f"dvc.yaml is up to date with {loaded.project.spec_path}")
-
-
-def _check_argo(loaded: Loaded) -> CheckItem | None:
-    """The compiled Argo files are current; None (no check) for a project that does not run on
-    a cluster: no cluster-conf/base/ folder and neither file compiled."""
-    from pedigree.compile.argo import workflow_path, workflow_template_path
-
-    root, spec_path = loaded.project.root, loaded.project.spec_path
-    paths = (
-        workflow_template_path(loaded.spec.metadata.name),
-        workflow_path(loaded.spec.metadata.name),
-    )
-    if not (root / paths[0]).parent.is_dir() and not any((root / p).exists() for p in paths):
-        return None
-    fix = "run `pedigree compile --target argo` and commit cluster-conf/"
-    try:
-        expected = render_argo_files(loaded)
-    except PedigreeError as exc:
-        return CheckItem("argo", False, exc.message, exc.hint)
-    missing, stale = _compare_generated(root, expected, spec_path)
-    if not missing and not stale:
-        return CheckItem("argo", True, f"the Argo workflow files are up to date with {spec_path}")
-    what = "missing" if not stale else "stale"
-    return CheckItem("argo", False, f"the Argo workflow files are {what}", fix, (*missing, *stale))
-
-
-def _check_images(loaded: Loaded) -> CheckItem | None:
-    """The generated stage Dockerfiles are current; None (no check) for a project without
-    container images: neither images/base/Dockerfile nor any stage's Dockerfile exists."""
-    from pedigree.containers.dockerfile import BASE_DOCKERFILE, dockerfile_path
-
-    root, spec_path = loaded.project.root, loaded.project.spec_path
-    candidates = (BASE_DOCKERFILE, *(dockerfile_path(s) for s in loaded.spec.stages))
-    if not any((root / rel).is_file() for rel in candidates):
-        return None
-    fix = "run `pedigree compile --target images` and commit images/"
-    try:
-        expected = render_image_files(loaded)
-    except PedigreeError as exc:
-        return CheckItem("images", False, exc.message, exc.hint)
-    missing, stale = _compare_generated(root, expected, spec_path)
-    if not missing and not stale:
-        return CheckItem("images", True, f"the stage Dockerfiles are up to date with {spec_path}")
-    what = "missing" if not stale else "stale"
-    return CheckItem("images", False, f"the stage Dockerfiles are {what}", fix, (*missing, *stale))
-
-
-def _compare_generated(
-    root: Path, expected: dict[str, str], spec_path: str
-) -> tuple[list[str], list[str]]:
-    """(missing, stale): one line per generated file absent or different from `expected`."""
-    found = {rel: _read_bytes(root / rel) for rel in expected}
-    missing = [f"{rel} is missing" for rel, data in found.items() if data is None]
-    stale = [
-        f"{rel} differs from what {spec_path} compiles to"
-        for rel, data in found.items()
-        if data is not None and data != expected[rel].encode("utf-8")
-    ]
-    return missing, stale
-
-
-def _check_locks(loaded: Loaded, environment: bool) -> list[CheckItem]:
-    from pedigree.locks import COMBINED_LOCK, disagreements, environment_mismatches, read_lock
-
-    root = loaded.project.root
-    combined_path = root / COMBINED_LOCK
-    if not combined_path.is_file():
-        return [CheckItem("locks", False, f"{COMBINED_LOCK} is missing", "run `make lock`")]
-    combined = read_lock(combined_path)
-    problems: list[str] = []
-    for stage in loaded.spec.stages:
-        problems += disagreements(root / stage.lock_file, combined, stage.lock_file)
-    # The images' step runner (images/base) must agree too: it runs DVC next to every stage.
-    if (root / RUNNER_LOCK).is_file():
-        problems += disagreements(root / RUNNER_LOCK, combined, RUNNER_LOCK)
-    items = [
-        CheckItem(
-            "locks",
-            not problems,
-            "stage locks agree with " + COMBINED_LOCK
-            if not problems
-            else "stage locks disagree with " + COMBINED_LOCK,
-            None if not problems else "run `make lock`",
-            tuple(problems),
-        )
-    ]
-    if environment:
-        mismatches = environment_mismatches(combined)
-        items.append(
-            CheckItem(
-                "environment",
-                not mismatches,
-                "this environment matches " + COMBINED_LOCK
-                if not mismatches
-                else f"this environment differs from {COMBINED_LOCK} in {len(mismatches)} packages",
-                None
-                if not mismatches
-                else "run `make install` (or recreate .venv with `make clean-venv install`)",
-                tuple(mismatches[:20]),
-            )
-        )
-    return items
 
 
 @dataclass(frozen=True)

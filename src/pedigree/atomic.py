@@ -23,3 +23,11 @@ def write_atomically(path: Path, text: str) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def read_bytes_or_none(path: Path) -> bytes | None:
+    """The file's bytes, or None when it cannot be read (missing, a folder, no permission)."""
+    try:
+        return path.read_bytes()
+    except OSError:
+        return None

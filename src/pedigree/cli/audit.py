@@ -13,7 +13,7 @@ import click
 from pedigree.audit_api import CHECKS
 from pedigree.audit_api import audit as run_audit
 from pedigree.cli import render
-from pedigree.cli.options import CONTEXT, Options, json_option
+from pedigree.cli.options import CONTEXT, Options, json_option, spec_option
 
 AUDIT_FAILED = 1
 
@@ -26,12 +26,7 @@ AUDIT_FAILED = 1
     default=None,
     help="Run only this check.",
 )
-@click.option(
-    "--spec",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Pipeline spec (default: the one dvc.yaml came from, or the only pipelines/*.yaml).",
-)
+@spec_option
 @json_option
 @click.pass_obj
 def audit(opts: Options, only: str | None, spec: Path | None, as_json: bool) -> int:

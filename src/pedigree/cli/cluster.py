@@ -12,7 +12,7 @@ import click
 
 from pedigree import cluster_api
 from pedigree.cli import render
-from pedigree.cli.options import CONTEXT, Options, json_option
+from pedigree.cli.options import CONTEXT, Options, json_option, spec_option
 from pedigree.cluster.runs import Change, RunStatus, StageLog
 from pedigree.errors import RunFailedError
 
@@ -153,12 +153,7 @@ def _watch_and_report(
     show_default=True,
     help="Seconds between polls with --watch.",
 )
-@click.option(
-    "--spec",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Pipeline spec (default: the one dvc.yaml came from, or the only pipelines/*.yaml).",
-)
+@spec_option
 @json_option
 @click.pass_obj
 def submit(

@@ -13,13 +13,13 @@ from pathlib import Path
 
 import click
 
-from pedigree import __version__, api
+from pedigree import __version__, api, check_api
 from pedigree.cli import render
 from pedigree.cli.audit import audit
 from pedigree.cli.cluster import context_option, logs, namespace_option, show_run_status, submit
 from pedigree.cli.lineage import lineage
 from pedigree.cli.models import models
-from pedigree.cli.options import CONTEXT, Options, json_option
+from pedigree.cli.options import CONTEXT, Options, json_option, spec_option
 from pedigree.cli.pull import pull
 from pedigree.cli.replicate import replicate
 from pedigree.cli.verify import verify
@@ -28,12 +28,6 @@ from pedigree.errors import PedigreeError
 from pedigree.project import find_root
 
 INTERNAL_ERROR = 5
-spec_option = click.option(
-    "--spec",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Pipeline spec (default: the one dvc.yaml came from, or the only pipelines/*.yaml).",
-)
 
 
 @click.group(context_settings=CONTEXT)
@@ -98,16 +92,17 @@ def validate(opts: Options, spec_file: Path | None, as_json: bool) -> int:
 @cli.command("compile", context_settings=CONTEXT)
 @click.option(
     "--target",
-    type=click.Choice(["dvc", "argo"]),
+    type=click.Choice(["dvc", "argo", "images", "all"]),
     default="dvc",
     show_default=True,
-    help="dvc: dvc.yaml; argo: the Argo WorkflowTemplate and Workflow under cluster-conf/.",
+    help="dvc: dvc.yaml; argo: the Argo WorkflowTemplate and Workflow under cluster-conf/; "
+    "images: each stage's images/<stage>/Dockerfile; all: the three.",
 )
 @spec_option
 @json_option
 @click.pass_obj
 def compile_(opts: Options, target: str, spec: Path | None, as_json: bool) -> int:
-    """Generate dvc.yaml, or the Argo Workflows files, from the pipeline spec.
+    """Generate dvc.yaml, the Argo Workflows files or the stage Dockerfiles from the pipeline spec.
 
     Deterministic: the same spec gives the same bytes, and unchanged files are left alone.
 
@@ -116,29 +111,39 @@ def compile_(opts: Options, target: str, spec: Path | None, as_json: bool) -> in
       pedigree compile --target dvc
       pedigree compile --target argo    # cluster-conf/base/workflowtemplate-<pipeline>.yaml
                                         # and cluster-conf/workflows/<pipeline>.yaml
+      pedigree compile --target images  # images/<stage>/Dockerfile for every stage
+      pedigree compile --target all     # all of the above
     """
     opts.json = as_json
-    if target == "argo":
-        results = api.compile_argo(opts.project, spec)
-        root = find_root(opts.project)
-        files = [(r.path.relative_to(root).as_posix(), r.changed) for r in results]
+    if target == "dvc":
+        result = api.compile_dvc(opts.project, spec)
         if as_json:
             render.emit_json(
-                {
-                    "target": target,
-                    "files": [{"path": p, "changed": changed} for p, changed in files],
-                    "changed": any(changed for _, changed in files),
-                }
+                {"target": target, "path": str(result.path), "changed": result.changed}
             )
         else:
-            for path, changed in files:
-                click.echo(f"{'wrote' if changed else 'up to date:'} {path}")
+            click.echo(f"{'wrote' if result.changed else 'up to date:'} {result.path.name}")
         return 0
-    result = api.compile_dvc(opts.project, spec)
+    results: list[api.CompileResult] = []
+    if target == "all":
+        results.append(api.compile_dvc(opts.project, spec))
+    if target in ("argo", "all"):
+        results += api.compile_argo(opts.project, spec)
+    if target in ("images", "all"):
+        results += api.compile_images(opts.project, spec)
+    root = find_root(opts.project)
+    files = [(r.path.relative_to(root).as_posix(), r.changed) for r in results]
     if as_json:
-        render.emit_json({"target": target, "path": str(result.path), "changed": result.changed})
+        render.emit_json(
+            {
+                "target": target,
+                "files": [{"path": p, "changed": changed} for p, changed in files],
+                "changed": any(changed for _, changed in files),
+            }
+        )
     else:
-        click.echo(f"{'wrote' if result.changed else 'up to date:'} {result.path.name}")
+        for path, changed in files:
+            click.echo(f"{'wrote' if changed else 'up to date:'} {path}")
     return 0
 
 
@@ -157,7 +162,7 @@ def check(opts: Options, spec: Path | None, no_env: bool, as_json: bool) -> int:
       pedigree check && git commit -am "pipeline change"
     """
     opts.json = as_json
-    report = api.check(opts.project, spec, environment=not no_env)
+    report = check_api.check(opts.project, spec, environment=not no_env)
     if as_json:
         render.emit_json(
             {

@@ -20,3 +20,9 @@ class Options:
 
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+spec_option = click.option(
+    "--spec",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Pipeline spec (default: the one dvc.yaml came from, or the only pipelines/*.yaml).",
+)

@@ -89,11 +89,12 @@ def plan(
     builds += [ImageBuild(name, dockerfile, dict(common)) for name, dockerfile in stages]
     missing = [b.dockerfile for b in builds if not (root / b.dockerfile).is_file()]
     if missing:
-        raise PedigreeError(
-            "missing Dockerfile: " + ", ".join(missing),
-            f"restore {BASE_DOCKERFILE} from git (it is hand-written); "
-            "generate the stages' with `pedigree compile --target images`",
+        hint = (
+            f"restore {BASE_DOCKERFILE} from git (it is hand-written)"
+            if BASE_DOCKERFILE in missing
+            else "run `pedigree compile --target images` (and commit images/)"
         )
+        raise PedigreeError("missing Dockerfile: " + ", ".join(missing), hint)
     selected = [b for b in builds if not only or b.name in only]
     _require_current_dockerfiles(root, [b for b in selected if b.name != BASE], loaded)
     return selected
@@ -112,8 +113,8 @@ def _require_current_dockerfiles(root: Path, builds: list[ImageBuild], loaded: L
     ]
     if stale:
         raise StaleError(
-            f"stale Dockerfile: {', '.join(stale)} differs from what "
-            f"{loaded.project.spec_path} compiles to",
+            f"stale Dockerfile: {', '.join(stale)} (not what {loaded.project.spec_path} "
+            "compiles to)",
             "run `pedigree compile --target images` (and commit images/), then build again",
         )
 

@@ -111,9 +111,9 @@ def test_check_applies_once_a_file_was_compiled_even_without_base(
 def test_compile_help_shows_the_argo_target(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["compile", "--help"]) == 0
     out = capsys.readouterr().out
-    assert "pedigree compile --target argo" in out and "[dvc|argo]" in out
+    assert "pedigree compile --target argo" in out and "[dvc|argo|images|all]" in out
 
 
 def test_compile_refuses_an_unknown_target(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["compile", "--target", "k8s"]) == 2
-    assert "'k8s' is not one of 'dvc', 'argo'" in capsys.readouterr().err
+    assert "'k8s' is not one of 'dvc', 'argo', 'images', 'all'" in capsys.readouterr().err

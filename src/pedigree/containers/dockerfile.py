@@ -1,0 +1,160 @@
+"""Generate each stage's images/<stage>/Dockerfile from the pipeline spec.
+
+The stage Dockerfiles differ only in the stage's name, lock and description, so they are
+generated like dvc.yaml and the Argo files: deterministic, with a generated-from header, and
+`pedigree check` fails when one is stale (`pedigree compile --target images` rewrites them).
+The base image's images/base/Dockerfile is one hand-written file and stays so.
+
+Pure functions from spec to text (no I/O).
+"""
+
+from __future__ import annotations
+
+from pedigree import __version__
+from pedigree.containers import BASE
+from pedigree.errors import Problem, SpecError
+from pedigree.spec.model import PipelineSpec, Stage
+
+HEADER = (
+    "# generated from {spec} by pedigree, do not edit: change {spec} and run "
+    "`pedigree compile --target images`\n"
+)
+BASE_IMAGE_DIR = f"images/{BASE}"
+BASE_DOCKERFILE = f"{BASE_IMAGE_DIR}/Dockerfile"  # hand-written: never generated
+
+# `make images` passes the digest of the base it has just built; this default is a digest no
+# image has, so a build outside `make images` fails at once (see the comment in the template).
+PLACEHOLDER_BASE = (
+    "localhost/pedigree/base@sha256:"
+    "0000000000000000000000000000000000000000000000000000000000000000"
+)
+
+# `{{`/`}}` are the Dockerfile's own braces (`${BASE_IMAGE}`); the rest are filled per stage.
+TEMPLATE = """\
+# The image of pedigree stage `{name}`{summary}.
+# Built by `make images` on top of the base image (images/base/Dockerfile). It holds the stage's
+# environment /opt/pedigree/venv, installed from {lock} and nothing else
+# (plus pedigree itself, --no-deps), first on PATH, so `python` is the stage's interpreter.
+#
+# The stage's code is NOT in the image: it comes from the workspace (locally the project mounted
+# at /workspace, on a cluster the git checkout of the run's revision). Code and environment are
+# versioned apart, as dvc.yaml tracks them ({code} and this lock are separate deps), so a
+# code change needs no image build and the image digest names the environment alone.
+
+# `make images` passes pedigree/base@sha256:<digest of the base it has just built>. The default
+# is a digest reference too, to a placeholder digest no image has: a build outside `make images`
+# fails at once instead of silently using whatever a tag points at today.
+ARG BASE_IMAGE={placeholder}
+FROM ${{BASE_IMAGE}}
+
+# Installing needs root; the image runs as 10001 again below.
+USER 0:0
+# Only this stage's lock: its dependencies first (they change rarely), pedigree's wheel (from
+# the base) last, installed by the base's installer into an environment made --without-pip, so
+# it holds exactly the lock and pedigree. The pip cache mount keeps wheels between builds.
+COPY {lock} /opt/pedigree/locks/{name}.lock
+RUN --mount=type=cache,target=/root/.cache/pip \\
+    --mount=type=secret,id=pip-ca \\
+    if [ -s /run/secrets/pip-ca ]; then export PIP_CERT=/run/secrets/pip-ca; fi \\
+    && python3 -m venv --without-pip /opt/pedigree/venv \\
+    && /opt/pedigree/installer/bin/pip --python /opt/pedigree/venv/bin/python install \\
+       --disable-pip-version-check --require-hashes --no-deps -r /opt/pedigree/locks/{name}.lock
+RUN /opt/pedigree/installer/bin/pip --python /opt/pedigree/venv/bin/python install \\
+    --disable-pip-version-check --no-cache-dir --no-deps --no-index \\
+    /opt/pedigree/wheels/pedigree-*.whl
+
+# Labels last: the revision changes on every commit and must not invalidate the layers above.
+ARG VERSION={version}
+ARG SOURCE=unknown
+ARG REVISION=unknown
+LABEL org.opencontainers.image.title="pedigree-{name}" \\
+      org.opencontainers.image.description="{label}" \\
+      org.opencontainers.image.version="${{VERSION}}" \\
+      org.opencontainers.image.source="${{SOURCE}}" \\
+      org.opencontainers.image.revision="${{REVISION}}" \\
+      org.opencontainers.image.licenses="Apache-2.0"
+
+ENV PATH=/opt/pedigree/venv/bin:$PATH
+WORKDIR /workspace
+USER 10001:10001
+"""
+
+
+def dockerfile_path(stage: Stage) -> str:
+    """Repo-relative path of the stage's generated Dockerfile."""
+    return f"{stage.image_dir}/Dockerfile"
+
+
+def _one_line(description: str | None) -> str:
+    """The description on one line, without a final period (the template adds its own)."""
+    return " ".join((description or "").split()).rstrip(".").rstrip()
+
+
+def _label_value(text: str) -> str:
+    """`text` inside a double-quoted LABEL value: `\\`, `"` and `$` (variable expansion) escaped."""
+    return text.replace("\\", "\\\\").replace('"', '\\"').replace("$", "\\$")
+
+
+def render_dockerfile(stage: Stage, spec_path: str) -> str:
+    """The Dockerfile text of one stage: the header, then the template filled for `stage`."""
+    summary = _one_line(stage.description)
+    label = f"pedigree stage {stage.name}" + (f": {summary}" if summary else "")
+    body = TEMPLATE.format(
+        name=stage.name,
+        summary=f": {summary}" if summary else "",
+        lock=stage.lock_file,
+        code=stage.code_dir,
+        placeholder=PLACEHOLDER_BASE,
+        version=__version__,
+        label=_label_value(label),
+    )
+    return HEADER.format(spec=spec_path) + body
+
+
+def _problem(spec_path: str, index: int, stage: Stage, message: str) -> Problem:
+    key = "image" if stage.image else "name"
+    return Problem(
+        spec_path,
+        None,
+        f"spec.stages[{index}].{key}",
+        message,
+        "give the stage its own image folder (`image: images/<stage>`)",
+    )
+
+
+def render_dockerfiles(spec: PipelineSpec, spec_path: str) -> dict[str, str]:
+    """Repo-relative path (`<stage.image_dir>/Dockerfile`) -> text, in the spec's stage order.
+
+    Raises SpecError when a stage's image folder is the base's, or is shared with another stage:
+    a generated Dockerfile names its stage (lock, title), so one file cannot serve two stages.
+    """
+    files: dict[str, str] = {}
+    owner: dict[str, str] = {}
+    problems: list[Problem] = []
+    for i, stage in enumerate(spec.stages):
+        path = dockerfile_path(stage)
+        if stage.image_dir.rstrip("/") == BASE_IMAGE_DIR:
+            problems.append(
+                _problem(
+                    spec_path,
+                    i,
+                    stage,
+                    f"stage '{stage.name}' uses {BASE_IMAGE_DIR}/, the base image's folder",
+                )
+            )
+        elif path in owner:
+            problems.append(
+                _problem(
+                    spec_path,
+                    i,
+                    stage,
+                    f"stages '{owner[path]}' and '{stage.name}' share {stage.image_dir}/: "
+                    "each stage needs its own generated Dockerfile",
+                )
+            )
+        else:
+            owner[path] = stage.name
+            files[path] = render_dockerfile(stage, spec_path)
+    if problems:
+        raise SpecError(problems)
+    return files
