@@ -160,3 +160,23 @@ def test_write_is_atomic_and_in_cluster_conf(
 def test_a_pipeline_name_cannot_escape_the_folder(tmp_path: Path) -> None:
     with pytest.raises(RegistryError, match="'../x' cannot name a serving manifest file"):
         write_serving_manifest(tmp_path, "../x", VERSION, SETTINGS)
+
+
+def test_the_manifest_is_valid_kubernetes_under_strict_validation() -> None:
+    from tests.support.k8s_schemas import kubernetes_errors
+
+    text = render_serving_manifest("pets", VERSION, SETTINGS)
+    documents = [d for d in yaml.safe_load_all(text) if d]
+    assert [d["kind"] for d in documents] == ["Deployment", "Service"]
+    for document in documents:
+        assert kubernetes_errors(document) == []
+
+
+def test_the_committed_serving_manifest_is_valid_kubernetes() -> None:
+    from tests.conftest import REPO_ROOT
+    from tests.support.k8s_schemas import kubernetes_errors, load_documents
+
+    documents = load_documents(REPO_ROOT / "cluster-conf" / "serving" / "pets.yaml")
+    assert documents
+    for document in documents:
+        assert kubernetes_errors(document) == []
