@@ -167,3 +167,48 @@ def test_ingest_in_a_real_container_matches_the_process_executor(
         json.loads((here / "lineage" / "ingest.json").read_text())["environment"].get("container")
         is None
     )
+
+
+def test_the_cluster_step_runs_in_the_stage_image_as_a_pod_would(
+    real_engine: str, tmp_path: Path
+) -> None:
+    """What an Argo step does, in the real image under the WorkflowTemplate's pod security:
+    uid 10001, read-only root with a /tmp volume, no capabilities, no network; the project
+    checked out at /workspace and the DVC remote reachable (here a mounted folder)."""
+    import subprocess
+
+    from tests.integration.conftest import sh
+
+    here = make_pets_project(tmp_path / "process")
+    assert run_outcomes(here, "--stage", "ingest") == {"ingest": "ran"}
+    pod = tmp_path / "pod"
+    sh(tmp_path, "git", "clone", "-q", str(make_pets_project(tmp_path / "origin")), str(pod))
+    remote = tmp_path / "remote"
+    remote.mkdir()
+    for path in (pod, remote, *pod.rglob("*"), *remote.rglob("*")):
+        path.chmod(0o777 if path.is_dir() else 0o666)  # as fsGroup makes them writable
+    result = subprocess.run(
+        [
+            real_engine, "run", "--rm", "--read-only", "--tmpfs", "/tmp", "--cap-drop", "ALL",
+            "--security-opt", "no-new-privileges", "--user", "10001:10001", "--network", "none",
+            "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024",
+            "--volume", f"{pod}:/workspace", "--volume", f"{remote}:/remote",
+            "--env", "PEDIGREE_REMOTE=/remote", "--env", "PEDIGREE_WORKFLOW=pets-pod01",
+            "--env", "HOME=/tmp", image_ref("ingest"),
+            "/opt/pedigree/runner/bin/python", "-m", "pedigree.cluster.step", "--stage", "ingest",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "step ingest: done" in result.stderr
+    # The image's runner (dvc) and stage environment gave the process executor's bytes, and the
+    # outputs, run-cache and record reached the remote.
+    assert outs(pod, "ingest") == outs(here, "ingest")
+    assert list((remote / "runs").rglob("*")) and list((remote / "files").rglob("*"))
+    records = list((remote / "pedigree" / "lineage" / "pets-pod01" / "ingest").glob("*.json"))
+    assert len(records) == 1
+    record = json.loads(records[0].read_text())
+    assert record["status"] == "succeeded" and record["code"]["git_commit"]
