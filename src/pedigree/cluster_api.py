@@ -83,7 +83,7 @@ def submit(
     root = loaded.project.root
     rel = workflow_path(loaded.spec.metadata.name)
     workflow = _read_workflow(root / rel, rel)
-    warnings: list[str] = []
+    warnings: list[str] = _stale_cluster_files(loaded)
     parameters: dict[str, str] = {}
     url = repo or _repo_url(root, loaded.spec.metadata.repository, warnings)
     if url:
@@ -97,6 +97,26 @@ def submit(
     with connect(context) as kube:
         name = runs.submit(kube, target, body)
         return Submitted(name, target, kube.context, rel, parameters, tuple(warnings))
+
+
+def _stale_cluster_files(loaded: Any) -> list[str]:
+    """A warning when the compiled Argo files differ from the spec: the cluster runs the
+    WorkflowTemplate Argo CD synced from git, not the pipeline as the spec says now."""
+    from pedigree.api import render_argo_files
+    from pedigree.atomic import read_bytes_or_none
+
+    root = loaded.project.root
+    stale = [
+        rel
+        for rel, text in render_argo_files(loaded).items()
+        if read_bytes_or_none(root / rel) != text.encode("utf-8")
+    ]
+    if not stale:
+        return []
+    return [
+        f"{', '.join(stale)} differ from what {loaded.project.spec_path} compiles to: the "
+        f"cluster runs the template as last synced from git; run `{COMPILE_HINT}`"
+    ]
 
 
 def run_status(run: str, *, namespace: str | None = None, context: str | None = None) -> RunStatus:

@@ -84,6 +84,24 @@ async def test_submit_warns_when_the_cluster_would_not_see_the_same_code(
 
 
 @pytest.mark.asyncio
+async def test_submit_warns_when_the_compiled_template_is_stale(
+    argo: MockArgo, tmp_path: Path
+) -> None:
+    root = committed_project(tmp_path / "proj")
+    template = root / "cluster-conf" / "base" / "workflowtemplate-pets.yaml"
+    template.write_text(template.read_text(encoding="utf-8") + "# edited\n", encoding="utf-8")
+    argo.accept_submit()
+    done = await in_thread(cluster_api.submit, root)
+    assert any(
+        "cluster-conf/base/workflowtemplate-pets.yaml differ from what pipelines/pets.yaml "
+        "compiles to"
+        in w
+        and "pedigree compile --target argo" in w
+        for w in done.warnings
+    ), done.warnings
+
+
+@pytest.mark.asyncio
 async def test_submit_with_revision_repo_and_namespace(argo: MockArgo, tmp_path: Path) -> None:
     root = committed_project(tmp_path / "proj", origin=None)
     reaction = (
