@@ -121,6 +121,18 @@ def test_pull_restores_the_run_without_recomputing(
     assert json.loads(verify.stdout)["ok"] is True
 
 
+def test_pull_from_a_remote_that_is_not_the_default(
+    cluster_run: dict[str, Path], tmp_path: Path
+) -> None:
+    home = _clone(cluster_run["origin"], tmp_path / "home")
+    sh(home, str(BIN / "dvc"), "remote", "add", "--local", "cluster", str(cluster_run["remote"]))
+    result = pedigree(home, "pull", RUN, "--offline", "--remote", "cluster", "--json")
+    outcomes = {s["stage"]: s["outcome"] for s in json.loads(result.stdout)["stages"]}
+    assert outcomes["noisy"] == "restored"
+    pod = cluster_run["noisy"]
+    assert (home / "data" / "noisy.bin").read_bytes() == (pod / "data" / "noisy.bin").read_bytes()
+
+
 def test_pull_refuses_another_commit(cluster_run: dict[str, Path], tmp_path: Path) -> None:
     home = _home(cluster_run, tmp_path)
     (home / "notes.txt").write_text("later work\n")

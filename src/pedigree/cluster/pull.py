@@ -153,7 +153,7 @@ def pull(
     try:
         with _restore_only(), _forgetting(root / "dvc.lock", restore):
             repro = dvc_executor.reproduce(
-                root, restore, force=False, dry=False, observer=observer, pull=True
+                root, restore, force=False, dry=False, observer=observer, pull=True, remote=remote
             )
     except StageFailedError as exc:
         if f"(exit code {RESTORE_ONLY_EXIT})" in exc.message:

@@ -104,12 +104,13 @@ def _stage_environment(quiet_stages: bool) -> Iterator[None]:
         os.environ.update(saved)
 
 
-def _open_repo(root: Path) -> Any:
+def _open_repo(root: Path, remote: str | None = None) -> Any:
     from dvc.exceptions import NotDvcRepoError
     from dvc.repo import Repo
 
     try:
-        return Repo(str(root))
+        # `remote` stands in for the default remote (core.remote) for this repo object only.
+        return Repo(str(root), remote=remote)
     except NotDvcRepoError:
         raise ProjectError(
             f"{root} is not a DVC repository", "run `dvc init` in the project root (once)"
@@ -149,11 +150,12 @@ def reproduce(
     observer: RunObserver,
     quiet_stages: bool = True,
     pull: bool = False,
+    remote: str | None = None,
 ) -> ReproResult:
     """Run `dvc repro` in-process on `root` (optionally only `targets` and what they need).
 
     With `pull`, DVC first fetches the default remote's run-cache and pulls the outputs of the
-    stages it restores from it (`dvc repro --pull`).
+    stages it restores from it (`dvc repro --pull`); `remote` names another remote to use.
 
     Raises StageFailedError naming the stage (with its log tail), InterruptedRunError when a
     stage was stopped by Ctrl-C, ToolError for DVC failures outside any stage.
@@ -190,7 +192,7 @@ def reproduce(
         return ret
 
     with _tapped_dvc_log() as tap, _stage_environment(quiet_stages):
-        repo = _open_repo(root)
+        repo = _open_repo(root, remote)
         try:
             repo.reproduce(targets=targets, force=False, dry=dry, repro_fn=observed, pull=pull)
         except LockError as exc:
