@@ -91,14 +91,12 @@ def compile_dvc(start: Path, spec: str | Path | None = None) -> CompileResult:
 
 
 def _ensure_dvc_yaml(loaded: Loaded) -> CompileResult:
-    text = render_dvc(loaded)
-    path = loaded.project.dvc_yaml
-    current = path.read_text(encoding="utf-8") if path.is_file() else None
-    changed = current != text
-    if changed:
-        write_atomically(path, text)
-    write_stamp(loaded.project.root, loaded.project.spec_path)
-    return CompileResult(path, changed)
+    root = loaded.project.root
+    (result,) = _write_generated(
+        root, {loaded.project.dvc_yaml.relative_to(root).as_posix(): render_dvc(loaded)}
+    )
+    write_stamp(root, loaded.project.spec_path)
+    return result
 
 
 def render_argo_files(loaded: Loaded) -> dict[str, str]:

@@ -8,6 +8,7 @@ and the running environment must match it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -94,23 +95,20 @@ def _check_argo(loaded: Loaded) -> CheckItem | None:
     a cluster: no cluster-conf/base/ folder and neither file compiled."""
     from pedigree.compile.argo import workflow_path, workflow_template_path
 
-    root, spec_path = loaded.project.root, loaded.project.spec_path
+    root = loaded.project.root
     paths = (
         workflow_template_path(loaded.spec.metadata.name),
         workflow_path(loaded.spec.metadata.name),
     )
     if not (root / paths[0]).parent.is_dir() and not any((root / p).exists() for p in paths):
         return None
-    fix = "run `pedigree compile --target argo` and commit cluster-conf/"
-    try:
-        expected = render_argo_files(loaded)
-    except PedigreeError as exc:
-        return CheckItem("argo", False, exc.message, exc.hint)
-    missing, stale = _compare_generated(root, expected, spec_path)
-    if not missing and not stale:
-        return CheckItem("argo", True, f"the Argo workflow files are up to date with {spec_path}")
-    what = "missing" if not stale else "stale"
-    return CheckItem("argo", False, f"the Argo workflow files are {what}", fix, (*missing, *stale))
+    return _check_generated(
+        loaded,
+        "argo",
+        "the Argo workflow files",
+        "run `pedigree compile --target argo` and commit cluster-conf/",
+        render_argo_files,
+    )
 
 
 def _check_images(loaded: Loaded) -> CheckItem | None:
@@ -118,30 +116,45 @@ def _check_images(loaded: Loaded) -> CheckItem | None:
     container images: neither images/base/Dockerfile nor any stage's Dockerfile exists."""
     from pedigree.containers.dockerfile import BASE_DOCKERFILE, dockerfile_path
 
-    root, spec_path = loaded.project.root, loaded.project.spec_path
+    root = loaded.project.root
     candidates = (BASE_DOCKERFILE, *(dockerfile_path(s) for s in loaded.spec.stages))
     if not any((root / rel).is_file() for rel in candidates):
         return None
-    fix = "run `pedigree compile --target images` and commit images/"
+    return _check_generated(
+        loaded,
+        "images",
+        "the stage Dockerfiles",
+        "run `pedigree compile --target images` and commit images/",
+        render_image_files,
+    )
+
+
+def _check_generated(
+    loaded: Loaded, name: str, what: str, fix: str, render: Callable[[Loaded], dict[str, str]]
+) -> CheckItem:
+    """Check item `name`: the files `render` generates are on disk exactly as rendered."""
+    spec_path = loaded.project.spec_path
     try:
-        expected = render_image_files(loaded)
+        expected = render(loaded)
     except PedigreeError as exc:
-        return CheckItem("images", False, exc.message, exc.hint)
-    missing, stale = _compare_generated(root, expected, spec_path)
+        return CheckItem(name, False, exc.message, exc.hint)
+    missing, stale = differing_files(loaded.project.root, expected)
     if not missing and not stale:
-        return CheckItem("images", True, f"the stage Dockerfiles are up to date with {spec_path}")
-    what = "missing" if not stale else "stale"
-    return CheckItem("images", False, f"the stage Dockerfiles are {what}", fix, (*missing, *stale))
+        return CheckItem(name, True, f"{what} are up to date with {spec_path}")
+    details = (
+        *(f"{rel} is missing" for rel in missing),
+        *(f"{rel} differs from what {spec_path} compiles to" for rel in stale),
+    )
+    return CheckItem(name, False, f"{what} are {'missing' if not stale else 'stale'}", fix, details)
 
 
-def _compare_generated(
-    root: Path, expected: dict[str, str], spec_path: str
-) -> tuple[list[str], list[str]]:
-    """(missing, stale): one line per generated file absent or different from `expected`."""
+def differing_files(root: Path, expected: dict[str, str]) -> tuple[list[str], list[str]]:
+    """(missing, stale): the generated files absent under `root`, and those whose bytes are not
+    `expected`'s (repo-relative paths, in `expected`'s order)."""
     found = {rel: read_bytes_or_none(root / rel) for rel in expected}
-    missing = [f"{rel} is missing" for rel, data in found.items() if data is None]
+    missing = [rel for rel, data in found.items() if data is None]
     stale = [
-        f"{rel} differs from what {spec_path} compiles to"
+        rel
         for rel, data in found.items()
         if data is not None and data != expected[rel].encode("utf-8")
     ]

@@ -9,16 +9,16 @@ and to read the git revision it ran.
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pedigree.cluster import runs
-from pedigree.cluster.kube import DEFAULT_NAMESPACE, Kube, connect
+from pedigree.cluster import DEFAULT_NAMESPACE, runs
+from pedigree.cluster.kube import Kube, connect
 from pedigree.cluster.runs import Change, RunStatus, StageLog
 from pedigree.errors import ProjectError
+from pedigree.gitstate import git
 
 __all__ = [
     "DEFAULT_NAMESPACE",
@@ -103,14 +103,10 @@ def _stale_cluster_files(loaded: Any) -> list[str]:
     """A warning when the compiled Argo files differ from the spec: the cluster runs the
     WorkflowTemplate Argo CD synced from git, not the pipeline as the spec says now."""
     from pedigree.api import render_argo_files
-    from pedigree.atomic import read_bytes_or_none
+    from pedigree.check_api import differing_files
 
-    root = loaded.project.root
-    stale = [
-        rel
-        for rel, text in render_argo_files(loaded).items()
-        if read_bytes_or_none(root / rel) != text.encode("utf-8")
-    ]
+    missing, different = differing_files(loaded.project.root, render_argo_files(loaded))
+    stale = missing + different
     if not stale:
         return []
     return [
@@ -190,30 +186,20 @@ def _read_workflow(path: Path, rel: str) -> dict[str, Any]:
     return data
 
 
-def _git(root: Path, *args: str) -> str | None:
-    try:
-        done = subprocess.run(
-            ["git", *args], cwd=root, capture_output=True, text=True, timeout=60, check=False
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return done.stdout.strip() if done.returncode == 0 else None
-
-
 def _head_revision(root: Path, warnings: list[str]) -> str:
     """HEAD's commit; warns when the cluster, which clones from git, would not see the same."""
-    head = _git(root, "rev-parse", "--verify", "--quiet", "HEAD^{commit}")
+    head = git(root, "rev-parse", "--verify", "--quiet", "HEAD^{commit}")
     if not head:
         raise ProjectError(
             f"no git commit to run in {root}: the cluster checks the project out from git",
             "commit the project and push it (or pass --revision REV of a pushed commit)",
         )
-    if _git(root, "status", "--porcelain", "--untracked-files=no"):
+    if git(root, "status", "--porcelain", "--untracked-files=no"):
         warnings.append(
             f"uncommitted changes are not part of the run: the cluster checks out {head[:12]} "
             "from git (commit and push them first to run them)"
         )
-    if not _git(root, "branch", "--remotes", "--contains", head):
+    if not git(root, "branch", "--remotes", "--contains", head):
         warnings.append(
             f"commit {head[:12]} is on no remote branch: push it, or the cluster cannot check "
             "it out"
@@ -225,7 +211,7 @@ def _repo_url(root: Path, declared: str | None, warnings: list[str]) -> str | No
     """The repository to pass: None when the spec declares one (the template's default)."""
     if declared:
         return None
-    origin = _git(root, "remote", "get-url", "origin")
+    origin = git(root, "remote", "get-url", "origin")
     if origin and not origin.startswith(("/", ".", "file:")):
         return origin
     warnings.append(

@@ -11,14 +11,15 @@ from collections.abc import Sequence
 from pathlib import Path
 
 
-def _git(args: list[str], cwd: Path) -> str | None:
+def git(root: Path, *args: str) -> str | None:
+    """`git ARGS` in `root`: its output, stripped; None when git is missing or fails."""
     try:
         done = subprocess.run(
-            ["git", *args], cwd=cwd, capture_output=True, text=True, timeout=60, check=False
+            ["git", *args], cwd=root, capture_output=True, text=True, timeout=60, check=False
         )
     except (OSError, subprocess.SubprocessError):
         return None
-    return done.stdout if done.returncode == 0 else None
+    return done.stdout.strip() if done.returncode == 0 else None
 
 
 def git_state(root: Path, paths: Sequence[str] = ()) -> tuple[str | None, bool | None]:
@@ -27,9 +28,9 @@ def git_state(root: Path, paths: Sequence[str] = ()) -> tuple[str | None, bool |
     With `paths`, only changes under them count: a stage's code is dirty when its own code and
     lock differ from the commit, not when a run has just rewritten dvc.lock or a metrics file.
     """
-    head = _git(["rev-parse", "HEAD"], root)
+    head = git(root, "rev-parse", "HEAD")
     if head is None:
         return None, None
     pathspec = ["--", *paths] if paths else []
-    status = _git(["status", "--porcelain", "--untracked-files=no", *pathspec], root)
-    return head.strip(), None if status is None else bool(status.strip())
+    status = git(root, "status", "--porcelain", "--untracked-files=no", *pathspec)
+    return head, None if status is None else bool(status)

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pedigree import api
-from pedigree.cluster.pull import PullError, PullReport
-from pedigree.executors.dvc import RunObserver
+
+if TYPE_CHECKING:
+    from pedigree.cluster.pull import PullReport
+    from pedigree.executors.dvc import RunObserver
 
 # (run, namespace, context) -> the run's phase on the cluster ("Succeeded", "Running", ...)
 PhaseLookup = Callable[[str, str, str | None], str]
@@ -28,7 +31,9 @@ def pull(
     phase_of: PhaseLookup | None = None,
 ) -> PullReport:
     """Bring run `run`'s results home; `phase_of=None` skips asking the cluster (offline)."""
+    # Imported here: every `pedigree` command imports this module, few of them pull.
     from pedigree.cluster import pull as puller
+    from pedigree.cluster.pull import PullError
 
     loaded = api.load(start)
     if not api.dvc_yaml_is_current(loaded):

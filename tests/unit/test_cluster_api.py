@@ -6,7 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import kmock
 import pytest
 import yaml
 
@@ -25,17 +24,8 @@ from tests.unit.cluster.kube_mock import (
     node,
     pod,
     retried,
-    use_mock,
     workflow,
 )
-
-
-@pytest.fixture
-def argo(
-    kmock: kmock.KubernetesEmulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> MockArgo:
-    use_mock(monkeypatch, tmp_path, kmock.url)
-    return MockArgo(kmock)
 
 
 def compiled(root: Path) -> dict[str, Any]:

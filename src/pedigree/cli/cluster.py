@@ -7,20 +7,23 @@ Errors are PedigreeError subclasses, printed once by `pedigree.cli.main.main`.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from pedigree import cluster_api
 from pedigree.cli import render
 from pedigree.cli.options import CONTEXT, Options, json_option, spec_option
-from pedigree.cluster.runs import Change, RunStatus, StageLog
+from pedigree.cluster import DEFAULT_NAMESPACE
 from pedigree.errors import RunFailedError
+
+if TYPE_CHECKING:
+    from pedigree.cluster.runs import Change, RunStatus, StageLog
 
 namespace_option = click.option(
     "--namespace",
     "-n",
     default=None,
-    help=f"Namespace of the run (default: {cluster_api.DEFAULT_NAMESPACE}).",
+    help=f"Namespace of the run (default: {DEFAULT_NAMESPACE}).",
 )
 context_option = click.option(
     "--context", default=None, help="kubeconfig context to use (default: the current one)."
@@ -29,7 +32,7 @@ context_option = click.option(
 
 def _ns_flag(namespace: str | None) -> str:
     """The `-n NS` to repeat in hints, only when not the default namespace."""
-    return f" -n {namespace}" if namespace and namespace != cluster_api.DEFAULT_NAMESPACE else ""
+    return f" -n {namespace}" if namespace and namespace != DEFAULT_NAMESPACE else ""
 
 
 def duration(seconds: float | None) -> str:
@@ -78,6 +81,8 @@ def show_run_status(
 ) -> int:
     """`pedigree status RUN`: print the run's status (text or JSON); 0 whatever its phase."""
     opts.json = as_json
+    from pedigree import cluster_api
+
     status = cluster_api.run_status(run, namespace=namespace, context=context)
     if as_json:
         render.emit_json(status.to_dict())
@@ -102,6 +107,8 @@ def _watch_and_report(
     """Watch until the run ends; (last status, exit code). Ctrl-C stops the watching only."""
     ns = _ns_flag(namespace)
     try:
+        from pedigree import cluster_api
+
         status = cluster_api.watch(
             run,
             (lambda c: None) if as_json else (lambda c: click.echo(_change_line(c, run))),
@@ -181,6 +188,8 @@ def submit(
       pedigree submit --context kind-pedigree --revision v1.2 --repo https://git.example/pets.git
     """
     opts.json = as_json
+    from pedigree import cluster_api
+
     done = cluster_api.submit(
         opts.project,
         spec=spec,
@@ -248,6 +257,8 @@ def logs(
       pedigree logs pets-x7k2q --tail 50
     """
     opts.json = as_json
+    from pedigree import cluster_api
+
     found = cluster_api.logs(run, stage, namespace=namespace, context=context, tail=tail)
     if as_json:
         render.emit_json([log.to_dict() for log in found])

@@ -6,11 +6,15 @@ subclasses, printed once by `pedigree.cli.main.main`.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
-from pedigree import pull_api
 from pedigree.cli import render
 from pedigree.cli.options import CONTEXT, Options, json_option
+
+if TYPE_CHECKING:
+    from pedigree.pull_api import PhaseLookup
 
 PULL_TEXT = {
     "restored": "restored from the run's cache",
@@ -20,7 +24,7 @@ PULL_TEXT = {
 }
 
 
-def _phase_lookup() -> pull_api.PhaseLookup:
+def _phase_lookup() -> PhaseLookup:
     from pedigree import cluster_api
 
     def phase(run: str, namespace: str, context: str | None) -> str:
@@ -59,6 +63,8 @@ def pull(
       pedigree pull pets-x7k2q
       pedigree pull pets-x7k2q --offline --remote cluster
     """
+    from pedigree import pull_api
+
     opts.json = as_json
     progress = render.RunProgress(quiet=True)
     report = pull_api.pull(

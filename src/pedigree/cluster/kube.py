@@ -24,7 +24,6 @@ if TYPE_CHECKING:
 
     from kubernetes.client import ApiClient
 
-DEFAULT_NAMESPACE = "pedigree"
 DEFAULT_KUBECONFIG = "~/.kube/config"
 WORKFLOWS = ("argoproj.io", "v1alpha1", "workflows")
 IN_CLUSTER = "in-cluster"

@@ -13,9 +13,10 @@ from __future__ import annotations
 from typing import Any
 
 from pedigree import __version__
+from pedigree.cluster import DEFAULT_NAMESPACE
 from pedigree.spec.model import Resources, Stage
 
-NAMESPACE = "pedigree"
+NAMESPACE = DEFAULT_NAMESPACE
 SERVICE_ACCOUNT = "pedigree-pipeline"
 S3_SECRET = "pedigree-s3"
 STATE_PVC = "pedigree-state"

@@ -27,6 +27,7 @@ from pedigree.containers.dockerfile import BASE_DOCKERFILE
 from pedigree.containers.engine import Engine, ImageMissingError, find_engine, inspect_image
 from pedigree.containers.executor import ULIMITS
 from pedigree.errors import PedigreeError, StaleError, ToolError
+from pedigree.gitstate import git
 
 if TYPE_CHECKING:
     from pedigree.api import Loaded
@@ -50,22 +51,12 @@ class ImageBuild:
         return image_ref(self.name)
 
 
-def _git(root: Path, *args: str) -> str | None:
-    try:
-        done = subprocess.run(
-            ["git", *args], cwd=root, capture_output=True, text=True, timeout=30, check=False
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return done.stdout.strip() or None if done.returncode == 0 else None
-
-
 def labels(root: Path, repository: str | None) -> dict[str, str]:
     """VERSION, SOURCE (the spec's metadata.repository, else git's origin) and REVISION."""
     return {
         "VERSION": __version__,
-        "SOURCE": repository or _git(root, "remote", "get-url", "origin") or UNKNOWN,
-        "REVISION": _git(root, "rev-parse", "HEAD") or UNKNOWN,
+        "SOURCE": repository or git(root, "remote", "get-url", "origin") or UNKNOWN,
+        "REVISION": git(root, "rev-parse", "HEAD") or UNKNOWN,
     }
 
 

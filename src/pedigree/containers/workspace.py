@@ -6,13 +6,13 @@ outputs and lineage there, as it does without a container); nothing else of the 
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pedigree.containers import ENGINE_FLAGS_ENV, EXECUTOR_ENV, WORKSPACE
+from pedigree.gitstate import git
 
 NETWORK_ENV = "PEDIGREE_CONTAINER_NETWORK"  # overrides the choice below (e.g. none, host)
 NO_NETWORK = "none"
@@ -43,17 +43,6 @@ class Mounts:
     extra: tuple[Path, ...] = ()
 
 
-def _git(args: list[str], cwd: Path) -> str | None:
-    try:
-        done = subprocess.run(
-            ["git", *args], cwd=cwd, capture_output=True, text=True, timeout=30, check=False
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    out = done.stdout.strip()
-    return out if done.returncode == 0 and out else None
-
-
 def _inside(path: Path, folder: Path) -> bool:
     return path == folder or folder in path.parents
 
@@ -62,14 +51,14 @@ def workspace_mounts(root: Path) -> Mounts:
     """Mount the git work tree holding the project (so the lineage record can note the commit),
     or the project alone outside git; the container starts in the project's folder."""
     root = root.resolve()
-    top = _git(["rev-parse", "--show-toplevel"], root)
+    top = git(root, "rev-parse", "--show-toplevel") or None
     source = Path(top).resolve() if top else root
     if not _inside(root, source):
         source = root
     rel = root.relative_to(source).as_posix()
     workdir = WORKSPACE if rel == "." else f"{WORKSPACE}/{rel}"
     extra: list[Path] = []
-    common = _git(["rev-parse", "--path-format=absolute", "--git-common-dir"], root)
+    common = git(root, "rev-parse", "--path-format=absolute", "--git-common-dir") or None
     if common is not None:
         common_dir = Path(common).resolve()
         if not _inside(common_dir, source):

@@ -7,10 +7,9 @@ import json
 import socket
 from pathlib import Path
 
-import kmock
 import pytest
 
-from pedigree.cli import cluster as cluster_cli
+from pedigree import cluster_api
 from pedigree.cli.main import main
 from tests.unit.cluster.kube_mock import (
     RUN,
@@ -22,21 +21,12 @@ from tests.unit.cluster.kube_mock import (
     pod,
     retried,
     status_body,
-    use_mock,
     workflow,
     write_kubeconfig,
 )
 
 Capture = pytest.CaptureFixture[str]
 DONE = [node(s, "Succeeded") for s in ("ingest", "transform", "train")]
-
-
-@pytest.fixture
-def argo(
-    kmock: kmock.KubernetesEmulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> MockArgo:
-    use_mock(monkeypatch, tmp_path, kmock.url)
-    return MockArgo(kmock)
 
 
 @pytest.fixture
@@ -126,7 +116,7 @@ async def test_ctrl_c_stops_watching_only(
     def interrupted(*args: object, **kwargs: object) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(cluster_cli.cluster_api, "watch", interrupted)
+    monkeypatch.setattr(cluster_api, "watch", interrupted)
     argo.accept_submit()
     assert await in_thread(main, ["-C", str(project), "submit", "--watch"]) == 130
     err = capsys.readouterr().err

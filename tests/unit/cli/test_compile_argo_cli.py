@@ -8,24 +8,10 @@ from pathlib import Path
 import pytest
 
 from pedigree.cli.main import main
+from tests.unit.conftest import check_items
 
 TEMPLATE = "cluster-conf/base/workflowtemplate-pets.yaml"
 WORKFLOW = "cluster-conf/workflows/pets.yaml"
-
-
-@pytest.fixture
-def checked(project: Path) -> Path:
-    """A project whose dvc.yaml and locks pass `check --no-env`."""
-    (project / "images" / "requirements.lock").write_text("pyyaml==6.0.3 \\\n", encoding="utf-8")
-    assert main(["-C", str(project), "compile"]) == 0
-    return project
-
-
-def _check(project: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, dict]:
-    capsys.readouterr()
-    code = main(["-C", str(project), "check", "--no-env", "--json"])
-    data = json.loads(capsys.readouterr().out)
-    return code, {c["name"]: c for c in data["checks"]}
 
 
 def test_compile_argo_writes_both_files_then_leaves_them_alone(
@@ -48,7 +34,7 @@ def test_compile_argo_writes_both_files_then_leaves_them_alone(
 def test_check_has_no_argo_item_without_cluster_conf(
     checked: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, items = _check(checked, capsys)
+    code, items = check_items(checked, capsys)
     assert code == 0 and "argo" not in items
 
 
@@ -56,13 +42,13 @@ def test_check_fails_when_argo_files_are_missing_then_passes_after_compile(
     checked: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     (checked / "cluster-conf" / "base").mkdir(parents=True)
-    code, items = _check(checked, capsys)
+    code, items = check_items(checked, capsys)
     assert code == 3
     assert items["argo"]["message"] == "the Argo workflow files are missing"
     assert items["argo"]["details"] == [f"{TEMPLATE} is missing", f"{WORKFLOW} is missing"]
     assert "pedigree compile --target argo" in items["argo"]["hint"]
     assert main(["-C", str(checked), "compile", "--target", "argo"]) == 0
-    code, items = _check(checked, capsys)
+    code, items = check_items(checked, capsys)
     assert code == 0 and items["argo"]["ok"]
 
 
@@ -91,7 +77,7 @@ def test_check_fails_when_the_spec_changed_since_compile(
         spec.read_text(encoding="utf-8").replace("retries: 2", "retries: 3"), encoding="utf-8"
     )
     assert main(["-C", str(checked), "compile"]) == 0  # dvc.yaml current, the argo files not
-    code, items = _check(checked, capsys)
+    code, items = check_items(checked, capsys)
     assert code == 3 and not items["argo"]["ok"] and items["dvc.yaml"]["ok"]
     assert items["argo"]["details"] == [
         f"{TEMPLATE} differs from what pipelines/pets.yaml compiles to"
@@ -104,7 +90,7 @@ def test_check_applies_once_a_file_was_compiled_even_without_base(
     assert main(["-C", str(checked), "compile", "--target", "argo"]) == 0
     (checked / TEMPLATE).unlink()
     (checked / TEMPLATE).parent.rmdir()
-    code, items = _check(checked, capsys)
+    code, items = check_items(checked, capsys)
     assert code == 3 and items["argo"]["details"] == [f"{TEMPLATE} is missing"]
 
 

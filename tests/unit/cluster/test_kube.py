@@ -10,7 +10,6 @@ import socket
 from pathlib import Path
 from typing import Any
 
-import kmock
 import pytest
 
 from pedigree.cluster.kube import PodGoneError, StatusBody, connect
@@ -23,19 +22,10 @@ from tests.unit.cluster.kube_mock import (
     in_thread,
     pod,
     status_body,
-    use_mock,
     write_kubeconfig,
 )
 
 WORKFLOW = {"apiVersion": "argoproj.io/v1alpha1", "kind": "Workflow", "metadata": {}}
-
-
-@pytest.fixture
-def argo(
-    kmock: kmock.KubernetesEmulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> MockArgo:
-    use_mock(monkeypatch, tmp_path, kmock.url)
-    return MockArgo(kmock)
 
 
 def _create() -> dict[str, Any]:

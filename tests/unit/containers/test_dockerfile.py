@@ -17,6 +17,7 @@ from pedigree.containers.dockerfile import render_dockerfile, render_dockerfiles
 from pedigree.errors import PedigreeError, SpecError, StaleError
 from pedigree.spec.model import Stage
 from tests.conftest import REPO_ROOT, VALID_SPEC, make_project
+from tests.unit.conftest import check_items
 
 GOLDEN = REPO_ROOT / "tests" / "golden" / "images"
 PETS_STAGES = ("ingest", "transform", "tune", "train", "calibrate", "evaluate", "release")
@@ -136,21 +137,6 @@ def test_a_stage_in_the_base_image_folder_is_refused(tmp_path: Path) -> None:
 # --- compile and check, through the CLI --------------------------------------------------------
 
 
-@pytest.fixture
-def checked(project: Path) -> Path:
-    """A project whose dvc.yaml and locks pass `check --no-env`."""
-    (project / "images" / "requirements.lock").write_text("pyyaml==6.0.3 \\\n", encoding="utf-8")
-    assert main(["-C", str(project), "compile"]) == 0
-    return project
-
-
-def _check(project: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, dict]:
-    capsys.readouterr()
-    code = main(["-C", str(project), "check", "--no-env", "--json"])
-    data = json.loads(capsys.readouterr().out)
-    return code, {c["name"]: c for c in data["checks"]}
-
-
 def test_compile_images_writes_the_stage_dockerfiles_then_leaves_them_alone(
     project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -188,7 +174,7 @@ def test_compile_all_writes_dvc_argo_and_images(
 def test_check_has_no_images_item_without_dockerfiles(
     checked: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, items = _check(checked, capsys)
+    code, items = check_items(checked, capsys)
     assert code == 0 and "images" not in items
 
 
@@ -197,13 +183,13 @@ def test_check_fails_when_stage_dockerfiles_are_missing_then_passes_after_compil
 ) -> None:
     (checked / "images" / "base").mkdir()
     (checked / "images" / "base" / "Dockerfile").write_text("FROM scratch\n", encoding="utf-8")
-    code, items = _check(checked, capsys)
+    code, items = check_items(checked, capsys)
     assert code == 3
     assert items["images"]["message"] == "the stage Dockerfiles are missing"
     assert items["images"]["details"] == [f"{INGEST} is missing", f"{TRANSFORM} is missing"]
     assert items["images"]["hint"] == "run `pedigree compile --target images` and commit images/"
     assert main(["-C", str(checked), "compile", "--target", "images"]) == 0
-    code, items = _check(checked, capsys)
+    code, items = check_items(checked, capsys)
     assert code == 0 and items["images"]["ok"]
 
 
@@ -227,7 +213,7 @@ def test_check_fails_when_a_dockerfile_is_edited_or_the_spec_changed(
         encoding="utf-8",
     )
     assert main(["-C", str(checked), "compile"]) == 0  # dvc.yaml current, the Dockerfile not
-    code, items = _check(checked, capsys)
+    code, items = check_items(checked, capsys)
     assert code == 3 and items["dvc.yaml"]["ok"] and not items["images"]["ok"]
     assert items["images"]["details"] == [
         f"{TRANSFORM} differs from what pipelines/pets.yaml compiles to"
@@ -244,7 +230,7 @@ def test_check_reports_a_spec_the_dockerfiles_cannot_come_from(
     (root / "images" / "requirements.lock").write_text("pyyaml==6.0.3 \\\n", encoding="utf-8")
     (root / INGEST).write_text("FROM scratch\n", encoding="utf-8")
     assert main(["-C", str(root), "compile"]) == 0
-    code, items = _check(root, capsys)
+    code, items = check_items(root, capsys)
     assert code == 3 and not items["images"]["ok"]
     assert "share images/ingest/" in items["images"]["message"]
 
