@@ -7,12 +7,18 @@ interpreter start-up and TensorFlow import); the script prints the medians and t
 Goal: ratio <= 1.15 (the published reference for a fully deterministic TensorFlow run was
 3.75x: 28 min -> 105 min).
 
+The runs only read the project (params.yaml, data/prepared, models/tune): they work in a
+temporary folder, which is their working directory and holds their params, models and logs, and
+they record no lineage (`PEDIGREE_LINEAGE=off`), so the project's lineage/, dvc.lock and outputs
+are never touched.
+
     .venv/bin/python benchmarks/determinism_overhead.py [--repeats 3] [--epochs 3]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import statistics
 import subprocess
@@ -27,16 +33,30 @@ GOAL = 1.15
 FIT_TIME = re.compile(r"train: (\d+) epochs in ([0-9.]+)s")
 
 
-def train_seconds(params: dict, work: Path, tag: str) -> float:
-    """Run train once with `params`; return the fit time it reports."""
-    params_file = work / f"params-{tag}.yaml"
-    params_file.write_text(yaml.safe_dump(params, sort_keys=False), encoding="utf-8")
+def train_command(params_file: Path, work: Path, tag: str) -> tuple[list[str], dict[str, str]]:
+    """The launcher command line of one run and its environment; it runs with `work` as its
+    working directory and writes only under `work` (absolute paths for everything it reads)."""
     out = work / tag
     argv = [sys.executable, "-m", "pedigree.launch", "--stage", f"bench-{tag}", "--"]
     argv += [sys.executable, "-m", "stages.train", "--params", str(params_file)]
+    argv += ["--prepared", str(ROOT / "data" / "prepared")]
+    argv += ["--best-params", str(ROOT / "models" / "tune" / "best_params.json")]
     argv += ["--model", str(out / "model.keras"), "--out", str(out / "train")]
     argv += ["--logs", str(out / "tensorboard")]
-    result = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True)
+    env = dict(os.environ)
+    # the stages package comes from the project; the working directory is the scratch folder
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p)
+    env["PEDIGREE_LINEAGE"] = "off"  # a benchmark run is no pipeline run: no lineage record
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    return argv, env
+
+
+def train_seconds(params: dict, work: Path, tag: str) -> float:
+    """Run train once with `params` in `work`; return the fit time it reports."""
+    params_file = work / f"params-{tag}.yaml"
+    params_file.write_text(yaml.safe_dump(params, sort_keys=False), encoding="utf-8")
+    argv, env = train_command(params_file, work, tag)
+    result = subprocess.run(argv, cwd=work, env=env, capture_output=True, text=True)
     match = FIT_TIME.search(result.stdout)
     if result.returncode != 0 or match is None:
         raise SystemExit(f"train failed ({result.returncode}):\n{result.stdout[-3000:]}")

@@ -11,6 +11,9 @@ memory flat (ratio 16x / 1x near 1).
 A fixed cost (starting Python and importing TensorFlow) is measured separately with the same
 method and reported, because at small sizes it dominates the raw wall time.
 
+Everything is written to a temporary folder, which is also the children's working directory:
+the project is only read (its code and, by default, its params.yaml).
+
 Usage (from the repository root):  .venv/bin/python benchmarks/transform_scaling.py [--base N]
 Prints figures only; it asserts nothing.
 """
@@ -49,11 +52,23 @@ class Measure:
     code: int
 
 
+def child_env() -> dict[str, str]:
+    """The children's environment: the project's `stages` importable from any folder, and no
+    bytecode written next to its sources."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p)
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    return env
+
+
 def measure(cmd: list[str], log: Path) -> Measure:
-    """Run `cmd` from the repository root; time it and read its own peak RSS via wait4."""
+    """Run `cmd` in the folder of `log` (the benchmark's scratch folder, never the project);
+    time it and read its own peak RSS via wait4."""
     with log.open("wb") as sink:
         start = time.perf_counter()
-        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=sink, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            cmd, cwd=log.parent, env=child_env(), stdout=sink, stderr=subprocess.STDOUT
+        )
         # wait4 reaps exactly this child and returns its rusage (RUSAGE_CHILDREN would mix runs).
         _, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - start
@@ -184,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
                     "-m",
                     "stages.transform",
                     "--params",
-                    args.params,
+                    str(Path(args.params).resolve()),
                     "--raw",
                     str(work / f"raw-{scale}x"),
                     "--out",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import textwrap
 from pathlib import Path
 
@@ -73,3 +74,51 @@ def pytest_configure(config: pytest.Config) -> None:
         return
     tf.config.threading.set_intra_op_parallelism_threads(TEST_INTRA_OP_THREADS)
     tf.config.threading.set_inter_op_parallelism_threads(TEST_INTER_OP_THREADS)
+
+
+# The project's own records: no test, benchmark or tool may add, change or remove one (issue: a
+# benchmark once left lineage/bench-*.json behind and `pedigree audit` failed on the next run).
+GUARDED_FOLDERS = ("lineage", "replicates", "models", "reports", "cluster-conf/serving")
+GUARDED_FILES = ("dvc.lock", "dvc.yaml", "params.yaml", ".dvcignore", ".gitignore")
+
+
+def project_records_fingerprint(root: Path = REPO_ROOT) -> dict[str, str]:
+    """sha256 of every file a run records in the project (folders walked, symlinks not followed)."""
+    found: dict[str, str] = {}
+    paths = [root / name for name in GUARDED_FILES]
+    for folder in GUARDED_FOLDERS:
+        base = root / folder
+        if base.is_dir():
+            paths += [p for p in base.rglob("*") if p.is_file() or p.is_symlink()]
+    for path in paths:
+        if path.is_symlink():
+            found[path.relative_to(root).as_posix()] = "symlink -> " + str(path.readlink())
+        elif path.is_file():
+            digest = hashlib.sha256(path.read_bytes()).hexdigest()
+            found[path.relative_to(root).as_posix()] = digest
+    return found
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Remember the project's records before any test runs."""
+    session.config.stash[_RECORDS_KEY] = project_records_fingerprint()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Fail the session when a test touched the project's records (they must work in tmp dirs)."""
+    before = session.config.stash.get(_RECORDS_KEY, None)
+    if before is None:
+        return
+    after = project_records_fingerprint()
+    changed = sorted(p for p in before.keys() | after.keys() if before.get(p) != after.get(p))
+    if changed:
+        import sys
+
+        sys.stderr.write(
+            "\nERROR: the test session changed the project's own records (tests must work in "
+            "temporary folders): " + ", ".join(changed) + "\n"
+        )
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+_RECORDS_KEY = pytest.StashKey[dict[str, str]]()

@@ -37,13 +37,32 @@ class Loaded:
     spec: PipelineSpec
 
 
-def load(start: Path, spec: str | Path | None = None) -> Loaded:
-    """Open the project around `start` and validate its spec (project files included)."""
+def load(start: Path, spec: str | Path | None = None, remember_params: bool = False) -> Loaded:
+    """Open the project around `start` and validate its spec (project files included: paths
+    resolved through symlinks, params.yaml against the stages' own models). With
+    `remember_params`, a clean params check is remembered in .pedigree/ for later runs."""
     from pedigree.spec.checks import load_spec
 
     project = open_project(start, spec)
-    parsed = load_spec(project.spec_file, project.root, display=project.spec_path)
+    parsed = load_spec(
+        project.spec_file, project.root, display=project.spec_path, remember_params=remember_params
+    )
     return Loaded(project, parsed)
+
+
+def check_compiled(root: Path, spec_path: str | None = None, remember_params: bool = False) -> None:
+    """What `load` checks on the project, for commands that work from the compiled dvc.yaml
+    instead of the spec (`pedigree run`'s fast path, pull, verify): no stage path leads out of
+    the project through a symlink (SpecError), params.yaml passes the stages' own models
+    (ParamsError). With `spec_path`, the spec's state paths (not in dvc.yaml) are checked too.
+    Cheap when nothing changed: a few lstat calls and, for params, the hashes remembered in
+    .pedigree/."""
+    from pedigree.spec.params_check import compiled_stages, refuse_bad_params
+    from pedigree.spec.realpaths import refuse_escaping_compiled_paths
+
+    stages = read_lock_stages(root / "dvc.yaml")
+    refuse_escaping_compiled_paths(root, stages, spec_path)
+    refuse_bad_params(root, compiled_stages(stages), remember_params)
 
 
 def validate(spec_file: Path | None, start: Path) -> PipelineSpec:
@@ -177,10 +196,12 @@ def run(
     project = open_project(start, spec)
     regenerated = stale = False
     loaded: Loaded | None = None
-    # Fast path: dvc.yaml compiled from this very spec (stamp) and no stage named; otherwise
-    # validate the spec and compile.
+    # Fast path: dvc.yaml compiled from this very spec (stamp) and no stage named: check only
+    # what the stamp does not cover (symlinks on the stages' paths, params.yaml). Otherwise
+    # validate the spec (which checks both too) and compile. A dry run writes nothing, not even
+    # the remembered params check.
     if stage is not None or not stamp_is_current(project.root, project.spec_path):
-        loaded = load(start, spec)
+        loaded = load(start, spec, remember_params=not dry_run)
         if stage is not None:
             _require_stage(loaded.spec, stage)
         if dry_run:
@@ -188,6 +209,8 @@ def run(
             stale = not dvc_yaml_is_current(loaded)
         else:
             regenerated = _ensure_dvc_yaml(loaded).changed
+    else:
+        check_compiled(project.root, project.spec_path, remember_params=not dry_run)
     from pedigree.containers.executor import check_ready, executor_environment
 
     if executor != PROCESS and not dry_run:
@@ -233,7 +256,10 @@ def adopt_restored_records(root: Path, results: tuple[dvc_executor.StageResult, 
     warnings = []
     for stage in restored:
         outs = store.lock_outs(entries.get(stage) or {})
-        current = store.read_current(root, stage)
+        try:
+            current = store.read_current(root, stage)
+        except store.LineageError:
+            current = None  # a corrupt record is replaced by the restored run's, if kept
         if current is not None and store.outputs_match(current, outs):
             continue
         if store.adopt_from_history(root, stage, outs) is None:

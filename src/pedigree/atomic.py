@@ -1,4 +1,5 @@
-"""Replace a file in one rename, so readers never see it half-written.
+"""Replace a file in one rename, so readers never see it half-written; read a file with a
+bound, so a huge file, a FIFO or a device never makes a read endless.
 
 Kept free of heavy imports: `pedigree run` compiles dvc.yaml through it on start-up.
 """
@@ -6,6 +7,7 @@ Kept free of heavy imports: `pedigree run` compiles dvc.yaml through it on start
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
 from pathlib import Path
 
@@ -25,9 +27,66 @@ def write_atomically(path: Path, text: str) -> None:
         raise
 
 
-def read_bytes_or_none(path: Path) -> bytes | None:
-    """The file's bytes, or None when it cannot be read (missing, a folder, no permission)."""
+class BoundedReadError(Exception):
+    """A file is not read because it is not a regular file or is over the size limit.
+
+    The message says which ("is a FIFO (named pipe), not a regular file", "is over the 1048576
+    byte limit"); callers put it into their own located error.
+    """
+
+
+class NotRegularFileError(BoundedReadError):
+    """The path is a folder, FIFO, device or socket, not a regular file."""
+
+
+class TooLargeError(BoundedReadError):
+    """The file holds more bytes than the limit."""
+
+
+_KINDS = (
+    (stat.S_ISDIR, "a folder"),
+    (stat.S_ISFIFO, "a FIFO (named pipe)"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+def read_bounded(path: Path, limit: int) -> bytes:
+    """The bytes of the regular file `path`, reading at most `limit` + 1 of them.
+
+    Refuses anything but a regular file (NotRegularFileError), so /dev/zero or a FIFO cannot
+    make a read endless or hang, and a file over `limit` bytes (TooLargeError), so a huge file is
+    never loaded whole. The file is opened non-blocking (opening a FIFO would otherwise wait for
+    a writer) and checked on the open descriptor, so it cannot be swapped between the check and
+    the read. Other failures (missing, no permission) raise OSError as `open` does.
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     try:
-        return path.read_bytes()
-    except OSError:
+        mode = os.fstat(fd).st_mode
+    except BaseException:
+        os.close(fd)
+        raise
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        kind = next((name for test, name in _KINDS if test(mode)), "a special file")
+        raise NotRegularFileError(f"is {kind}, not a regular file")
+    with os.fdopen(fd, "rb") as handle:
+        data = handle.read(limit + 1)
+    if len(data) > limit:
+        raise TooLargeError(f"is over the {limit} byte limit")
+    return data
+
+
+# Generated files (dvc.yaml, Argo manifests, Dockerfiles) are kilobytes; one far larger, or one
+# that is not a regular file, is "not what we generated" without reading it all.
+MAX_GENERATED_BYTES = 64 << 20
+
+
+def read_bytes_or_none(path: Path) -> bytes | None:
+    """The file's bytes, or None when it cannot be read (missing, a folder, a FIFO or device,
+    no permission, over MAX_GENERATED_BYTES)."""
+    try:
+        return read_bounded(path, MAX_GENERATED_BYTES)
+    except (OSError, BoundedReadError):
         return None

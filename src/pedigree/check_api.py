@@ -2,8 +2,9 @@
 the truth?
 
 Generated files (dvc.yaml, the Argo files, the stage Dockerfiles) must be exactly what the spec
-compiles to; every stage lock and the images' runner lock must agree with the combined lock;
-and the running environment must match it.
+compiles to; the serving manifest must serve the model registry's champion; every stage lock and
+the images' runner lock must agree with the combined lock; and the running environment must
+match it.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from pedigree.api import (
     render_image_files,
 )
 from pedigree.atomic import read_bytes_or_none
-from pedigree.errors import PedigreeError, SpecError
+from pedigree.errors import ParamsError, PedigreeError, SpecError
 
 RUNNER_LOCK = "images/base/requirements.lock"
 
@@ -71,6 +72,9 @@ def check(start: Path, spec: str | Path | None = None, environment: bool = True)
     images = _check_images(loaded)
     if images is not None:
         items.append(images)
+    serving = _check_serving(loaded)
+    if serving is not None:
+        items.append(serving)
     items += _check_locks(loaded, environment)
     return CheckReport(tuple(items))
 
@@ -146,6 +150,78 @@ def _check_generated(
         *(f"{rel} differs from what {spec_path} compiles to" for rel in stale),
     )
     return CheckItem(name, False, f"{what} are {'missing' if not stale else 'stale'}", fix, details)
+
+
+def _check_serving(loaded: Loaded) -> CheckItem | None:
+    """cluster-conf/serving/<pipeline>.yaml is exactly the manifest of the registry's champion;
+    None (no check) where the project has no registry here (nothing released yet, or the
+    registry lives on the cluster). A registry that cannot be read fails the item."""
+    from pedigree.registry.database import DATABASE
+    from pedigree.registry.serving import (
+        render_serving_manifest,
+        served_model,
+        serving_manifest_path,
+    )
+    from pedigree.registry.settings import registry_root, serving_settings
+    from pedigree.registry.store import Registry
+
+    root = loaded.project.root
+    params = root / "params.yaml"
+    pipeline = loaded.spec.metadata.name
+    try:
+        manifest = serving_manifest_path(root, pipeline)
+        folder = registry_root(root, params, None)
+        if not (folder / DATABASE).exists():
+            return None
+        champion = Registry(folder, create=False).champion()
+    except ParamsError as exc:
+        problems = tuple(p.render() for p in exc.problems)
+        return CheckItem("serving", False, "release.registry is invalid", None, problems)
+    except PedigreeError as exc:
+        return CheckItem("serving", False, exc.message, exc.hint)
+    rel = manifest.relative_to(root).as_posix()
+    found = read_bytes_or_none(manifest)
+    if champion is None:
+        if found is None:
+            return CheckItem("serving", True, "no champion in the model registry: nothing served")
+        return CheckItem(
+            "serving",
+            False,
+            f"{rel} serves a model, but the registry at {folder} has no champion",
+            "promote one with `pedigree models promote VERSION` (it rewrites the manifest), "
+            f"or delete {rel}",
+        )
+    fix = (
+        f"run `pedigree models manifest` to rewrite it for the champion v{champion.version}, "
+        f"then commit {rel}"
+    )
+    if found is None:
+        return CheckItem(
+            "serving", False, f"{rel} is missing: champion v{champion.version} is not served", fix
+        )
+    try:
+        settings = serving_settings(params)
+    except ParamsError as exc:
+        problems = tuple(p.render() for p in exc.problems)
+        return CheckItem("serving", False, "release.serving is invalid", None, problems)
+    if found == render_serving_manifest(pipeline, champion, settings).encode("utf-8"):
+        return CheckItem(
+            "serving", True, f"{rel} serves the registry's champion v{champion.version}"
+        )
+    version, sha = served_model(found.decode("utf-8", errors="replace"))
+    if sha != champion.model_sha256:
+        served = "an unknown model" if sha is None else f"model {sha[:12]}"
+        served += "" if version is None else f" (v{version})"
+        message = (
+            f"{rel} serves {served}, not the registry's champion v{champion.version} "
+            f"({champion.model_sha256[:12]})"
+        )
+    else:
+        message = (
+            f"{rel} differs from the manifest of champion v{champion.version} with "
+            "release.serving in params.yaml (edited by hand, or the settings changed)"
+        )
+    return CheckItem("serving", False, message, fix)
 
 
 def differing_files(root: Path, expected: dict[str, str]) -> tuple[list[str], list[str]]:

@@ -19,6 +19,7 @@ from pedigree.cluster.kube import Kube, connect
 from pedigree.cluster.runs import Change, RunStatus, StageLog
 from pedigree.errors import ProjectError
 from pedigree.gitstate import git
+from pedigree.redact import has_credentials, redact_text, url_without_credentials
 
 __all__ = [
     "DEFAULT_NAMESPACE",
@@ -75,6 +76,10 @@ def submit(
     arguments `revision` (`revision`, else the local HEAD commit) and `repo` (`repo`, else the
     spec's metadata.repository as the template's default, else the `origin` remote). The
     namespace is `namespace`, else the file's, else `pedigree`.
+
+    Credentials in the repository URL (`https://user:TOKEN@host/r.git`) are never sent: they
+    would be readable by anyone who can list Workflows. They are removed, with a warning that
+    names the Secret a private repository's credentials belong in.
     """
     from pedigree.api import load
     from pedigree.compile.argo import workflow_path
@@ -85,9 +90,12 @@ def submit(
     workflow = _read_workflow(root / rel, rel)
     warnings: list[str] = _stale_cluster_files(loaded)
     parameters: dict[str, str] = {}
-    url = repo or _repo_url(root, loaded.spec.metadata.repository, warnings)
+    declared = loaded.spec.metadata.repository
+    url = repo or _repo_url(root, declared, warnings)
     if url:
-        parameters["repo"] = url
+        parameters["repo"] = _without_credentials(url, warnings)
+    elif declared:
+        _without_credentials(declared, warnings)  # compiled without them: say so all the same
     parameters["revision"] = revision or _head_revision(root, warnings)
     body = runs.with_arguments(workflow, parameters)
     meta = body.setdefault("metadata", {})
@@ -207,6 +215,22 @@ def _head_revision(root: Path, warnings: list[str]) -> str:
     return head
 
 
+def _without_credentials(url: str, warnings: list[str]) -> str:
+    """`url` without its user part; a warning (never repeating them) when it had one."""
+    from pedigree.compile.argo_step import GIT_SECRET
+
+    if not has_credentials(url):
+        return url
+    safe = url_without_credentials(url)
+    warnings.append(
+        f"the repository URL carried credentials; they were removed and the cluster clones "
+        f"{safe}: a private repository's credentials belong in the Secret {GIT_SECRET} (keys "
+        "username and password) in the run's namespace, never in the URL "
+        "(cluster-conf/README.md, 'Private repositories')"
+    )
+    return safe
+
+
 def _repo_url(root: Path, declared: str | None, warnings: list[str]) -> str | None:
     """The repository to pass: None when the spec declares one (the template's default)."""
     if declared:
@@ -216,7 +240,11 @@ def _repo_url(root: Path, declared: str | None, warnings: list[str]) -> str | No
         return origin
     warnings.append(
         "no repository for the cluster to clone: the spec has no metadata.repository and "
-        + (f"origin is a local path ({origin})" if origin else "there is no `origin` remote")
+        + (
+            f"origin is a local path ({redact_text(origin)})"
+            if origin
+            else "there is no `origin` remote"
+        )
         + "; pass --repo URL"
     )
     return None

@@ -26,6 +26,7 @@ STATE_ENV = "PEDIGREE_LINEAGE_STATE"  # the file a stage notes its state snapsho
 # "1": the stage must not run (`pedigree pull` restores results, it never recomputes them).
 RESTORE_ONLY = "PEDIGREE_RESTORE_ONLY"
 RESTORE_ONLY_EXIT = 75
+UNSAFE_PATH_EXIT = 2  # a path of the stage leads out of the project through a symlink
 
 # Fixed before the stage starts: the same stage must see the same interpreter settings every run.
 STAGE_ENV = {
@@ -104,11 +105,29 @@ def _container_executor() -> str | None:
     return executor
 
 
+def escaping_paths(stage: str, root: Path) -> list[str]:
+    """The stage's dvc.yaml paths that a symlink leads out of the project (or into pedigree's
+    and DVC's own files), rendered; checked here too because plain `dvc repro` runs stages
+    without `pedigree run`'s checks (see `pedigree.spec.realpaths`)."""
+    from pedigree.dvclock import read_lock_stages
+    from pedigree.errors import PedigreeError
+    from pedigree.spec.realpaths import check_compiled_paths
+
+    try:
+        entry = read_lock_stages(root / "dvc.yaml").get(stage)
+    except PedigreeError:
+        return []  # an unreadable dvc.yaml: DVC itself could not have started this stage
+    if not isinstance(entry, dict):
+        return []
+    return [p.render() for p in check_compiled_paths(root, {stage: entry})]
+
+
 def run(stage: str, argv: list[str], root: Path) -> int:
     """Run `argv` as stage `stage` and record its lineage (see `pedigree.lineage.capture`).
 
     A stage whose lineage cannot be recorded fails: outputs without a record must not count
-    as done.
+    as done. A stage one of whose paths leads out of the project through a symlink does not
+    run (exit 2).
     """
     if os.environ.get(RESTORE_ONLY) == "1":
         sys.stderr.write(
@@ -116,6 +135,10 @@ def run(stage: str, argv: list[str], root: Path) -> int:
             "its results are not in the DVC remote's run-cache\n"
         )
         return RESTORE_ONLY_EXIT
+    refused = escaping_paths(stage, root)
+    if refused:
+        sys.stderr.write("".join(f"pedigree.launch: stage '{stage}': {p}\n" for p in refused))
+        return UNSAFE_PATH_EXIT
     executor = _container_executor()
     if executor is not None:
         from pedigree.containers.executor import run_in_container

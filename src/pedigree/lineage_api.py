@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import json
 import os
+import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from pedigree.dvclock import read_lock_stages
-from pedigree.lineage.store import LineageError
+from pedigree.lineage.store import RECORDS_DIR, LineageError, restore_hint
 from pedigree.lineage.trace import Lineage, trace
 from pedigree.project import open_project
 
@@ -65,22 +67,66 @@ def openlineage_lines(root: Path, lineage: Lineage) -> str:
     return "\n".join(lines) + "\n"
 
 
+def check_standard_fields(lineage: Lineage, fmt: str) -> None:
+    """LineageError naming the record whose run id or times the standard formats cannot carry.
+
+    The record schema keeps them as plain strings (older records and tests use other run ids),
+    but OpenLineage needs a UUID and both it and PROV need ISO 8601 times: a record edited by
+    hand must be named, not end in an internal error deep in the event or PROV library.
+    """
+    for step in lineage.steps:
+        record, where = step.record, f"{RECORDS_DIR.as_posix()}/{step.stage}.json"
+        hint = restore_hint(where, step.stage)
+        if fmt == "openlineage":
+            try:
+                uuid.UUID(record.run_id)
+            except ValueError:
+                raise LineageError(
+                    f"{where}: not a valid lineage record (key run_id: {record.run_id!r} is not "
+                    "a UUID, which OpenLineage events need)",
+                    hint,
+                ) from None
+        for key in ("started", "ended"):
+            value = getattr(record, key)
+            try:
+                datetime.fromisoformat(value)
+                if "t" not in value.lower():  # a date alone, or a space before the time
+                    raise ValueError(value)
+            except ValueError:
+                raise LineageError(
+                    f"{where}: not a valid lineage record (key {key}: {value!r} is not an ISO "
+                    f"8601 date and time like 2024-05-01T10:00:00Z, which the {fmt} format needs)",
+                    hint,
+                ) from None
+
+
 def render(root: Path, lineage: Lineage, fmt: str) -> str:
     """`lineage` as text in format `fmt` (one of FORMATS)."""
     from pedigree.lineage import formats
 
+    if fmt in ("openlineage", "prov"):
+        check_standard_fields(lineage, fmt)
     if fmt == "tree":
         return formats.render_tree(lineage)
     if fmt == "json":
         return formats.render_json(lineage)
     if fmt == "dot":
         return formats.render_dot(lineage)
-    if fmt == "openlineage":
-        return openlineage_lines(root, lineage)
-    if fmt == "prov":
-        from pedigree.lineage.provdoc import render_prov
+    try:
+        if fmt == "openlineage":
+            return openlineage_lines(root, lineage)
+        if fmt == "prov":
+            from pedigree.lineage.provdoc import render_prov
 
-        return render_prov(lineage)
+            return render_prov(lineage)
+    except (ValueError, TypeError) as exc:
+        # The libraries validate more than the record schema does; what slipped past the check
+        # above is still a record problem, not a bug.
+        raise LineageError(
+            f"the lineage of {lineage.target} cannot be written as {fmt}: {exc}",
+            "check the records it names with `pedigree audit --check lineage-records`; "
+            "`--format json` shows every record in full",
+        ) from None
     raise LineageError(f"unknown lineage format '{fmt}'", f"use one of: {', '.join(FORMATS)}")
 
 

@@ -45,17 +45,22 @@ def find_root(start: Path) -> Path:
 def open_project(start: Path, spec: str | Path | None = None) -> Project:
     """Open the project containing `start`, using `spec` or working out which spec drives it.
 
-    Without `spec`: the spec named in dvc.yaml's generated header, else the only
-    `pipelines/*.yaml`.
+    A relative `spec` is relative to `start` (the folder the command runs in, or `-C DIR`), as
+    every path given on the command line. Without `spec`: the spec named in dvc.yaml's
+    generated header, else the only `pipelines/*.yaml`. The root is absolute and resolved, so
+    the answers are the same from any folder of the project.
     """
     root = find_root(start)
     if spec is not None:
         path = Path(spec)
-        path = path if path.is_absolute() else (Path.cwd() / path)
+        path = path if path.is_absolute() else (start.resolve() / path)
         try:
             rel = path.resolve().relative_to(root).as_posix()
         except ValueError:
-            raise ProjectError(f"spec {spec} is outside the project at {root}") from None
+            raise ProjectError(
+                f"spec {spec} is outside the project at {root}",
+                "pass a pipelines/*.yaml of this project (relative to the folder you run in)",
+            ) from None
         return Project(root, rel)
     dvc_yaml = root / DVC_YAML
     if dvc_yaml.is_file():

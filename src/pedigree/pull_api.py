@@ -34,8 +34,12 @@ def pull(
     # Imported here: every `pedigree` command imports this module, few of them pull.
     from pedigree.cluster import pull as puller
     from pedigree.cluster.pull import PullError
+    from pedigree.spec.realpaths import refuse_escaping_compiled_paths
 
     loaded = api.load(start)
+    # Restoring writes every output of dvc.yaml: none may lead out of the project via a symlink
+    # (the spec's paths were checked by `load`; these are the ones DVC will write).
+    refuse_escaping_compiled_paths(loaded.project.root)
     if not api.dvc_yaml_is_current(loaded):
         raise PullError(
             f"dvc.yaml is stale: {loaded.project.spec_path} changed since it was compiled, so "

@@ -65,7 +65,7 @@ class ModelDetail:
 class ChampionChange:
     """What a promotion or rollback changed: the champion before and after, and the manifest."""
 
-    action: str  # "promote" | "rollback"
+    action: str  # "promote" | "rollback" | "manifest"
     registry: Path
     before: ModelVersion | None  # after a rollback: the demoted (now rolled-back) version
     after: ModelVersion
@@ -92,7 +92,7 @@ def current_user() -> str:
 
 def parse_version(text: str | int) -> int:
     """A version number from `3` or `v3`; RegistryError for anything else."""
-    match = VERSION.match(str(text).strip())
+    match = VERSION.fullmatch(str(text).strip())
     if not match or int(match.group(1)) < 1:
         raise RegistryError(
             f"'{text}' is not a model version",
@@ -102,18 +102,14 @@ def parse_version(text: str | int) -> int:
 
 
 def _open(start: Path, registry: Path | None) -> tuple[Path, Registry]:
-    """The project root and its registry, which must already exist (reading never creates one)."""
+    """The project root and its registry, which must already exist (no command here creates
+    one: there is nothing to list, promote or roll back in a registry no release has made)."""
     from pedigree.registry.settings import registry_root
-    from pedigree.registry.store import DATABASE, Registry
+    from pedigree.registry.store import Registry
 
     root = find_root(start)
     folder = registry_root(root, root / PARAMS_FILE, registry)
-    if not (folder / DATABASE).is_file():
-        raise RegistryError(
-            f"no model registry at {folder}",
-            "run the pipeline (`pedigree run`) to release a first model, or pass --registry",
-        )
-    return root, Registry(folder)
+    return root, Registry(folder, create=False)
 
 
 def list_models(start: Path, registry: Path | None = None) -> ModelList:
@@ -132,12 +128,35 @@ def show_model(start: Path, version: int | str, registry: Path | None = None) ->
     return ModelDetail(store.root, found, store.artifact_path(found), tuple(store.history(number)))
 
 
-def _serving(root: Path, start: Path) -> tuple[str, ServingSettings]:
-    # read before changing the registry: a bad setting must not leave a new champion unserved
-    from pedigree import api
-    from pedigree.registry.settings import serving_settings
+class _ManifestWriter:
+    """Writes the serving manifest for the champion the registry is about to commit.
 
-    return api.load(start).spec.metadata.name, serving_settings(root / PARAMS_FILE)
+    The registry calls it inside its write transaction (`OnChampion`), so concurrent promotions
+    and rollbacks write their manifests in the order they commit: the file always names the
+    champion. Settings are read before the registry changes: a bad setting must not leave a new
+    champion unserved.
+    """
+
+    def __init__(self, root: Path, start: Path) -> None:
+        from pedigree import api
+        from pedigree.registry.settings import serving_settings
+
+        self.root = root
+        self.pipeline = api.load(start).spec.metadata.name
+        self.settings: ServingSettings = serving_settings(root / PARAMS_FILE)
+        self.path: Path | None = None
+
+    def __call__(self, champion: ModelVersion) -> None:
+        from pedigree.registry.serving import write_serving_manifest
+
+        self.path = write_serving_manifest(self.root, self.pipeline, champion, self.settings)
+
+    @property
+    def written(self) -> Path:
+        """The manifest written (the registry called this writer before committing)."""
+        if self.path is None:  # pragma: no cover - the registry always calls it on success
+            raise RegistryError("the serving manifest was not written", "report this as a bug")
+        return self.path
 
 
 def promote(
@@ -148,25 +167,28 @@ def promote(
     actor: str | None = None,
 ) -> ChampionChange:
     """Make `version` the champion by hand and rewrite the serving manifest for it."""
-    from pedigree.registry.serving import write_serving_manifest
-
     number = parse_version(version)
     root, store = _open(start, registry)
-    pipeline, settings = _serving(root, start)
+    writer = _ManifestWriter(root, start)
     before = store.champion()
-    after = store.promote(number, reason, actor or current_user())
-    manifest = write_serving_manifest(root, pipeline, after, settings)
-    return ChampionChange("promote", store.root, before, after, manifest)
+    after = store.promote(number, reason, actor or current_user(), on_champion=writer)
+    return ChampionChange("promote", store.root, before, after, writer.written)
 
 
 def rollback(
     start: Path, reason: str, registry: Path | None = None, actor: str | None = None
 ) -> ChampionChange:
     """Demote the champion, restore the one before it, and rewrite the serving manifest."""
-    from pedigree.registry.serving import write_serving_manifest
-
     root, store = _open(start, registry)
-    pipeline, settings = _serving(root, start)
-    demoted, restored = store.rollback(reason, actor or current_user())
-    manifest = write_serving_manifest(root, pipeline, restored, settings)
-    return ChampionChange("rollback", store.root, demoted, restored, manifest)
+    writer = _ManifestWriter(root, start)
+    demoted, restored = store.rollback(reason, actor or current_user(), on_champion=writer)
+    return ChampionChange("rollback", store.root, demoted, restored, writer.written)
+
+
+def write_manifest(start: Path, registry: Path | None = None) -> ChampionChange:
+    """Rewrite the serving manifest for the registry's champion, changing nothing else (the
+    repair `pedigree check` suggests when the manifest names another model)."""
+    root, store = _open(start, registry)
+    writer = _ManifestWriter(root, start)
+    champion = store.publish(writer)
+    return ChampionChange("manifest", store.root, champion, champion, writer.written)

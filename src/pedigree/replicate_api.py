@@ -131,12 +131,14 @@ def replicate(
     observer: ReplicateObserver | None = None,
 ) -> ReplicateResult:
     """Replicate train, calibrate and evaluate for each seed and write replicates/summary.json."""
+    from pedigree.replicate.isolation import changed_files, project_fingerprint
     from pedigree.replicate.upstream import make_plan
     from pedigree.replicate.workspace import build_workspace, run_stage, stage_is_current
 
     chosen = parse_seeds(seeds)
     root = find_root(start)
     plan = make_plan(root)
+    untouched = project_fingerprint(plan)
     outcomes: list[SeedOutcome] = []
     runs: list[SeedRun] = []
     for seed in chosen:
@@ -154,6 +156,19 @@ def replicate(
                 observer.stage_finished(seed, result)
         outcomes.append(SeedOutcome(seed, ws, tuple(stages)))
         runs.append(SeedRun(seed, _metrics(ws, plan.metrics_path, seed)))
+    # the seeds ran in their workspaces: the project itself must be exactly as it was
+    touched = changed_files(untouched, project_fingerprint(plan))
+    if touched:
+        more = len(touched) - 5
+        shown = ", ".join(touched[:5]) + (f" and {more} more" if more > 0 else "")
+        raise ReplicateError(
+            f"the project changed while the replicates ran ({shown}): a replicated stage wrote "
+            "outside its workspace, or something else changed the project meanwhile; no summary "
+            "was written",
+            "make the stage write only to the paths dvc.yaml gives it (relative to its working "
+            "folder), restore the files (`git checkout`, `dvc checkout`), then run "
+            "`pedigree replicate` again",
+        )
     summary = Summary(chosen, plan.replicated, tuple(runs))
     path = root / SUMMARY_PATH
     before = path.read_text(encoding="utf-8") if path.is_file() else None

@@ -127,10 +127,13 @@ def atomic_output(target: Path) -> Iterator[Path]:
 
 
 def _project_relative(path: Path, root: Path) -> str:
+    # The path as the project names it, not where a symlink leads: records must name what
+    # dvc.yaml and the spec name (a resolved target would leak a folder outside the project).
+    absolute = Path(os.path.abspath(path))
     try:
-        return path.resolve().relative_to(root.resolve()).as_posix()
+        return absolute.relative_to(os.path.abspath(root)).as_posix()
     except ValueError:
-        return str(path.resolve())
+        return str(absolute)
 
 
 def note_state(name: str, path: Path, snapshot: Path, sha256: str, root: Path) -> None:

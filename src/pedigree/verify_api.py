@@ -14,20 +14,36 @@ from pathlib import Path
 from pedigree.dvclock import read_lock_stages
 from pedigree.errors import PedigreeError
 from pedigree.project import open_project
+from pedigree.spec.realpaths import refuse_escaping_compiled_paths
 from pedigree.verify.cache import cache_dir
-from pedigree.verify.rerun import StageVerification, rerun
-from pedigree.verify.workspace import locked_stage
+from pedigree.verify.rerun import StageVerification, not_replayed, rerun
+from pedigree.verify.workspace import Locked, LockedStage, locked_stage
+
+Replay = Callable[[Path, Path, LockedStage, bool], StageVerification]
 
 
 @dataclass(frozen=True)
 class VerifyReport:
-    """Every verified stage; `ok` when each reproduced every output byte for byte."""
+    """Every stage asked about: identical, differs, or could not be replayed (and why).
+
+    `ok` when each reproduced every output byte for byte.
+    """
 
     stages: tuple[StageVerification, ...]
 
     @property
     def ok(self) -> bool:
-        return all(s.identical for s in self.stages)
+        return bool(self.stages) and all(s.identical for s in self.stages)
+
+    @property
+    def differing(self) -> tuple[str, ...]:
+        """Stages that were re-run but did not reproduce their outputs."""
+        return tuple(s.stage for s in self.stages if s.differs)
+
+    @property
+    def not_replayed(self) -> tuple[str, ...]:
+        """Stages that could not be re-run at all."""
+        return tuple(s.stage for s in self.stages if s.not_replayed is not None)
 
 
 def _stage_order(root: Path) -> list[str]:
@@ -69,14 +85,29 @@ def verify(
     all_stages: bool = False,
     keep: bool = False,
     progress: Callable[[str], None] | None = None,
+    replay: Replay | None = None,
 ) -> VerifyReport:
-    """Re-run the chosen stages from their recorded inputs and compare every output."""
+    """Re-run the chosen stages from their recorded inputs and compare every output.
+
+    Every chosen stage is reported: a stage that cannot be replayed (an input or a snapshot is
+    gone) is reported as such, with why, and the others are still verified. `replay` re-runs
+    one stage (default: `pedigree.verify.rerun.rerun`; a stand-in in tests).
+    """
+    replay = replay or rerun
     root = open_project(start).root
+    refuse_escaping_compiled_paths(root)  # no stage path may lead out through a symlink
     entries = read_lock_stages(root / "dvc.lock")
     cache = cache_dir(root)
     results = []
     for name in select_stages(root, names, all_stages):
         if progress is not None:
             progress(name)
-        results.append(rerun(root, cache, locked_stage(name, entries[name]), keep))
+        outputs: tuple[Locked, ...] = ()
+        try:
+            locked = locked_stage(name, entries[name])
+            outputs = locked.outs
+            results.append(replay(root, cache, locked, keep))
+        except PedigreeError as exc:
+            # One stage's missing input must not hide what the other stages show.
+            results.append(not_replayed(name, outputs, exc.message, exc.hint))
     return VerifyReport(tuple(results))

@@ -11,6 +11,9 @@ from typing import Annotated
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, field_validator
 
+from stages.common.determinism import DeterminismParams
+from stages.common.training import ModelParams
+
 # A bound outside this range is a typo, not a temperature: 0.001 or 1000 already mean an
 # (almost) one-hot or (almost) uniform softmax.
 MIN_TEMPERATURE = 1e-3
@@ -69,3 +72,12 @@ class CalibrateParams(BaseModel):
                 "model); e.g. [0.05, 20.0]"
             )
         return low, high
+
+
+# The params.yaml sections this stage reads, each with its model: pedigree checks them before
+# anything runs (see pedigree.spec.params_check).
+PARAMS: dict[str, type[BaseModel]] = {
+    "calibrate": CalibrateParams,
+    "model": ModelParams,
+    "determinism": DeterminismParams,
+}

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from pedigree.atomic import BoundedReadError, read_bounded
 from pedigree.errors import SourceError
 from stages.common.pets import BREEDS, SPECIES_NAMES, TRIMAP_VALUES, Breed, breed_of_image_id
 
@@ -33,6 +34,11 @@ TRIMAPS_DIR = "annotations/trimaps"
 # Ids become output file names, so anything that could climb out of a folder is refused.
 ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_\-]*")
 JPEG_SUFFIXES = (".jpg", ".jpeg")
+# Reads are bounded: a source folder is not trusted to hold only sane files (a multi-gigabyte
+# "image", /dev/zero linked in as list.txt, a FIFO that would block a read forever). The real
+# list.txt is ~200 KB and the largest real photo a few MB.
+MAX_TEXT_BYTES = 64 << 20
+MAX_IMAGE_BYTES = 64 << 20
 _NOT_AN_IMAGE = "not an image file (Pillow cannot identify {})"
 
 
@@ -82,13 +88,29 @@ class _TrimapRejected(_Rejected):
     """The image was fine but its trimap is missing or unusable."""
 
 
+def _read_text(root: Path, rel: str, skips: list[Skip]) -> str | None:
+    """The text of the optional file `rel` (bounded); None, with a skip saying why, when it
+    cannot be used, and None without one when it does not exist."""
+    path = root / rel
+    if not path.exists():
+        return None
+    try:
+        data = read_bounded(path, MAX_TEXT_BYTES)
+    except BoundedReadError as exc:
+        skips.append(Skip(rel, f"not read: the file {exc}"))
+        return None
+    except OSError as exc:
+        skips.append(Skip(rel, f"cannot read: {exc.strerror or exc}"))
+        return None
+    return data.decode("utf-8", errors="replace")
+
+
 def _parse_list(root: Path, skips: list[Skip]) -> dict[str, _Listed]:
     """Entries of annotations/list.txt; malformed or contradictory lines become skips."""
-    path = root / LIST_FILE
-    if not path.is_file():
+    text = _read_text(root, LIST_FILE, skips)
+    if text is None:
         return {}
     entries: dict[str, _Listed] = {}
-    text = path.read_bytes().decode("utf-8", errors="replace")
     for number, raw in enumerate(text.splitlines(), start=1):
         line = raw.strip().lstrip("\ufeff")
         if not line or line.startswith("#"):
@@ -129,11 +151,11 @@ def _check_list_line(line: str, seen: dict[str, _Listed]) -> Breed | str:
 
 def _parse_animals(root: Path, skips: list[Skip]) -> dict[str, str]:
     """`image id -> animal id` from annotations/animals.txt, when the source has one."""
-    path = root / ANIMALS_FILE
-    if not path.is_file():
+    text = _read_text(root, ANIMALS_FILE, skips)
+    if text is None:
         return {}
     owners: dict[str, str] = {}
-    for number, raw in enumerate(path.read_text("utf-8", errors="replace").splitlines(), 1):
+    for number, raw in enumerate(text.splitlines(), 1):
         line = raw.strip()
         if not line or line.startswith("#"):
             continue
@@ -246,14 +268,19 @@ def _png(image: Image.Image) -> bytes:
 def _load(root: Path, image_id: str, breed: Breed, image_name: str, animal_id: str) -> Sample:
     """Load and normalise one sample, or raise _Rejected."""
     image_rel = f"images/{image_name}"
-    image_bytes = (root / image_rel).read_bytes()
+    try:
+        image_bytes = read_bounded(root / image_rel, MAX_IMAGE_BYTES)
+    except BoundedReadError as exc:
+        raise _Rejected(f"not read: the file {exc}") from None
     png, size, conversions = _read_image(root / image_rel, image_bytes)
     trimap_rel = f"{TRIMAPS_DIR}/{image_id}.png"
     trimap_path = root / trimap_rel
-    if not trimap_path.is_file():
+    if not trimap_path.exists():
         raise _TrimapRejected(f"no trimap {trimap_rel}")
     try:
-        trimap_bytes = trimap_path.read_bytes()
+        trimap_bytes = read_bounded(trimap_path, MAX_IMAGE_BYTES)
+    except BoundedReadError as exc:
+        raise _TrimapRejected(f"trimap {trimap_rel} not read: the file {exc}") from None
     except OSError as exc:
         raise _TrimapRejected(f"unreadable trimap {trimap_rel}: {exc.strerror or exc}") from None
     values, trimap_conversions, copy_trimap = _read_trimap(trimap_rel, trimap_bytes, size)
@@ -336,6 +363,8 @@ def _extra_reason(path: Path, image_id: str, used: str | None) -> str:
     """Why a second file for one image id is left out."""
     if path.is_dir():
         return "a folder, not an image file"
+    if not path.is_file():  # a FIFO or device: opening it to look inside could block forever
+        return "not a regular file"
     try:
         with Image.open(path):
             pass

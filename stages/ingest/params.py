@@ -14,6 +14,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    StrictFloat,
     StrictInt,
     StrictStr,
     ValidationInfo,
@@ -109,7 +110,21 @@ class SyntheticParams(BaseModel):
 
 
 class IngestParams(BaseModel):
-    """The whole `ingest` section: where the raw data comes from and how it is pinned."""
+    """The whole `ingest` section: where the raw data comes from and how it is pinned.
+
+    Archive bounds (a `.tar.gz` source, a downloaded one, or the images.tar.gz and
+    annotations.tar.gz pair in a source) are checked from the tar headers *before* anything is
+    written, and again while extracting; an archive over any of them is refused (exit 2) with
+    the numbers and the key to raise. The defaults fit the real Oxford-IIIT Pet archives
+    (images.tar.gz: ~790 MB, ~800 MB extracted; annotations.tar.gz: ~19 MB, ~60 MB extracted):
+
+    - `max_archive_bytes` (4 GiB): total size of the files one archive expands to;
+    - `max_member_bytes` (1 GiB): size of one file in an archive;
+    - `max_members` (100000): number of entries in one archive;
+    - `max_expansion_ratio` (100): extracted size / archive size; archives expanding to less
+      than 64 MiB are never refused for their ratio (a small archive cannot be a bomb);
+    - `max_download_bytes` (2 GiB): size of a downloaded `source` URL.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -117,6 +132,11 @@ class IngestParams(BaseModel):
     # validate_default: the "a URL needs sha256" rule must also fire when the key is left out.
     sha256: StrictStr | None = Field(default=None, validate_default=True)
     synthetic: SyntheticParams = SyntheticParams()
+    max_archive_bytes: StrictInt = Field(default=4 << 30, gt=0)
+    max_member_bytes: StrictInt = Field(default=1 << 30, gt=0)
+    max_members: StrictInt = Field(default=100_000, gt=0)
+    max_expansion_ratio: StrictInt | StrictFloat = Field(default=100, gt=0)
+    max_download_bytes: StrictInt = Field(default=2 << 30, gt=0)
 
     @field_validator("source")
     @classmethod
@@ -176,3 +196,8 @@ class IngestParams(BaseModel):
     def is_synthetic(self) -> bool:
         """True when the built-in generator is the source."""
         return self.source == SYNTHETIC
+
+
+# The params.yaml sections this stage reads, each with its model: pedigree checks them before
+# anything runs (see pedigree.spec.params_check).
+PARAMS: dict[str, type[BaseModel]] = {"ingest": IngestParams}

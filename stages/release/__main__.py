@@ -6,7 +6,8 @@ registry (idempotent on its content hash), runs the gate against the live champi
 registry's write lock, and writes, atomically:
   <out>/release.json                   the decision (promoted or rejected) with every reason
   cluster-conf/serving/<pipeline>.yaml the serving manifest of the champion (so a promotion
-                                       reaches the cluster through git)
+                                       reaches the cluster through git), written under the
+                                       registry's write lock before the decision commits
 A rejection is a normal outcome: the stage exits 0 and says why.
 """
 
@@ -110,20 +111,27 @@ def main(argv: list[str] | None = None) -> int:
     check_metric_names(params, candidate.metrics, args.params)
     registry_root = resolve_registry(root, params.registry)
     registry = Registry(registry_root)
+    written: list[Path] = []
+
+    def serve(champion: ModelVersion) -> None:
+        # called inside the registry's write transaction, before it commits: a concurrent
+        # release or `pedigree models promote` cannot write its manifest in between, so the
+        # manifest always names the champion the registry holds
+        written.append(write_serving_manifest(root, args.pipeline, champion, params.serving))
+
     # The registry as the gate found it is kept, so `pedigree verify` can replay this decision.
     with tempfile.TemporaryDirectory(dir=registry_root) as tmp:
         copy = Path(tmp) / "before.sqlite"
         outcome = registry.release(
-            candidate, Gate(params, candidate.test_split_sha256), snapshot_to=copy
+            candidate,
+            Gate(params, candidate.test_split_sha256),
+            snapshot_to=copy,
+            on_champion=serve,
         )
         snapshot, digest = keep_snapshot(registry_root, copy)
     note_state("registry", registry.database, snapshot, digest, root)
-    manifest = None
-    if outcome.champion_after is not None:
-        written = write_serving_manifest(
-            root, args.pipeline, outcome.champion_after, params.serving
-        )
-        manifest = written.relative_to(root).as_posix()  # always under the project root
+    # always under the project root
+    manifest = written[-1].relative_to(root).as_posix() if written else None
     doc = document(outcome, params, candidate.test_split_sha256, manifest)
     with atomic_output(args.out) as scratch:
         text = json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=True) + "\n"

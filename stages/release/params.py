@@ -106,3 +106,8 @@ def check_metric_names(params: ReleaseParams, metrics: dict[str, Any], params_fi
             for where, name in missing
         ]
     )
+
+
+# The params.yaml sections this stage reads, each with its model: pedigree checks them before
+# anything runs (see pedigree.spec.params_check).
+PARAMS: dict[str, type[BaseModel]] = {"release": ReleaseParams}

@@ -14,8 +14,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
-
 from pedigree.errors import SourceError
 from pedigree.stagekit import atomic_output, load_params, run_stage
 from stages.common.data import MODEL_SELECTION, SplitReader, dataset
@@ -28,18 +26,10 @@ from stages.common.training import (
     evaluate_segmentation,
     iou_callback,
 )
+from stages.train.params import TrainParams
 from stages.train.tensorboard import write_logs
 
 HISTORY_FIELDS = ("epoch", "loss", "val_loss", "val_mean_iou")
-
-
-class TrainParams(BaseModel):
-    """params.yaml `train`."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    epochs: int = Field(ge=1, le=1000)
-    patience: int = Field(ge=1, le=1000)
 
 
 def read_best_params(path: Path) -> Hyperparameters:

@@ -139,3 +139,8 @@ class TransformParams(BaseModel):
 
 def _fmt(buckets: list[int]) -> str:
     return ", ".join(str(b) for b in buckets)
+
+
+# The params.yaml sections this stage reads, each with its model: pedigree checks them before
+# anything runs (see pedigree.spec.params_check).
+PARAMS: dict[str, type[BaseModel]] = {"transform": TransformParams}

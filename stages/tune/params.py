@@ -26,6 +26,9 @@ from pydantic import (
     model_validator,
 )
 
+from stages.common.determinism import DeterminismParams
+from stages.common.training import ModelParams
+
 # The bounds `Hyperparameters` enforces (stages/common/training.py): a value the search may pick
 # must also be one train accepts, or the best trial could produce an unusable best_params.json.
 LEARNING_RATE_MAX = 1.0  # exclusive
@@ -178,3 +181,12 @@ class TuneParams(BaseModel):
                 "lower random_trials or raise trials"
             )
         return value
+
+
+# The params.yaml sections this stage reads, each with its model: pedigree checks them before
+# anything runs (see pedigree.spec.params_check).
+PARAMS: dict[str, type[BaseModel]] = {
+    "tune": TuneParams,
+    "model": ModelParams,
+    "determinism": DeterminismParams,
+}

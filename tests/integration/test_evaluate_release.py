@@ -116,10 +116,12 @@ def test_a_new_model_meets_the_gate_and_a_promotion_can_be_rolled_back(ran_proje
 
 def test_a_report_failure_keeps_the_previous_decision(ran_project: Path) -> None:
     before = release_doc(ran_project)
-    set_params(ran_project, {"evaluate": {"bins": 1}})  # refused: at least 2 bins
+    # An input evaluate refuses while it runs (bad params are refused before anything runs).
+    summary = ran_project / "replicates" / "summary.json"
+    summary.write_text("{not json", encoding="utf-8")
     result = pedigree(ran_project, "run", check=False)
     assert result.returncode == 1
     assert "stage 'evaluate' failed" in result.stderr
-    assert "evaluate.bins" in result.stderr
+    assert "replicates/summary.json is not valid JSON" in result.stderr
     assert release_doc(ran_project) == before
     assert models_json(ran_project, "list")["champion"] == 1

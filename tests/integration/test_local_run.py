@@ -86,13 +86,30 @@ def test_dry_run_changes_nothing(ran_project: Path) -> None:
 
 
 def test_failing_stage_is_named_with_its_log_tail(ran_project: Path) -> None:
-    set_params(ran_project, {"transform": {"shard_size": 0}})
+    # A failure while the stage runs (bad params are refused before anything runs).
+    main = ran_project / "stages" / "transform" / "__main__.py"
+    main.write_text(
+        "import sys\nprint('transform: the disk is full', file=sys.stderr)\nsys.exit(2)\n",
+        encoding="utf-8",
+    )
     result = pedigree(ran_project, "run", check=False)
     assert result.returncode == 1
     assert "error: stage 'transform' failed (exit code 2)" in result.stderr
     assert "last lines of the 'transform' log" in result.stderr
-    assert "transform.shard_size" in result.stderr  # the stage's own located params error
+    assert "transform: the disk is full" in result.stderr  # this run's log
     assert "hint: full log: .pedigree/logs/transform.log" in result.stderr
+    # and the previous outputs are back
+    assert (ran_project / "data" / "prepared" / "splits.json").is_file()
+
+
+def test_bad_params_are_refused_before_any_stage_runs(ran_project: Path) -> None:
+    set_params(ran_project, {"transform": {"shard_size": 0}})
+    lock = (ran_project / "dvc.lock").read_bytes()
+    result = pedigree(ran_project, "run", check=False)
+    assert result.returncode == 2
+    assert "params.yaml:" in result.stderr and "[transform.shard_size]" in result.stderr
+    assert "running" not in result.stdout.replace("running pipeline", "")
+    assert (ran_project / "dvc.lock").read_bytes() == lock
 
 
 def test_spec_change_regenerates_dvc_yaml_before_running(ran_project: Path) -> None:

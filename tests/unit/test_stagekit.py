@@ -75,3 +75,19 @@ def test_sha256_file(tmp_path: Path) -> None:
     path = tmp_path / "f"
     path.write_bytes(b"abc")
     assert sha256_file(path) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+
+
+def test_noted_state_paths_are_named_as_the_project_names_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pedigree.stagekit import _project_relative
+
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    root = tmp_path / "proj"
+    root.mkdir()
+    (root / "state").symlink_to(outside)
+    monkeypatch.chdir(root)
+    # Never the symlink's target: a record names what the spec names.
+    assert _project_relative(Path("state/registry"), root) == "state/registry"
+    assert _project_relative(root / "state" / "registry", root) == "state/registry"

@@ -14,6 +14,7 @@ from typing import Any
 
 from pedigree.audit.model import CheckResult, Finding, listing, result
 from pedigree.dvclock import read_lock_stages
+from pedigree.errors import ToolError
 from pedigree.lineage.hashing import Ignore, content_hash
 from pedigree.lineage.record import Artifact, LineageRecord
 from pedigree.lineage.store import RECORDS_DIR, LineageError, lock_outs, read_current
@@ -73,7 +74,8 @@ def record_findings(stage: str, entry: dict[str, Any], record: LineageRecord) ->
     lines += compare("output", _artifact_hashes(record.outputs), lock_outs(entry))
     lines += compare("input", _artifact_hashes(record.inputs), lock_hashes(entry.get("deps")))
     params = entry.get("params") if isinstance(entry.get("params"), dict) else {}
-    lines += _param_lines(record.params, params.get(PARAMS_FILE) or {})
+    locked = params.get(PARAMS_FILE)
+    lines += _param_lines(record.params, locked if isinstance(locked, dict) else {})
     return [
         Finding(f"stage '{stage}': {line}", f"{where} vs {LOCK}", _rerun(stage)) for line in lines
     ]
@@ -84,6 +86,17 @@ def workspace_findings(root: Path, stage: str, entry: dict[str, Any]) -> list[Fi
     ignore = Ignore(root)
     findings = []
     for path, md5 in lock_outs(entry).items():
+        if Path(path).is_absolute() or ignore.relative(root / path) is None:
+            # Never hash what dvc.lock points at outside the project (`/`, `../..`): a broken
+            # or hostile lock file must not make the audit walk the whole disk.
+            findings.append(
+                Finding(
+                    f"stage '{stage}': output {path} in {LOCK} lies outside the project",
+                    LOCK,
+                    f"restore it with `git checkout {LOCK}`, or re-run the pipeline",
+                )
+            )
+            continue
         found = content_hash(root / path, ignore)
         if found is None:
             findings.append(
@@ -120,12 +133,23 @@ def _orphans(root: Path, stages: dict[str, Any]) -> list[Finding]:
     ]
 
 
+def _unreadable(stage: str, exc: LineageError) -> Finding:
+    """A corrupt record as a finding: the file is `where`, so the message need not repeat it."""
+    where = f"{RECORDS_DIR.as_posix()}/{stage}.json"
+    message = exc.message.removeprefix(f"{where}: ")
+    return Finding(f"stage '{stage}': {message}", where, exc.hint or _rerun(stage))
+
+
 def check_records(root: Path) -> CheckResult:
     """Run check (d) on the project at `root`."""
-    stages = read_lock_stages(root / LOCK)
-    if not (root / LOCK).is_file():
+    if not (root / LOCK).exists():
         missing = Finding(f"{LOCK} is missing: nothing has run", LOCK, "run `pedigree run`")
         return result(NAME, "", "no lineage to audit", [missing])
+    try:
+        stages = read_lock_stages(root / LOCK)
+    except ToolError as exc:
+        broken = Finding(exc.message, LOCK, exc.hint or f"restore it with `git checkout {LOCK}`")
+        return result(NAME, "", f"{LOCK} cannot be read, so no lineage can be audited", [broken])
     findings: list[Finding] = []
     without: list[str] = []
     for stage, entry in stages.items():
@@ -133,9 +157,7 @@ def check_records(root: Path) -> CheckResult:
         try:
             record = read_current(root, stage)
         except LineageError as exc:
-            findings.append(
-                Finding(exc.message, f"{RECORDS_DIR.as_posix()}/{stage}.json", _rerun(stage))
-            )
+            findings.append(_unreadable(str(stage), exc))
             record = None
         else:
             if record is None:

@@ -148,7 +148,8 @@ def _watch_and_report(
 @click.option(
     "--repo",
     default=None,
-    help="git URL the cluster clones (default: metadata.repository, else origin).",
+    help="git URL the cluster clones (default: metadata.repository, else origin); "
+    "credentials in it are removed (a private repository's go in the Secret pedigree-git).",
 )
 @click.option(
     "--watch", "-w", is_flag=True, help="Follow the run until it ends (exit 1 if failed)."
@@ -180,6 +181,10 @@ def submit(
     creates, with arguments: `revision` (default: your HEAD commit; the cluster checks it out
     from git, so commit and push first) and `repo` (default: the spec's metadata.repository,
     else your `origin` remote). Uses the current kubeconfig context unless --context is given.
+
+    Credentials in the repository URL (`https://user:TOKEN@...`) are never sent to the cluster:
+    they are removed, with a warning; a private repository's credentials go in the Secret
+    pedigree-git (cluster-conf/README.md, "Private repositories").
 
     \b
     Examples:

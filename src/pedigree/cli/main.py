@@ -8,7 +8,6 @@ Exit codes: 0 ok, 1 a stage failed, 2 user error (spec, params, flags, data sour
 from __future__ import annotations
 
 import sys
-import traceback
 from pathlib import Path
 
 import click
@@ -34,9 +33,10 @@ INTERNAL_ERROR = 5
 @click.option(
     "--project",
     "-C",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
     default=Path("."),
-    help="Run as if started in this folder.",
+    help="Run as if started in this folder (any folder of the project); paths given to the "
+    "command (--spec, SPEC_FILE, PATH) are then relative to it.",
 )
 @click.option(
     "--verbose", "-v", is_flag=True, help="Show stage output live and tracebacks on errors."
@@ -53,7 +53,9 @@ def cli(ctx: click.Context, project: Path, verbose: bool) -> None:
       pedigree status                   # what is stale and why
     """
     opts = ctx.ensure_object(Options)
-    opts.project = project
+    # Absolute from here on: every command sees the same folder whatever the working directory
+    # (DVC, subprocesses and the API never have to guess what a relative path was relative to).
+    opts.project = project.resolve()
     opts.verbose = verbose
 
 
@@ -79,6 +81,8 @@ def validate(opts: Options, spec_file: Path | None, as_json: bool) -> int:
       pedigree validate pipelines/pets.yaml
     """
     opts.json = as_json
+    if spec_file is not None and not spec_file.is_absolute():
+        spec_file = opts.project / spec_file  # relative to the folder it runs in (or -C DIR)
     spec = api.validate(spec_file, opts.project)
     if as_json:
         render.emit_json(
@@ -155,7 +159,8 @@ def compile_(opts: Options, target: str, spec: Path | None, as_json: bool) -> in
 @json_option
 @click.pass_obj
 def check(opts: Options, spec: Path | None, no_env: bool, as_json: bool) -> int:
-    """Fail (exit 3) when dvc.yaml is stale or the locks disagree with each other or the .venv.
+    """Fail (exit 3) when a generated file is stale, the locks disagree with each other or the
+    .venv, or the serving manifest does not serve the registry's champion; bad params or spec: 2.
 
     \b
     Example:
@@ -219,8 +224,10 @@ def run(
 ) -> int:
     """Run the pipeline through DVC: stale stages run, up-to-date ones are skipped.
 
-    Stage output goes to .pedigree/logs/STAGE.log (live with --verbose); when a stage fails its
-    log's last lines are shown. Plain `dvc repro` runs the same pipeline. With --executor podman
+    Stage output goes to .pedigree/logs/STAGE.log (live with --verbose); when a stage fails the
+    last lines of this run's log are shown (or DVC's reason, when the stage never started), and
+    its previous outputs are put back: from the DVC cache, and metrics and plots from a copy
+    kept before the run. Plain `dvc repro` runs the same pipeline. With --executor podman
     or docker each stage runs in its image (pedigree/STAGE:VERSION) with the project mounted;
     outputs, dvc.lock and the cache are the same as without containers.
 
@@ -340,7 +347,27 @@ def status(
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point: run the CLI and map every outcome to a documented exit code."""
+    """Entry point: run the CLI and map every outcome to a documented exit code.
+
+    When the reader of our output goes away (`pedigree status | head -1`, `... --json | head`),
+    the command ends quietly with exit 141 (128 + SIGPIPE, as any Unix tool killed by SIGPIPE):
+    nothing on stderr, no traceback. Output is flushed here, inside the handler, so a pipe closed
+    before the interpreter's final flush is caught too.
+    """
+    try:
+        code = _run(argv)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        return code
+    except BrokenPipeError:
+        # Raised by a write to our own stdout/stderr (a broken pipe to a child process is an
+        # internal error, reported in _run): say nothing more, there is nobody to tell.
+        render.silence_closed_output()
+        return render.BROKEN_PIPE_EXIT
+
+
+def _run(argv: list[str] | None) -> int:
+    """Run the CLI; every outcome but a closed output becomes an exit code here."""
     args = sys.argv[1:] if argv is None else argv
     verbose = any(a in ("-v", "--verbose") for a in args)
     opts = Options()
@@ -350,10 +377,10 @@ def main(argv: list[str] | None = None) -> int:
         return int(code or 0)
     except PedigreeError as exc:
         if verbose:
-            traceback.print_exc()
+            render.print_traceback()
+        render.render_error(exc)  # stderr first: it still arrives when stdout is closed
         if opts.json:
             render.emit_json(render.error_json(exc))
-        render.render_error(exc)
         return exc.exit_code
     except click.exceptions.Exit as exc:
         return exc.exit_code
@@ -364,8 +391,10 @@ def main(argv: list[str] | None = None) -> int:
         render.say("interrupted", err=True)
         return 130
     except Exception as exc:  # noqa: BLE001 - last resort: a bug must still end in one clear line
+        if isinstance(exc, BrokenPipeError) and render.output_closed():
+            raise  # nobody reads our output any more: main() ends quietly
         if verbose:
-            traceback.print_exc()
+            render.print_traceback()
         render.say(f"internal error: {type(exc).__name__}: {exc}", err=True)
         render.say(
             "hint: this is a bug in pedigree; run again with --verbose and report the traceback",

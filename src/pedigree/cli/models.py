@@ -63,7 +63,8 @@ def _status(version: ModelVersion) -> str:
 def models() -> None:
     """The model registry: list released models, inspect one, promote or roll back the champion.
 
-    Promoting or rolling back rewrites cluster-conf/serving/<pipeline>.yaml for the new champion.
+    Promoting or rolling back rewrites cluster-conf/serving/<pipeline>.yaml for the new champion,
+    under the registry's lock; `manifest` rewrites it for the champion as it is.
 
     \b
     Examples:
@@ -71,6 +72,7 @@ def models() -> None:
       pedigree models show v3
       pedigree models promote v2 --reason "v3 regressed on cats"
       pedigree models rollback --reason "bad predictions in production"
+      pedigree models manifest
     """
 
 
@@ -220,6 +222,24 @@ def rollback(ctx: click.Context, reason: str, registry: Path | None, as_json: bo
     return _show_change(
         change, as_json, f"rolled back {demoted}; champion is now v{change.after.version}"
     )
+
+
+@models.command(context_settings=CONTEXT)
+@registry_option
+@json_option
+@click.pass_context
+def manifest(ctx: click.Context, registry: Path | None, as_json: bool) -> int:
+    """Rewrite the serving manifest for the current champion; the registry is not changed.
+
+    The repair for `pedigree check` reporting a manifest that serves another model than the
+    registry's champion.
+
+    \b
+    Example:
+      pedigree models manifest && git add cluster-conf/serving
+    """
+    change = registry_api.write_manifest(_start(ctx, as_json), registry)
+    return _show_change(change, as_json, f"champion is v{change.after.version}")
 
 
 def _show_change(change: registry_api.ChampionChange, as_json: bool, summary: str) -> int:

@@ -7,6 +7,7 @@ than click, and every command pays for what it imports at start-up.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from typing import Any
 
@@ -14,6 +15,7 @@ import click
 
 from pedigree.errors import PedigreeError, ProblemsError, StageFailedError
 from pedigree.executors.dvc import StageResult
+from pedigree.redact import redact_text
 
 OUTCOME_TEXT = {
     "ran": "ran",
@@ -21,6 +23,9 @@ OUTCOME_TEXT = {
     "skipped": "up to date, skipped",
     "would-run": "would run",
 }
+# Exit status when the reader of our output went away (`pedigree status | head -1`): 128 + SIGPIPE,
+# what any Unix tool killed by SIGPIPE reports, so `set -o pipefail` scripts see the usual value.
+BROKEN_PIPE_EXIT = 141
 OUTCOME_STYLE = {"ran": "green", "restored": "cyan", "skipped": None, "would-run": "yellow"}
 
 
@@ -30,8 +35,12 @@ def emit_json(data: Any) -> None:
 
 
 def say(text: str, err: bool = False) -> None:
-    """One plain line (on stderr with `err`)."""
-    click.echo(text, err=err)
+    """One plain line (on stderr with `err`), without credentials.
+
+    Errors and warnings quote what they failed on, and a URL or an exception text may carry a
+    password or token (a git remote, an S3 endpoint): the last line of defence is here.
+    """
+    click.echo(redact_text(text), err=err)
 
 
 class RunProgress:
@@ -92,4 +101,56 @@ def error_json(exc: PedigreeError) -> dict[str, Any]:
     if isinstance(exc, StageFailedError):
         data["stage"] = exc.stage
         data["log_tail"] = exc.log_tail
-    return data
+    return json.loads(redact_text(json.dumps(data)))
+
+
+def print_traceback() -> None:
+    """The current exception's traceback on stderr (--verbose), without credentials."""
+    import traceback
+
+    sys.stderr.write(redact_text(traceback.format_exc()))
+
+
+def _fd(stream: Any) -> int | None:
+    try:
+        return int(stream.fileno())
+    except (AttributeError, ValueError, OSError):  # replaced by a test, or already closed
+        return None
+
+
+def _reader_gone(fd: int) -> bool:
+    """True when `fd` is a pipe or socket whose reading end is closed (POLLERR/POLLHUP)."""
+    import select
+
+    if not hasattr(select, "poll"):
+        return False
+    poller = select.poll()
+    poller.register(fd, select.POLLOUT)
+    return any(events & (select.POLLERR | select.POLLHUP) for _, events in poller.poll(0))
+
+
+def output_closed() -> bool:
+    """True when nobody reads our stdout or stderr any more (the reader of a pipe exited).
+
+    Tells a broken pipe on our own output, which ends the command quietly, from one on a pipe
+    to a child process, which is a real failure.
+    """
+    fds = [fd for fd in (_fd(sys.stdout), _fd(sys.stderr)) if fd is not None]
+    return any(_reader_gone(fd) for fd in fds)
+
+
+def silence_closed_output() -> None:
+    """Send whatever would still go to a closed stdout or stderr to /dev/null (stdout when
+    neither can be told closed).
+
+    Python's own recipe (docs: "Note on SIGPIPE"): without it the interpreter's final flush of
+    the buffered stdout fails again and prints "Exception ignored ... BrokenPipeError".
+    """
+    fds = [fd for fd in (_fd(sys.stdout), _fd(sys.stderr)) if fd is not None]
+    closed = [fd for fd in fds if _reader_gone(fd)] or fds[:1]  # cannot tell: stdout, as usual
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        for fd in closed:
+            os.dup2(devnull, fd)
+    finally:
+        os.close(devnull)

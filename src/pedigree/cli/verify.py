@@ -9,10 +9,13 @@ import click
 from pedigree import verify_api
 from pedigree.cli import render
 from pedigree.cli.options import CONTEXT, Options, json_option
-from pedigree.verify.rerun import StageVerification
+from pedigree.verify.rerun import NotReplayed, StageVerification
+from pedigree.verify.workspace import Locked
 
 SHORT = 12
-DIFFERS = 1  # exit code: at least one output was not reproduced
+DIFFERS = 1  # exit code: at least one stage was re-run and did not reproduce its outputs
+NOT_REPLAYED = 2  # exit code: none differs, but a stage could not be re-run (an input is gone)
+NOT_RERUN = "(not re-run)"
 
 
 def _short(digest: str | None) -> str:
@@ -22,10 +25,46 @@ def _short(digest: str | None) -> str:
     return digest[:SHORT] + suffix
 
 
+def _exit_code(report: verify_api.VerifyReport) -> int:
+    if report.ok:
+        return 0
+    return DIFFERS if report.differing else NOT_REPLAYED
+
+
+def _not_replayed_json(item: StageVerification, why: NotReplayed) -> dict[str, Any]:
+    return {
+        "stage": item.stage,
+        "identical": False,
+        "replayed": False,
+        "cannot_replay": {"message": why.message, "hint": why.hint},
+        "exit_code": None,
+        "seconds": 0.0,
+        "outputs": [
+            {
+                "path": o.path,
+                "recorded": o.md5,
+                "reproduced": None,
+                "identical": None,
+                "details": [],
+            }
+            for o in why.outputs
+        ],
+        "inputs": [],
+        "environment_differences": [],
+        "recorded_environment_known": False,
+        "log_tail": [],
+        "scratch": None,
+    }
+
+
 def _stage_json(item: StageVerification) -> dict[str, Any]:
+    if item.not_replayed is not None:
+        return _not_replayed_json(item, item.not_replayed)
     return {
         "stage": item.stage,
         "identical": item.identical,
+        "replayed": True,
+        "cannot_replay": None,
         "exit_code": item.exit_code,
         "seconds": round(item.seconds, 3),
         "outputs": [
@@ -50,6 +89,13 @@ def _stage_json(item: StageVerification) -> dict[str, Any]:
 
 def _explain(item: StageVerification) -> None:
     """Why a stage did not reproduce: its failure, the files that differ, what changed."""
+    if item.not_replayed is not None:
+        # On stderr, as any error: the stage could not even be re-run.
+        message = item.not_replayed.message.removeprefix(f"stage '{item.stage}': ")
+        render.say(f"error: stage '{item.stage}' cannot be replayed: {message}", err=True)
+        if item.not_replayed.hint:
+            render.say(f"hint: {item.not_replayed.hint}", err=True)
+        return
     if item.exit_code != 0:
         render.say(f"  {item.stage}: the re-run failed (exit code {item.exit_code}); its log ends:")
         for line in item.log_tail:
@@ -88,8 +134,10 @@ def verify(
     Each stage runs alone in a scratch folder outside the project, with its inputs taken at
     the hashes dvc.lock records (from the DVC cache, or from the workspace when unchanged);
     every output is compared byte for byte with dvc.lock. Your workspace and cache are only
-    read. Exit code 0: every output reproduced; 1: something differs (the differences between
-    the recorded environment and this one are shown).
+    read. Every stage asked about is reported: identical, differs (with what differs between the
+    recorded environment and this one), or cannot be replayed (with why, e.g. an input no longer
+    in the cache). Exit code 0: every output reproduced; 1: a stage differs; 2: none differs but
+    a stage could not be replayed.
 
     \b
     Examples:
@@ -101,13 +149,33 @@ def verify(
     say = None if as_json else (lambda name: render.say(f"verifying {name} ..."))
     report = verify_api.verify(opts.project, stages, all_stages, keep, progress=say)
     if as_json:
-        render.emit_json({"ok": report.ok, "stages": [_stage_json(s) for s in report.stages]})
-        return 0 if report.ok else DIFFERS
-    rows = [
-        (c.stage, c.path, _short(c.recorded), _short(c.reproduced), "yes" if c.identical else "NO")
-        for s in report.stages
-        for c in s.checks
-    ]
+        render.emit_json(
+            {
+                "ok": report.ok,
+                "differing": list(report.differing),
+                "not_replayed": list(report.not_replayed),
+                "stages": [_stage_json(s) for s in report.stages],
+            }
+        )
+        return _exit_code(report)
+    rows = []
+    for item in report.stages:
+        if item.not_replayed is not None:
+            rows += [
+                (item.stage, o.path, _short(o.md5), NOT_RERUN, "cannot replay")
+                for o in item.not_replayed.outputs or [Locked("-", "-")]
+            ]
+            continue
+        rows += [
+            (
+                c.stage,
+                c.path,
+                _short(c.recorded),
+                _short(c.reproduced),
+                "yes" if c.identical else "NO",
+            )
+            for c in item.checks
+        ]
     header = ("stage", "output", "recorded", "reproduced", "identical")
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     for row in [header, *rows]:
@@ -119,5 +187,14 @@ def verify(
             _explain(item)
     same = sum(s.identical for s in report.stages)
     verdict = "every output is bit-identical" if report.ok else "NOT reproduced"
-    render.say(f"verify: {same} of {len(report.stages)} stages reproduced: {verdict}")
-    return 0 if report.ok else DIFFERS
+    counts = [
+        f"{len(names)} {what}"
+        for names, what in (
+            (report.differing, "differs" if len(report.differing) == 1 else "differ"),
+            (report.not_replayed, "cannot be replayed"),
+        )
+        if names
+    ]
+    more = f" ({', '.join(counts)})" if counts else ""
+    render.say(f"verify: {same} of {len(report.stages)} stages reproduced: {verdict}{more}")
+    return _exit_code(report)

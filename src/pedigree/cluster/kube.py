@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pedigree.errors import ClusterError, ClusterRequestError, RunNotFoundError
+from pedigree.redact import redact_text, url_without_credentials
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -86,7 +87,7 @@ def connect(context: str | None = None, kubeconfig: str | Path | None = None) ->
         if context is None and os.environ.get("KUBERNETES_SERVICE_HOST"):
             return _in_cluster()
         raise ClusterError(
-            f"no usable Kubernetes configuration in {path}: {exc}",
+            f"no usable Kubernetes configuration in {path}: {redact_text(str(exc))}",
             "point KUBECONFIG at your cluster's kubeconfig, or create a local cluster with "
             "`make cluster` (kind)",
         ) from None
@@ -108,7 +109,7 @@ def connect(context: str | None = None, kubeconfig: str | Path | None = None) ->
         )
     except (ConfigException, OSError, ValueError) as exc:
         raise ClusterError(
-            f"kubeconfig context '{name}' in {path} cannot be used: {exc}",
+            f"kubeconfig context '{name}' in {path} cannot be used: {redact_text(str(exc))}",
             f"check it with `kubectl --context {name} cluster-info`",
         ) from None
     namespace = (chosen.get("context") or {}).get("namespace")
@@ -125,7 +126,7 @@ def _in_cluster() -> Kube:
         kconfig.load_incluster_config(client_configuration=configuration)
     except ConfigException as exc:
         raise ClusterError(
-            f"no kubeconfig and the pod's ServiceAccount cannot be used: {exc}",
+            f"no kubeconfig and the pod's ServiceAccount cannot be used: {redact_text(str(exc))}",
             "mount a ServiceAccount token (automountServiceAccountToken) or set KUBECONFIG",
         ) from None
     ns_file = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
@@ -141,7 +142,8 @@ class Kube:
     ) -> None:
         self.api_client = api_client
         self.context = context
-        self.server = server
+        # For messages only (the client keeps its own configuration): never with credentials.
+        self.server = url_without_credentials(server)
         # The context's own namespace (kubectl's default); pedigree's default is `pedigree`.
         self.namespace = namespace
 
@@ -247,9 +249,9 @@ def unreachable(kube: Kube, reason: str) -> ClusterError:
 
 
 def _short_reason(exc: BaseException) -> str:
-    """'connection refused' rather than urllib3's three nested reprs."""
+    """'connection refused' rather than urllib3's three nested reprs (which repeat the URL)."""
     reason = getattr(exc, "reason", None) or exc
-    text = str(reason)
+    text = redact_text(str(reason))
     if "Connection refused" in text:
         return "connection refused"
     if "timed out" in text.lower() or "timeout" in type(reason).__name__.lower():
@@ -296,8 +298,13 @@ class StatusBody:
 
 
 def api_error(status: int, reason: str | None, body: Any, call: Call, kube: Kube) -> ClusterError:
-    """The ClusterError for an API answer `status` to `call` (the heart of the error messages)."""
-    parsed = StatusBody.parse(body)
+    """The ClusterError for an API answer `status` to `call` (the heart of the error messages).
+
+    What the server said is quoted without credentials (a webhook may echo a URL it refused).
+    """
+    text = body.decode("utf-8", "replace") if isinstance(body, bytes) else str(body or "")
+    parsed = StatusBody.parse(redact_text(text))
+    reason = redact_text(reason) if reason else reason
     said = parsed.message or reason or "no message"
     where = f"the API server at {kube.server} (context '{kube.context}')"
     if status == 0:  # the client's code for TLS and request-building failures

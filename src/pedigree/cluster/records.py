@@ -10,15 +10,22 @@ becomes `lineage/<stage>.json`, so lineage and verify work on cluster results.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pedigree.errors import PedigreeError, ToolError
 from pedigree.lineage.store import HISTORY_DIR
+from pedigree.redact import redact_text, url_without_credentials
 
 PREFIX = ("pedigree", "lineage")
 RUN_NAME = re.compile(r"^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$")
+REMOTE_HINT = (
+    "check that the remote is reachable and its URL, endpoint and credentials are right "
+    "(`dvc remote list`, `dvc config --local --list`)"
+)
 
 
 @dataclass(frozen=True)
@@ -32,7 +39,7 @@ class RemoteRecord:
 
 def check_run_name(run: str) -> str:
     """A Workflow name (a Kubernetes object name); refuse anything that could escape a path."""
-    if not RUN_NAME.match(run):
+    if not RUN_NAME.fullmatch(run):  # `$` alone would accept a final newline
         raise PedigreeError(
             f"'{run}' is not a run name",
             "give the Workflow's name as `pedigree submit` printed it, e.g. pets-x7k2q",
@@ -53,7 +60,7 @@ class RemoteRecords:
             self._remote = self._repo.cloud.get_remote(remote, "pedigree lineage records")
         except DvcException as exc:
             raise ToolError(
-                f"no usable DVC remote: {exc}",
+                f"no usable DVC remote: {redact_text(str(exc))}",
                 "add the cluster's remote: `dvc remote add -d cluster s3://pedigree/dvc` "
                 "(and `dvc remote modify cluster endpointurl URL` for MinIO)",
             ) from None
@@ -72,41 +79,59 @@ class RemoteRecords:
 
     @property
     def url(self) -> str:
-        """Where the records are, for messages."""
-        return str(self.base)
+        """Where the records are, for messages (a remote URL's user part left out)."""
+        return url_without_credentials(str(self.base))
+
+    @contextmanager
+    def _using(self, doing: str) -> Iterator[None]:
+        """A failure of the remote's filesystem (any backend: S3, HTTP, SSH...) as a ToolError
+        whose message has no credentials (backends repeat the URL, user and password too)."""
+        try:
+            yield
+        except PedigreeError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - each fsspec backend raises its own errors
+            said = redact_text(" ".join(str(exc).split())) or type(exc).__name__
+            raise ToolError(
+                f"cannot {doing} the DVC remote ({self.url}): {type(exc).__name__}: {said}",
+                REMOTE_HINT,
+            ) from None
 
     def publish(self, run: str) -> list[str]:
         """Copy every local history record to the remote under `run`; the remote paths."""
         check_run_name(run)
         history = self.root / HISTORY_DIR
         copied = []
-        for path in sorted(history.glob("*/*.json")) if history.is_dir() else []:
-            target = self.fs.join(self.base, run, path.parent.name, path.name)
-            self.fs.makedirs(self.fs.parent(target), exist_ok=True)
-            self.fs.put_file(str(path), target)
-            copied.append(target)
+        with self._using("copy lineage records to"):
+            for path in sorted(history.glob("*/*.json")) if history.is_dir() else []:
+                target = self.fs.join(self.base, run, path.parent.name, path.name)
+                self.fs.makedirs(self.fs.parent(target), exist_ok=True)
+                self.fs.put_file(str(path), target)
+                copied.append(target)
         return copied
 
     def listing(self, run: str | None = None) -> list[RemoteRecord]:
         """Records in the remote: those of `run`, or of every run."""
         top = self.base if run is None else self.fs.join(self.base, check_run_name(run))
-        if not self.fs.exists(top):
-            return []
         found = []
-        for path in sorted(self.fs.find(top)):
-            parts = self.fs.relparts(path, self.base)
-            if len(parts) == 3 and parts[2].endswith(".json"):
-                found.append(RemoteRecord(*parts))
+        with self._using("list lineage records in"):
+            if not self.fs.exists(top):
+                return []
+            for path in sorted(self.fs.find(top)):
+                parts = self.fs.relparts(path, self.base)
+                if len(parts) == 3 and parts[2].endswith(".json"):
+                    found.append(RemoteRecord(*parts))
         return found
 
     def fetch(self, records: list[RemoteRecord]) -> list[Path]:
         """Copy `records` into the local history (existing files are kept); the local paths."""
         written = []
-        for record in records:
-            local = self.root / HISTORY_DIR / record.stage / record.name
-            if not local.exists():
-                local.parent.mkdir(parents=True, exist_ok=True)
-                source = self.fs.join(self.base, record.run, record.stage, record.name)
-                self.fs.get_file(source, str(local))
-            written.append(local)
+        with self._using("copy lineage records from"):
+            for record in records:
+                local = self.root / HISTORY_DIR / record.stage / record.name
+                if not local.exists():
+                    local.parent.mkdir(parents=True, exist_ok=True)
+                    source = self.fs.join(self.base, record.run, record.stage, record.name)
+                    self.fs.get_file(source, str(local))
+                written.append(local)
         return written

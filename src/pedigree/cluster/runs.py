@@ -21,6 +21,7 @@ from typing import Any
 
 from pedigree.cluster.kube import Kube, Pod, PodGoneError
 from pedigree.errors import RunNotFoundError
+from pedigree.redact import redact_text
 
 RUN_LABEL = "workflows.argoproj.io/workflow"
 NODE_ANNOTATION = "workflows.argoproj.io/node-name"
@@ -119,12 +120,13 @@ def _seconds(start: str | None, end: str | None) -> float | None:
 
 
 def _parameters(items: Any) -> dict[str, str]:
+    """Name -> value; a run submitted with credentials in its repo URL shows them stripped."""
     found: dict[str, str] = {}
     for item in items or []:
         if isinstance(item, dict) and "name" in item:
             value = item.get("value", item.get("default"))
             if value is not None:
-                found[str(item["name"])] = str(value)
+                found[str(item["name"])] = redact_text(str(value))
     return found
 
 
@@ -183,7 +185,7 @@ def parse_run(workflow: dict[str, Any], namespace: str) -> RunStatus:
             started_at=node.get("startedAt"),
             finished_at=node.get("finishedAt"),
             duration_s=_seconds(node.get("startedAt"), node.get("finishedAt")),
-            message=str(message),
+            message=redact_text(str(message)),  # Argo's clone errors quote the repo URL
             retries=max(len(tries) - 1, 0),
         )
     order = dag_order(workflow)
@@ -196,7 +198,7 @@ def parse_run(workflow: dict[str, Any], namespace: str) -> RunStatus:
         phase=phase,
         started_at=status.get("startedAt"),
         finished_at=status.get("finishedAt"),
-        message=str(status.get("message") or ""),
+        message=redact_text(str(status.get("message") or "")),
         parameters=parameters,
         stages=(*stages, *extra),
     )
@@ -283,7 +285,7 @@ def stage_of(node_name: str, run: str) -> tuple[str, int] | None:
     """(stage, attempt) of a node name: `pets-x7k2q.train(1)` -> ("train", 1); None if foreign."""
     if not node_name.startswith(run + "."):
         return None
-    match = ATTEMPT.match(node_name.rsplit(".", 1)[-1])
+    match = ATTEMPT.fullmatch(node_name.rsplit(".", 1)[-1])
     if match is None:
         return None
     return match["stage"], int(match["attempt"] or 0)
@@ -348,7 +350,8 @@ def read_logs(
                     ) from None
                 logs.append(StageLog(name, number, len(attempts), pod.name, None, exc.message))
                 continue
-            logs.append(StageLog(name, number, len(attempts), pod.name, text))
+            # Argo's init container logs the clone of the repo URL; never show its user part.
+            logs.append(StageLog(name, number, len(attempts), pod.name, redact_text(text)))
     return tuple(logs)
 
 

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pedigree.errors import PedigreeError
+from pedigree.redact import redact_text
 
 REMOTE_NAME = "pedigree-cluster"
 REMOTE_ENV = "PEDIGREE_REMOTE"
@@ -196,7 +197,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     def say(line: str) -> None:
-        print(f"pedigree: {line}", file=sys.stderr, flush=True)
+        # Pod logs are read by anyone with access to the namespace: no remote URL or exception
+        # text may carry a credential into them.
+        print(f"pedigree: {redact_text(line)}", file=sys.stderr, flush=True)
 
     try:
         config = config_from_env(args.stage, Path.cwd(), os.environ)

@@ -13,7 +13,8 @@ Pure functions from spec to objects and text (no I/O), deterministic: same spec,
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import yaml
@@ -26,9 +27,11 @@ from pedigree.compile.argo_step import (
     pod_security_context,
     step_template,
 )
+from pedigree.compile.dvc import check_header_path, strings_in
 from pedigree.errors import PedigreeError, Problem, SpecError
 from pedigree.graph import build_graph
-from pedigree.spec.model import PipelineSpec
+from pedigree.redact import url_without_credentials
+from pedigree.spec.model import ARGO_EXPRESSION, PipelineSpec, hidden_char
 
 API_VERSION = "argoproj.io/v1alpha1"
 ENTRYPOINT = "pipeline"
@@ -41,6 +44,12 @@ DEFAULT_REMOTE = "s3://pedigree/dvc"
 DEFAULT_S3_ENDPOINT = "http://minio.pedigree.svc.cluster.local:9000"
 PARAMETERS = ("repo", "revision", "remote", "s3-endpoint")
 DESCRIPTION_ANNOTATION = "workflows.argoproj.io/description"  # shown by the Argo UI
+# Argo evaluates `{{...}}` in the strings of a WorkflowTemplate and its Workflows. The only
+# expressions in ours are the ones pedigree writes (the run's parameters and name); a `{{` from
+# the spec or from `pedigree submit`'s arguments would be evaluated too. Validation refuses
+# them; the compiler refuses them again (`refuse_expressions`), so a spec built in code cannot
+# bypass the check.
+OWN_EXPRESSION = re.compile(r"\{\{workflow\.(parameters\.[a-z0-9-]+|name)\}\}")
 
 # The whole run, every stage and retry included: three times the step deadline, room for a slow
 # stage plus its retry and everything else. A run still going after 12 hours is stuck, and a
@@ -91,7 +100,8 @@ def workflow_parameters(spec: PipelineSpec) -> list[dict[str, Any]]:
     """
     repo: dict[str, Any] = {"name": "repo"}
     if spec.metadata.repository:
-        repo["value"] = spec.metadata.repository
+        # Never a credential in a committed, cluster-readable file (pedigree.redact).
+        repo["value"] = url_without_credentials(spec.metadata.repository)
     repo["description"] = "git URL of the project, checked out at /workspace in every step"
     return [
         repo,
@@ -144,12 +154,69 @@ def _require_free_entrypoint(spec: PipelineSpec, spec_path: str) -> None:
             )
 
 
+def _copied_strings(spec: PipelineSpec) -> Iterator[tuple[str, str]]:
+    """(key path, value) of every spec string the Argo compiler copies into its objects."""
+    meta = spec.metadata
+    for key, value in (("name", meta.name), ("description", meta.description)):
+        if value:
+            yield f"metadata.{key}", value
+    if meta.repository:
+        yield "metadata.repository", meta.repository
+    for i, stage in enumerate(spec.stages):
+        yield f"spec.stages[{i}].name", stage.name
+        for key in ("cpu", "memory"):
+            value = getattr(stage.resources, key)
+            if value is not None:
+                yield f"spec.stages[{i}].resources.{key}", value
+        for j, path in enumerate(stage.state):
+            yield f"spec.stages[{i}].state[{j}]", path
+
+
+def refuse_expressions(spec: PipelineSpec, obj: Mapping[str, Any], spec_path: str) -> None:
+    """SpecError when a spec string with Argo's `{{` reaches `obj` (compiled from `spec`).
+
+    Checks the spec's copied strings, then every string of `obj`: an expression that is not one
+    pedigree writes (OWN_EXPRESSION) came from somewhere it must not.
+    """
+    hint = "write the value literally, without '{{'"
+    problems = [
+        Problem(
+            spec_path,
+            None,
+            where,
+            f"{value!r} contains '{ARGO_EXPRESSION}': Argo would evaluate it as an expression "
+            "in the WorkflowTemplate",
+            hint,
+        )
+        for where, value in _copied_strings(spec)
+        if ARGO_EXPRESSION in value
+    ]
+    if not problems:
+        problems = [
+            Problem(
+                spec_path,
+                None,
+                "",
+                f"the compiled {obj.get('kind', 'object')} would hold {text!r} at {where}: "
+                "Argo would evaluate that expression",
+                hint,
+            )
+            for where, text in strings_in(dict(obj), obj.get("kind", "object"))
+            if ARGO_EXPRESSION in text and not OWN_EXPRESSION.fullmatch(text)
+        ]
+    if problems:
+        raise SpecError(problems)
+
+
 def workflow_template_object(
-    spec: PipelineSpec, spec_path: str = "the pipeline spec"
+    spec: PipelineSpec, spec_path: str = "the pipeline spec", git_secret: str | None = None
 ) -> dict[str, Any]:
     """The WorkflowTemplate `pedigree-<pipeline>` as a plain dict.
 
-    Raises SpecError (naming `spec_path`) when a stage is called like the entrypoint.
+    `git_secret` names the Secret a private repository's clone credentials come from (see
+    `pedigree.compile.argo_step.source_artifact`); none for a public repository.
+    Raises SpecError (naming `spec_path`) when a stage is called like the entrypoint or a spec
+    string holds Argo's `{{`.
     """
     _require_free_entrypoint(spec, spec_path)
     pipeline = spec.metadata.name
@@ -161,7 +228,7 @@ def workflow_template_object(
     if spec.metadata.description:
         metadata["annotations"] = {DESCRIPTION_ANNOTATION: spec.metadata.description}
     order = build_graph(spec).order
-    return {
+    template = {
         "apiVersion": API_VERSION,
         "kind": "WorkflowTemplate",
         "metadata": metadata,
@@ -176,10 +243,12 @@ def workflow_template_object(
             "ttlStrategy": dict(TTL_STRATEGY),
             "templates": [
                 dag_template(spec),
-                *(step_template(spec.stage(name)) for name in order),
+                *(step_template(spec.stage(name), git_secret) for name in order),
             ],
         },
     }
+    refuse_expressions(spec, template, spec_path)
+    return template
 
 
 def workflow_object(
@@ -200,6 +269,8 @@ def workflow_object(
                 f"unknown workflow parameter(s): {', '.join(unknown)}",
                 f"the WorkflowTemplate {template_name(pipeline)} takes: {', '.join(PARAMETERS)}",
             )
+        for name, value in parameters.items():
+            _check_argument(name, str(value))
         workflow_spec["arguments"] = {
             "parameters": [
                 {"name": name, "value": str(parameters[name])}
@@ -207,7 +278,7 @@ def workflow_object(
                 if name in parameters
             ]
         }
-    return {
+    workflow = {
         "apiVersion": API_VERSION,
         "kind": "Workflow",
         "metadata": {
@@ -217,6 +288,24 @@ def workflow_object(
         },
         "spec": workflow_spec,
     }
+    refuse_expressions(spec, workflow, "the pipeline spec")
+    return workflow
+
+
+def _check_argument(name: str, value: str) -> None:
+    """A submitted parameter is passed literally: no Argo expression, no control character."""
+    if ARGO_EXPRESSION in value:
+        raise PedigreeError(
+            f"workflow parameter {name}={value!r} contains '{ARGO_EXPRESSION}': Argo would "
+            "evaluate it as an expression",
+            f"pass the {name} literally, without '{{{{'",
+        )
+    char = hidden_char(value)
+    if char is not None:
+        raise PedigreeError(
+            f"workflow parameter {name}={value!r} contains the control character U+{ord(char):04X}",
+            f"pass the {name} without it",
+        )
 
 
 class _NoAliases(yaml.SafeDumper):
@@ -228,6 +317,7 @@ class _NoAliases(yaml.SafeDumper):
 
 def dump(obj: Mapping[str, Any], spec_path: str) -> str:
     """The generated-from header, then `obj` as block YAML (keys in insertion order)."""
+    check_header_path(spec_path)
     body = yaml.dump(
         obj,
         Dumper=_NoAliases,

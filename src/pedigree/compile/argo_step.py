@@ -26,6 +26,10 @@ STEP_MODULE = "pedigree.cluster.step"
 IMAGE_REPOSITORY = "pedigree"
 USER_ID = 10001  # the non-root `pedigree` user (and group) baked into every image
 SOURCE_ARTIFACT = "source"
+# A private repository's credentials: the Secret the git artifact reads them from (never the
+# URL, which anyone who can list Workflows reads). See cluster-conf/README.md.
+GIT_SECRET = "pedigree-git"
+GIT_SECRET_KEYS = {"usernameSecret": "username", "passwordSecret": "password"}
 PART_OF_LABEL = "app.kubernetes.io/part-of"
 PIPELINE_LABEL = "pedigree.dev/pipeline"
 STAGE_LABEL = "pedigree.dev/stage"
@@ -55,20 +59,24 @@ def step_command(stage: Stage) -> list[str]:
     return [RUNNER_PYTHON, "-m", STEP_MODULE, "--stage", stage.name]
 
 
-def source_artifact() -> dict[str, Any]:
+def source_artifact(git_secret: str | None = None) -> dict[str, Any]:
     """The project checked out at /workspace at the run's revision.
 
     A full clone (no `depth`): the revision may be any commit, and lineage records the
-    commit the stage ran at.
+    commit the stage ran at. With `git_secret`, Argo clones with the user name and password
+    (or token) held by that Secret's `username` and `password` keys. Argo has no optional
+    Secret here (a missing one keeps the pod from starting), so a public repository's
+    template names none.
     """
-    return {
-        "name": SOURCE_ARTIFACT,
-        "path": WORKSPACE,
-        "git": {
-            "repo": "{{workflow.parameters.repo}}",
-            "revision": "{{workflow.parameters.revision}}",
-        },
+    git: dict[str, Any] = {
+        "repo": "{{workflow.parameters.repo}}",
+        "revision": "{{workflow.parameters.revision}}",
     }
+    if git_secret:
+        git.update(
+            {field: {"name": git_secret, "key": key} for field, key in GIT_SECRET_KEYS.items()}
+        )
+    return {"name": SOURCE_ARTIFACT, "path": WORKSPACE, "git": git}
 
 
 def step_env() -> list[dict[str, Any]]:
@@ -172,8 +180,9 @@ def step_volumes(stage: Stage) -> tuple[list[dict[str, Any]], list[dict[str, Any
     return volumes, mounts
 
 
-def step_template(stage: Stage) -> dict[str, Any]:
-    """The container template named after `stage`, run by the DAG task of the same name."""
+def step_template(stage: Stage, git_secret: str | None = None) -> dict[str, Any]:
+    """The container template named after `stage`, run by the DAG task of the same name
+    (`git_secret`: see `source_artifact`)."""
     volumes, mounts = step_volumes(stage)
     container: dict[str, Any] = {
         "image": stage_image(stage),
@@ -190,7 +199,7 @@ def step_template(stage: Stage) -> dict[str, Any]:
         "name": stage.name,
         # The stage label lets `pedigree logs RUN STAGE` find the stage's pods.
         "metadata": {"labels": {STAGE_LABEL: stage.name}},
-        "inputs": {"artifacts": [source_artifact()]},
+        "inputs": {"artifacts": [source_artifact(git_secret)]},
         "container": container,
         "volumes": volumes,
         # IntOrString in Argo's schema: written as a string.

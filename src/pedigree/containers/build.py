@@ -28,6 +28,7 @@ from pedigree.containers.engine import Engine, ImageMissingError, find_engine, i
 from pedigree.containers.executor import ULIMITS
 from pedigree.errors import PedigreeError, StaleError, ToolError
 from pedigree.gitstate import git
+from pedigree.redact import url_without_credentials
 
 if TYPE_CHECKING:
     from pedigree.api import Loaded
@@ -52,10 +53,15 @@ class ImageBuild:
 
 
 def labels(root: Path, repository: str | None) -> dict[str, str]:
-    """VERSION, SOURCE (the spec's metadata.repository, else git's origin) and REVISION."""
+    """VERSION, SOURCE (the spec's metadata.repository, else git's origin) and REVISION.
+
+    SOURCE never carries credentials: a label is readable by anyone who can pull the image, and
+    the build argv that passes it is printed.
+    """
+    source = repository or git(root, "remote", "get-url", "origin")
     return {
         "VERSION": __version__,
-        "SOURCE": repository or git(root, "remote", "get-url", "origin") or UNKNOWN,
+        "SOURCE": url_without_credentials(source) if source else UNKNOWN,
         "REVISION": git(root, "rev-parse", "HEAD") or UNKNOWN,
     }
 

@@ -11,6 +11,7 @@ Pure functions from spec to text (no I/O).
 from __future__ import annotations
 
 from pedigree import __version__
+from pedigree.compile.dvc import check_header_path
 from pedigree.containers import BASE
 from pedigree.errors import Problem, SpecError
 from pedigree.spec.model import PipelineSpec, Stage
@@ -108,6 +109,7 @@ def render_dockerfile(stage: Stage, spec_path: str) -> str:
         version=__version__,
         label=_label_value(label),
     )
+    check_header_path(spec_path)  # a line break in it would end the header's comment line
     return HEADER.format(spec=spec_path) + body
 
 

@@ -4,6 +4,10 @@ DVC does the real work (hashing, skipping, run-cache, dvc.lock); this adapter on
 so that `pedigree run` can say which stage runs, which is skipped and for how long, and turns
 DVC's exceptions into pedigree's. Running in-process (not `dvc repro` in a subprocess) keeps a
 no-op `pedigree run` as cheap as a no-op `dvc repro`.
+
+Every DVC call runs from the project root (DVC resolves paths against the working directory),
+so the answers are the same from any folder. A stage that fails keeps its previous outputs
+(see `pedigree.executors.restore`), and its error shows this run's log, never an older one.
 """
 
 from __future__ import annotations
@@ -19,7 +23,15 @@ from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from pedigree.errors import InterruptedRunError, ProjectError, StageFailedError, ToolError
+from pedigree.executors.restore import (
+    OutputKeeper,
+    RestoreNote,
+    StageOut,
+    restore_outputs,
+    stage_outs,
+)
 from pedigree.launch import stage_log
+from pedigree.redact import redact_text
 
 Outcome = Literal["ran", "restored", "skipped", "would-run"]
 LOG_TAIL_LINES = 20
@@ -68,7 +80,8 @@ class _DvcLogTap(logging.Handler):
         elif isinstance(record.msg, str) and "To track the changes with git" in record.msg:
             self.git_add = str(record.args[0]).strip() if record.args else None
         elif record.levelno >= logging.WARNING:
-            self.warnings.append(record.getMessage())
+            # DVC repeats remote URLs in its warnings: keep no credential.
+            self.warnings.append(redact_text(record.getMessage()))
 
 
 @contextmanager
@@ -104,6 +117,23 @@ def _stage_environment(quiet_stages: bool) -> Iterator[None]:
         os.environ.update(saved)
 
 
+@contextmanager
+def _in_project(root: Path) -> Iterator[Path]:
+    """Work from the project root for the length of a DVC call.
+
+    DVC resolves targets, dvc.yaml and its own paths against the working directory, not the
+    repository it was opened on: from a subfolder it would see no stages (or fail), so every
+    DVC call runs from the root, and the caller's working directory comes back afterwards.
+    """
+    root = root.resolve()
+    saved = os.getcwd()
+    os.chdir(root)
+    try:
+        yield root
+    finally:
+        os.chdir(saved)
+
+
 def _open_repo(root: Path, remote: str | None = None) -> Any:
     from dvc.exceptions import NotDvcRepoError
     from dvc.repo import Repo
@@ -117,10 +147,29 @@ def _open_repo(root: Path, remote: str | None = None) -> Any:
         ) from None
 
 
-def _log_tail(root: Path, stage: str) -> str:
+LogMark = tuple[int, int, int, int] | None
+
+
+def _log_mark(root: Path, stage: str) -> LogMark:
+    """What identifies the stage's log file as it is now (None: there is none).
+
+    The launcher truncates and rewrites the log when the stage starts, which changes its
+    modification time; an unchanged mark after a failure means this run never started it.
+    """
+    try:
+        info = stage_log(root, stage).stat()
+    except OSError:
+        return None
+    return (info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
+
+
+def _log_tail(root: Path, stage: str, before: LogMark) -> str | None:
+    """The last lines of the stage's log when this run wrote it, else None (it never started:
+    the log, if any, is an older run's)."""
+    now = _log_mark(root, stage)
+    if now is None or now == before:
+        return None
     path = stage_log(root, stage)
-    if not path.is_file():
-        return ""
     lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
     return "\n".join(lines[-LOG_TAIL_LINES:])
 
@@ -157,8 +206,13 @@ def reproduce(
     With `pull`, DVC first fetches the default remote's run-cache and pulls the outputs of the
     stages it restores from it (`dvc repro --pull`); `remote` names another remote to use.
 
-    Raises StageFailedError naming the stage (with its log tail), InterruptedRunError when a
-    stage was stopped by Ctrl-C, ToolError for DVC failures outside any stage.
+    A stage that fails or is interrupted leaves its previous outputs in place: DVC deletes them
+    before running it, so they are restored from the DVC cache (and from a copy kept before the
+    run for outputs DVC does not cache), and the error says what came back.
+
+    Raises StageFailedError naming the stage (with this run's log tail, or DVC's reason when the
+    stage never started), InterruptedRunError when a stage was stopped by Ctrl-C, ToolError for
+    DVC failures outside any stage.
     """
     from dvc.exceptions import DvcException
     from dvc.lock import LockError
@@ -167,6 +221,9 @@ def reproduce(
     results: list[StageResult] = []
     pending: set[str] = set()  # dry run: stages that would run, so downstream would too
     current: list[str] = []
+    outs: dict[str, tuple[StageOut, ...]] = {}
+    log_marks: dict[str, LogMark] = {}
+    keeper = OutputKeeper(root.resolve())
 
     def observed(stage: Any, **kwargs: Any) -> Any:
         name = stage.addressing
@@ -176,7 +233,15 @@ def reproduce(
         upstream = [s.addressing for s in kwargs.get("upstream") or []]
         # DVC forces every stage of the plan; `--force` with targets forces only the targets.
         kwargs["force"] = force and (not targets or name in targets)
-        ret = _reproduce_stage(stage, **kwargs)
+        if not dry:
+            outs[name] = stage_outs(stage)
+            log_marks[name] = _log_mark(root, name)
+            keeper.keep(name, outs[name])
+        # A stage downstream of one that would run would run too. DVC's own dry run would hash
+        # its deps, which that stage has not written yet: in a fresh clone they are missing and
+        # `dvc repro --dry` fails on them.
+        ret = stage if dry and pending & set(upstream) else _reproduce_stage(stage, **kwargs)
+        keeper.discard(name)
         seconds = time.monotonic() - started
         if dry:
             outcome: Outcome = "would-run" if ret or pending & set(upstream) else "skipped"
@@ -191,7 +256,21 @@ def reproduce(
         observer.stage_finished(result)
         return ret
 
-    with _tapped_dvc_log() as tap, _stage_environment(quiet_stages):
+    def restored(stage: str) -> RestoreNote:
+        if dry:
+            return RestoreNote()
+        try:
+            # A fresh repo: the failed run's one may hold stage objects mid-update.
+            fresh = _open_repo(root, remote)
+            try:
+                return restore_outputs(root, stage, outs.get(stage, ()), keeper, fresh)
+            finally:
+                fresh.close()
+        except Exception as exc:  # noqa: BLE001 - the stage's own failure must still be reported
+            return RestoreNote(error=f"{type(exc).__name__}: {exc}")
+
+    failure: tuple[str, BaseException] | None = None
+    with _in_project(root) as root, _tapped_dvc_log() as tap, _stage_environment(quiet_stages):
         repo = _open_repo(root, remote)
         try:
             repo.reproduce(targets=targets, force=False, dry=dry, repro_fn=observed, pull=pull)
@@ -201,37 +280,63 @@ def reproduce(
                 "wait for it to finish, then try again",
             ) from None
         except DvcException as exc:
-            stage = current[0] if current else None
-            if stage is None:
+            if not current:
                 raise ToolError(f"dvc: {exc}") from None
-            status = _exit_status(exc)
-            if status in (130, -2):
-                raise InterruptedRunError(
-                    f"interrupted during stage '{stage}': nothing half-written was kept",
-                    "run again to finish the pipeline",
-                ) from None
-            cause = exc.__cause__ or exc
-            message = (
-                f"stage '{stage}' failed (exit code {status})"
-                if status is not None
-                else f"stage '{stage}' failed: {cause}"
-            )
-            raise StageFailedError(
-                stage,
-                message,
-                _log_tail(root, stage),
-                f"full log: {stage_log(root, stage).relative_to(root)}",
-            ) from None
+            failure = (current[0], exc)
+        except KeyboardInterrupt as exc:
+            if not current:
+                raise
+            failure = (current[0], exc)
         finally:
             repo.close()
+        if failure is not None:
+            stage, exc = failure
+            note = restored(stage)
+            if isinstance(exc, KeyboardInterrupt):
+                clause = note.sentence()
+                raise InterruptedRunError(
+                    f"interrupted during stage '{stage}'" + (f"; {clause}" if clause else ""),
+                    "run again to finish the pipeline",
+                ) from None
+            raise _stage_error(root, stage, exc, log_marks.get(stage), note) from None
     return ReproResult(tuple(results), tuple(tap.warnings), tap.git_add)
+
+
+def _stage_error(
+    root: Path, stage: str, exc: BaseException, before: LogMark, note: RestoreNote
+) -> StageFailedError | InterruptedRunError:
+    """The error for a stage DVC could not run: interrupted, did not start, or failed."""
+    status = _exit_status(exc)
+    restored = note.sentence()
+    suffix = f"; {restored}" if restored else ""
+    if status in (130, -2):
+        return InterruptedRunError(
+            f"interrupted during stage '{stage}': nothing half-written was kept{suffix}",
+            "run again to finish the pipeline",
+        )
+    code = f" (exit code {status})" if status is not None else ""
+    tail = _log_tail(root, stage, before)
+    log = stage_log(root, stage).relative_to(root)
+    if tail is None:
+        # The launcher never wrote this run's log: any log there is an older run's, not this one.
+        reason = str(exc.__cause__ or exc)
+        older = f"; {log} is from an earlier run" if (root / log).is_file() else ""
+        return StageFailedError(
+            stage,
+            f"stage '{stage}' did not start{code}: {reason}{suffix}",
+            "",
+            f"fix the cause DVC gives, then run again (this run wrote no log{older})",
+        )
+    cause = exc.__cause__ or exc
+    message = f"stage '{stage}' failed" + (code if status is not None else f": {cause}")
+    return StageFailedError(stage, message + suffix, tail, f"full log: {log}")
 
 
 def status(root: Path) -> dict[str, list[Any]]:
     """DVC's status of every stage: {stage: [changes...]}, empty for up-to-date stages."""
     from dvc.exceptions import DvcException
 
-    with _tapped_dvc_log():
+    with _in_project(root) as root, _tapped_dvc_log():
         repo = _open_repo(root)
         try:
             return dict(repo.status())

@@ -11,6 +11,8 @@ import importlib.metadata
 import json
 import os
 import platform
+import posixpath
+import re
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -72,13 +74,32 @@ class StageDef:
     pipeline: str | None
 
 
+def recorded_path(path: str) -> str:
+    """`path` exactly as dvc.yaml (and so dvc.lock) writes it: the record's inputs and outputs
+    must name what dvc.lock names. Never resolved (a symlink's target is not the path DVC
+    tracks); an absolute or escaping path is refused (ValueError), never recorded."""
+    normal = posixpath.normpath(path)
+    if (
+        not path
+        or path.startswith("/")
+        or re.match(r"^[A-Za-z]:", path)
+        or normal == ".."
+        or normal.startswith("../")
+    ):
+        raise ValueError(
+            f"dvc.yaml names '{path}', which is not a path inside the project; "
+            "regenerate dvc.yaml with `pedigree compile --target dvc`"
+        )
+    return path
+
+
 def _paths(items: list[Any] | None) -> tuple[str, ...]:
     paths: list[str] = []
     for item in items or []:
         if isinstance(item, str):
-            paths.append(item)
+            paths.append(recorded_path(item))
         elif isinstance(item, dict):
-            paths.extend(str(k) for k in item)
+            paths.extend(recorded_path(str(k)) for k in item)
     return tuple(paths)
 
 

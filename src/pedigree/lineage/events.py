@@ -37,14 +37,15 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
+from pedigree.gitstate import git
 from pedigree.lineage.record import Artifact, LineageRecord, key_paths
 from pedigree.lineage.store import EVENTS_FILE
+from pedigree.redact import redact_text, url_without_credentials
 
 if TYPE_CHECKING:
     from openlineage.client.event_v2 import RunEvent
@@ -77,31 +78,21 @@ def job_name(record: LineageRecord) -> str:
 
 
 def _without_credentials(url: str) -> str:
-    """`url` with any user:password@ removed: a token in a remote URL must not be published."""
+    """`url` as the job's source location: credentials removed (`pedigree.redact`), an scp-like
+    `git@host:org/repo.git` written as `ssh://host/org/repo.git`, no ssh user either."""
     if url.startswith("git@") and ":" in url:  # scp-like git@host:org/repo.git
         host, path = url[len("git@") :].split(":", 1)
         return f"ssh://{host}/{path}"
-    parts = urlsplit(url)
+    parts = urlsplit(url_without_credentials(url))
     if not parts.scheme:
-        return url
+        return url_without_credentials(url)
     netloc = parts.netloc.rsplit("@", 1)[-1]
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
 def repository_url(root: Path) -> str:
     """The project's git remote `origin` (credentials removed), else the project folder's URI."""
-    try:
-        found = subprocess.run(
-            ["git", "remote", "get-url", "origin"],
-            cwd=root,
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=False,
-        )
-    except (OSError, subprocess.SubprocessError):
-        found = None
-    remote = found.stdout.strip() if found is not None and found.returncode == 0 else ""
+    remote = git(root, "remote", "get-url", "origin")
     return _without_credentials(remote) if remote else root.resolve().as_uri()
 
 
@@ -113,8 +104,15 @@ def _code_url(repo_url: str, commit: str | None, path: str) -> str:
 
 
 def flat_params(params: dict[str, Any]) -> dict[str, str]:
-    """Every param as dotted key -> JSON text (`transform.split.buckets` -> `10`)."""
-    return {key: json.dumps(value, sort_keys=True) for key, value in key_paths(params).items()}
+    """Every param as dotted key -> JSON text (`transform.split.buckets` -> `10`).
+
+    A URL with credentials in a param (`source: https://user:TOKEN@host/data.zip`) is published
+    without them: events leave the machine, to whoever reads the lineage server.
+    """
+    return {
+        key: redact_text(json.dumps(value, sort_keys=True), environ={})
+        for key, value in key_paths(params).items()
+    }
 
 
 def _inputs(record: LineageRecord, space: str) -> list[InputDataset]:
@@ -299,7 +297,9 @@ def _http_transport() -> Any | None:
 
 
 def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split()) or type(exc).__name__
+    """The exception in one line, without credentials: the client's and requests' messages
+    repeat the URL they failed on, user and password included."""
+    text = redact_text(" ".join(str(exc).split())) or type(exc).__name__
     return text if len(text) <= 200 else text[:197] + "..."
 
 
@@ -324,7 +324,7 @@ def emit(root: Path, record: LineageRecord, event_type: str) -> None:
         finally:
             http.close()
     except Exception as exc:  # noqa: BLE001 - a lineage server being down must not fail the stage
-        target = os.environ.get(URL_ENV, "").strip()
+        target = url_without_credentials(os.environ.get(URL_ENV, "").strip())
         sys.stderr.write(
             f"pedigree: warning: OpenLineage endpoint {target} did not take the {event_type} "
             f"event of stage '{record.stage}' ({_one_line(exc)}); it is kept in {EVENTS_FILE}\n"

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from pedigree.atomic import BoundedReadError, read_bounded
 from pedigree.lineage.hashing import DIR_SUFFIX, listing_hash
 from pedigree.lineage.record import Artifact, LineageRecord
 from pedigree.lineage.store import LineageError, current_path, lock_outs, read_current
@@ -27,6 +28,8 @@ from pedigree.lineage.store import LineageError, current_path, lock_outs, read_c
 LinkState = Literal["current", "changed", "unknown", "raw"]
 SYNTHETIC = "synthetic"
 CACHE_DIR = Path(".dvc") / "cache" / "files" / "md5"
+# A folder listing holds one short entry per file: 64 MiB is millions of files.
+MAX_LISTING_BYTES = 64 << 20
 RERUN_HINT = "re-create it with `pedigree run --stage {stage} --force` and commit lineage/"
 
 
@@ -133,9 +136,9 @@ def part_hash(root: Path, folder_md5: str, rel: str) -> str | None:
         return None
     listing = root / CACHE_DIR / folder_md5[:2] / folder_md5[2:]
     try:
-        entries = json.loads(listing.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
+        entries = json.loads(read_bounded(listing, MAX_LISTING_BYTES))
+    except (OSError, ValueError, BoundedReadError, RecursionError):
+        return None  # a listing that cannot be read is one we do not have: "unknown"
     if not isinstance(entries, list):
         return None
     prefix = rel.rstrip("/") + "/"
@@ -146,7 +149,7 @@ def part_hash(root: Path, folder_md5: str, rel: str) -> str | None:
         if entry["relpath"] == rel:
             return str(entry.get("md5"))
         if entry["relpath"].startswith(prefix):
-            below.append({"md5": str(entry["md5"]), "relpath": entry["relpath"][len(prefix) :]})
+            below.append({"md5": str(entry.get("md5")), "relpath": entry["relpath"][len(prefix) :]})
     return listing_hash(below) if below else None
 
 

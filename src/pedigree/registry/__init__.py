@@ -6,6 +6,8 @@ The release stage calls `Registry.release` with a gate; people use `pedigree mod
 inspect, promote and roll back. The champion is served through the manifest that `serving`
 writes to cluster-conf/serving/<pipeline>.yaml.
 
-Modules: records (the data), store (Registry), artifacts, serving, settings. Import from them
-directly: this package imports nothing, so reading a record never loads YAML or pydantic.
+Modules: records (the data), store (Registry), database (the SQLite file: schema, creation,
+refusing a damaged one), rows (rows back into records), artifacts, serving, settings. Import
+from them directly: this package imports nothing, so reading a record never loads YAML or
+pydantic.
 """

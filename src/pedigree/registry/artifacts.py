@@ -33,7 +33,7 @@ def store_artifacts(root: Path, candidate: Candidate) -> str:
     not copied again; the copy's own sha256 must equal the candidate's, else RegistryError.
     """
     sha = candidate.model_sha256
-    if not SHA256.match(sha):
+    if not SHA256.fullmatch(sha):  # `$` alone would accept a final newline
         raise RegistryError(
             f"'{sha}' is not a sha256 (64 lowercase hex characters)",
             "pass the hex digest of the model file, e.g. from pedigree.stagekit.sha256_file",

@@ -20,13 +20,14 @@ from pedigree.spec.yamlsource import YamlDocument, YamlLoadError, load_yaml_file
 
 SECTION = "release"
 DEFAULT_REGISTRY = ".pedigree/registry"
-DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+# Full matches (`fullmatch`): a `$` anchor would also accept a trailing newline.
+DNS1123_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
 STORAGE_SCHEMES = ("s3://", "gs://", "https://", "file://")
-IMAGE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/:@-]*$")
+IMAGE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/:@-]*")
 
 
 def _dns_label(value: str) -> str:
-    if not DNS1123_LABEL.match(value):
+    if not DNS1123_LABEL.fullmatch(value):
         raise ValueError(
             f"'{value}' is not a Kubernetes name: use at most 63 lowercase letters, digits and "
             "'-', starting and ending with a letter or digit (example: pets-segmentation)"
@@ -45,14 +46,17 @@ def _storage_uri(value: str) -> str:
 
 
 def _image(value: str) -> str:
-    if not IMAGE.match(value):
+    if not IMAGE.fullmatch(value):
         raise ValueError(f"'{value}' is not a container image (example: pedigree-serve:0.1.0)")
     return value
 
 
 def _registry_path(value: str) -> str:
+    from pedigree.spec.model import refuse_hidden
+
     if not value.strip() or "\0" in value:
         raise ValueError("the registry folder is empty (example: .pedigree/registry)")
+    refuse_hidden(value, "registry folder")
     return value
 
 

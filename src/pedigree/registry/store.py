@@ -9,6 +9,10 @@ Every change happens in one `BEGIN IMMEDIATE` transaction: SQLite then lets exac
 at a time, across processes, so a release reads the champion, asks the gate and records the
 outcome against the champion as it really is, and two releases at once cannot lose or duplicate
 a version. WAL mode lets readers (`pedigree models list`) run while a release writes.
+
+Whatever the champion implies outside the database (the serving manifest) is written by an
+`OnChampion` callback inside that same transaction, so it always names the committed champion.
+The file itself (creation, refusing a damaged one) is `pedigree.registry.database`'s business.
 """
 
 from __future__ import annotations
@@ -16,14 +20,16 @@ from __future__ import annotations
 import contextlib
 import json
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from pedigree.errors import RegistryBusyError, RegistryError
+from pedigree.errors import RegistryError
+from pedigree.registry import database as db
 from pedigree.registry.artifacts import store_artifacts
+from pedigree.registry.database import DATABASE, SCHEMA_VERSION, STATUSES
 from pedigree.registry.records import (
     Candidate,
     Decide,
@@ -32,50 +38,19 @@ from pedigree.registry.records import (
     Reason,
     ReleaseOutcome,
 )
+from pedigree.registry.rows import event_from_row, version_from_row
 from pedigree.registry.snapshot import backup
 
-SCHEMA_VERSION = 1
-DATABASE = "registry.sqlite"
-STATUSES = ("champion", "challenger", "rejected", "retired", "rolled-back")
+__all__ = ["DATABASE", "SCHEMA_VERSION", "STATUSES", "OnChampion", "Registry"]
+
 # Events after which `version` is the champion: rollback walks these back in time.
 CHAMPION_EVENTS = ("promoted", "manual-promote", "rolled-back")
 PROMOTE_HINT = "promote one by hand: `pedigree models promote VERSION`"
 
-SCHEMA = f"""
-CREATE TABLE versions (
-    version INTEGER PRIMARY KEY,
-    model_sha256 TEXT NOT NULL UNIQUE,
-    registered_at TEXT NOT NULL,
-    status TEXT NOT NULL CHECK (status IN ({", ".join(f"'{s}'" for s in STATUSES)})),
-    artifact TEXT NOT NULL,
-    calibration TEXT NOT NULL,
-    metrics TEXT NOT NULL,
-    test_split_sha256 TEXT NOT NULL,
-    git_commit TEXT,
-    git_dirty INTEGER,
-    environment TEXT NOT NULL,
-    lineage TEXT NOT NULL
-);
--- at most one champion, enforced by SQLite itself rather than by every code path
-CREATE UNIQUE INDEX one_champion ON versions (status) WHERE status = 'champion';
-CREATE TABLE scores (
-    version INTEGER NOT NULL REFERENCES versions (version),
-    test_split_sha256 TEXT NOT NULL,
-    metrics TEXT NOT NULL,
-    PRIMARY KEY (version, test_split_sha256)
-);
-CREATE TABLE events (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    at TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    version INTEGER NOT NULL REFERENCES versions (version),
-    previous_champion INTEGER REFERENCES versions (version),
-    actor TEXT NOT NULL,
-    reasons TEXT NOT NULL,
-    note TEXT
-);
-PRAGMA user_version = {SCHEMA_VERSION};
-"""
+OnChampion = Callable[[ModelVersion], None]
+"""Called with the champion inside the transaction that decided it, before it commits: what it
+writes (the serving manifest) then always names the champion the registry commits, because no
+other writer can change the champion until this one has committed."""
 
 
 def _now() -> str:
@@ -88,20 +63,31 @@ def _dumps(value: Any) -> str:
 
 
 class Registry:
-    """A model registry rooted at a folder (created, with its schema, when missing)."""
+    """A model registry rooted at a folder.
 
-    def __init__(self, root: Path, timeout: float = 60.0) -> None:
+    With `create` (the default: the release stage, `pedigree models promote`), a missing
+    registry is created; without it (reading commands) a missing one is a RegistryError. Either
+    way an existing file that is empty, truncated or not a registry is refused, never rewritten.
+    """
+
+    def __init__(self, root: Path, timeout: float = 60.0, create: bool = True) -> None:
         self.root = Path(root)
         self.database = self.root / DATABASE
         self.timeout = timeout
-        try:
-            (self.root / "artifacts").mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
+        if not create and not self.database.exists():
             raise RegistryError(
-                f"cannot create the model registry at {self.root}: {exc.strerror}",
-                "check the path and its permissions, or pass another --registry",
-            ) from None
-        self._initialise()
+                f"no model registry at {self.root} ({DATABASE} is missing)",
+                "run the pipeline (`pedigree run`) to release a first model, or pass --registry",
+            )
+        if create:
+            try:
+                (self.root / "artifacts").mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise RegistryError(
+                    f"cannot create the model registry at {self.root}: {exc.strerror}",
+                    "check the path and its permissions, or pass another --registry",
+                ) from None
+        self._initialise(create)
 
     # --- connections and transactions -------------------------------------------------------
 
@@ -128,34 +114,13 @@ class Registry:
                 raise
             conn.execute("COMMIT")
 
-    @contextlib.contextmanager
-    def _translated_errors(self) -> Iterator[None]:
-        try:
-            yield
-        except sqlite3.OperationalError as exc:
-            text = str(exc)
-            if "locked" in text or "busy" in text:
-                raise RegistryBusyError(
-                    f"the model registry at {self.root} stayed locked by another process for "
-                    f"{self.timeout:g}s",
-                    "wait for the other release or `pedigree models` command to finish, then "
-                    "try again",
-                ) from None
-            raise self._broken(text) from None
-        except sqlite3.DatabaseError as exc:
-            raise self._broken(str(exc)) from None
-
-    def _broken(self, text: str) -> RegistryError:
-        return RegistryError(
-            f"the registry database {self.database} is unreadable: {text}",
-            f"restore {self.database.name} from a backup, or move it aside to start an empty "
-            "registry (the artifacts/ folder is kept)",
-        )
+    def _translated_errors(self) -> contextlib.AbstractContextManager[None]:
+        return db.translated_errors(self.database, self.timeout)
 
     @contextlib.contextmanager
     def _init_lock(self) -> Iterator[None]:
-        # Switching a new file to WAL needs an exclusive lock that SQLite does not wait for
-        # (no busy handler): processes opening a fresh registry at once take turns here.
+        # Creating the file and switching it to WAL must not race: processes opening a fresh
+        # registry at once take turns here (SQLite does not wait for the WAL switch's lock).
         try:
             import fcntl
         except ImportError:  # pragma: no cover - not POSIX: SQLite's own locking only
@@ -168,68 +133,36 @@ class Registry:
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
-    def _initialise(self) -> None:
-        with self._init_lock(), self._connection() as conn:
-            # WAL is a property of the file: set once, then every connection uses it.
-            if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
-                conn.execute("PRAGMA journal_mode = WAL")
-            found = conn.execute("PRAGMA user_version").fetchone()[0]
-            if found == SCHEMA_VERSION:
-                return
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                self._create_schema(conn)
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
-
-    def _create_schema(self, conn: sqlite3.Connection) -> None:
-        # read again under the write lock: another process may have created it meanwhile
-        found = conn.execute("PRAGMA user_version").fetchone()[0]
-        if found > SCHEMA_VERSION:
-            raise RegistryError(
-                f"the model registry at {self.root} has schema version {found}, newer than this "
-                f"pedigree understands ({SCHEMA_VERSION})",
-                "upgrade pedigree to the version that wrote this registry",
-            )
-        if found == SCHEMA_VERSION:
+    def _initialise(self, create: bool) -> None:
+        if not create:
+            self._check()
             return
-        if conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]:
-            raise RegistryError(
-                f"{self.database} is a SQLite database but not a pedigree model registry",
-                "move it aside, or pass --registry with the right folder",
-            )
-        for statement in SCHEMA.split(";"):
-            if statement.strip():
-                conn.execute(statement)
+        with self._init_lock():
+            if not self.database.exists():
+                with self._translated_errors():
+                    db.create(self.database)
+                return
+            self._check()
+            with self._connection() as conn:
+                # a copy made with SQLite's backup API (a release snapshot) is not in WAL mode
+                if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                    conn.execute("PRAGMA journal_mode = WAL")
+
+    def _check(self) -> None:
+        """Refuse a file that is not a whole registry, before anything reads or writes it."""
+        db.check_header(self.database)
+        with self._connection() as conn:
+            db.check_contents(conn, self.database)
 
     # --- reading -----------------------------------------------------------------------------
 
     def _row_to_version(self, conn: sqlite3.Connection, row: tuple[Any, ...]) -> ModelVersion:
-        scores = {
-            split: json.loads(metrics)
-            for split, metrics in conn.execute(
-                "SELECT test_split_sha256, metrics FROM scores WHERE version = ? "
-                "ORDER BY test_split_sha256",
-                (row[0],),
-            )
-        }
-        return ModelVersion(
-            version=row[0],
-            model_sha256=row[1],
-            registered_at=row[2],
-            status=row[3],
-            artifact=row[4],
-            calibration=json.loads(row[5]),
-            metrics=json.loads(row[6]),
-            test_split_sha256=row[7],
-            scores=scores,
-            git_commit=row[8],
-            git_dirty=None if row[9] is None else bool(row[9]),
-            environment=json.loads(row[10]),
-            lineage=json.loads(row[11]),
-        )
+        scores = conn.execute(
+            "SELECT test_split_sha256, metrics FROM scores WHERE version = ? "
+            "ORDER BY test_split_sha256",
+            (row[0],),
+        ).fetchall()
+        return version_from_row(self.database, row, scores)
 
     def _select(
         self, conn: sqlite3.Connection, where: str = "", args: tuple[Any, ...] = ()
@@ -285,9 +218,7 @@ class Registry:
                 f"FROM events {where} ORDER BY id",
                 args,
             ).fetchall()
-        return [
-            Event(*row[:6], tuple(Reason(**r) for r in json.loads(row[6])), row[7]) for row in rows
-        ]
+        return [event_from_row(self.database, row) for row in rows]
 
     def artifact_path(self, version: ModelVersion) -> Path:
         """Absolute path of the stored model file of `version`."""
@@ -372,12 +303,15 @@ class Registry:
         decide: Decide,
         actor: str = "release",
         snapshot_to: Path | None = None,
+        on_champion: OnChampion | None = None,
     ) -> ReleaseOutcome:
         """Register `candidate`, ask `decide` against the current champion, record the outcome.
 
         The read of the champion, the decision and its recording share one write lock, so
         concurrent releases are decided one after the other, each against the real champion.
-        With `snapshot_to`, the database as the decision found it is copied there first.
+        With `snapshot_to`, the database as the decision found it is copied there first; with
+        `on_champion`, the champion afterwards (changed or not) is handed to it before the
+        outcome commits (see OnChampion).
         """
         artifact = store_artifacts(self.root, candidate)
         with self._transaction(write=True) as conn:
@@ -397,12 +331,16 @@ class Registry:
                 )
             kind = "promoted" if decision.promoted else "rejected"
             self._event(conn, kind, version, previous, actor, decision.reasons)
-            return ReleaseOutcome(
-                self._get(conn, version), new, before, decision, self._champion(conn)
-            )
+            after = self._champion(conn)
+            if after is not None and on_champion is not None:
+                on_champion(after)
+            return ReleaseOutcome(self._get(conn, version), new, before, decision, after)
 
-    def promote(self, version: int, reason: str, actor: str) -> ModelVersion:
-        """Make any registered `version` the champion by hand (an override of the gate)."""
+    def promote(
+        self, version: int, reason: str, actor: str, on_champion: OnChampion | None = None
+    ) -> ModelVersion:
+        """Make any registered `version` the champion by hand (an override of the gate);
+        `on_champion` gets the new champion before the change commits (see OnChampion)."""
         with self._transaction(write=True) as conn:
             target = self._get(conn, version)
             before = self._champion(conn)
@@ -416,13 +354,19 @@ class Registry:
             self._event(
                 conn, "manual-promote", target.version, previous, actor, note=reason or None
             )
-            return self._get(conn, version)
+            after = self._get(conn, version)
+            if on_champion is not None:
+                on_champion(after)
+            return after
 
-    def rollback(self, reason: str, actor: str) -> tuple[ModelVersion, ModelVersion]:
+    def rollback(
+        self, reason: str, actor: str, on_champion: OnChampion | None = None
+    ) -> tuple[ModelVersion, ModelVersion]:
         """Demote the champion to rolled-back and restore the champion before it.
 
         Returns (demoted, restored). Repeated rollbacks walk further back: rolled-back versions
-        are never restored by a rollback (a human can still promote one).
+        are never restored by a rollback (a human can still promote one). `on_champion` gets the
+        restored champion before the change commits (see OnChampion).
         """
         with self._transaction(write=True) as conn:
             current = self._champion(conn)
@@ -445,4 +389,19 @@ class Registry:
                 )
             self._set_champion(conn, row[0], "rolled-back")
             self._event(conn, "rolled-back", row[0], current.version, actor, note=reason or None)
-            return self._get(conn, current.version), self._get(conn, row[0])
+            restored = self._get(conn, row[0])
+            if on_champion is not None:
+                on_champion(restored)
+            return self._get(conn, current.version), restored
+
+    def publish(self, on_champion: OnChampion) -> ModelVersion:
+        """Hand the champion to `on_champion` under the write lock, changing nothing: re-writes
+        what the champion implies (the serving manifest) while no one can change it."""
+        with self._transaction(write=True) as conn:
+            champion = self._champion(conn)
+            if champion is None:
+                raise RegistryError(
+                    f"the registry at {self.root} has no champion to serve", PROMOTE_HINT
+                )
+            on_champion(champion)
+            return champion

@@ -2,14 +2,17 @@
 
 A workspace holds a copy of the code (stages/), the environment locks, dvc.yaml, dvc.lock and
 .dvcignore, params.yaml with `determinism.seed` set to N, a summary saying "no replicate results"
-(evaluate reads one; the project's own would make each seed depend on the others), and symlinks
-to the upstream outputs, which the stages only read. The stages run there exactly as dvc.yaml
-runs them, through `python -m pedigree.launch`, so each run leaves a lineage record in the
-workspace. A stage whose record still matches its inputs, params, command and outputs is reused.
+(evaluate reads one; the project's own would make each seed depend on the others), and the
+upstream outputs the stages read, as hard links to one shared copy of them
+(`pedigree.replicate.isolation`): never links into the project, so nothing a stage does in its
+workspace can reach the project's files. The stages run there exactly as dvc.yaml runs them,
+through `python -m pedigree.launch`, so each run leaves a lineage record in the workspace. A stage
+whose record still matches its inputs, params, command and outputs is reused.
 
 `.pedigree/replicate/` carries its own .gitignore and .dvcignore: git never sees the workspaces,
 and DVC never takes their dvc.yaml files for part of the project's pipeline, even in a checkout
-whose .gitignore does not list .pedigree/.
+whose .gitignore does not list .pedigree/. The stages' lineage records stay in the workspace and
+no OpenLineage event leaves it (a replicate is no run of the project's pipeline).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from pathlib import Path
 import yaml
 
 from pedigree.errors import StageFailedError
+from pedigree.replicate.isolation import place_upstream, shared_upstream
 from pedigree.replicate.summary import SUMMARY_PATH, empty_summary
 from pedigree.replicate.upstream import SEED_KEY, SEED_SECTION, Plan
 
@@ -75,14 +79,6 @@ def _copy_file(source: Path, target: Path) -> None:
     shutil.copy2(source, target)
 
 
-def _link(source: Path, target: Path) -> None:
-    if target.is_symlink() and os.readlink(target) == str(source):
-        return
-    _remove(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.symlink_to(source, target_is_directory=source.is_dir())
-
-
 def seeded_params(root: Path, seed: int) -> str:
     """The project's params.yaml with determinism.seed set to `seed` (everything else kept)."""
     data = yaml.safe_load((root / "params.yaml").read_text(encoding="utf-8"))
@@ -104,8 +100,9 @@ def build_workspace(plan: Plan, seed: int) -> Path:
         _copy_file(root / rel, ws / rel)
     _write_if_changed(ws / "params.yaml", seeded_params(root, seed))
     _write_if_changed(ws / SUMMARY_PATH, empty_summary().to_json())
+    shared = shared_upstream(plan)
     for rel in plan.links:
-        _link((root / rel).resolve(), ws / rel)
+        place_upstream(shared / rel, ws / rel)
     return ws
 
 
@@ -142,10 +139,14 @@ def _tail(path: Path) -> str:
 def run_stage(ws: Path, stage: str, cmd: str, seed: int) -> None:
     """Run `stage` in the workspace as dvc.yaml runs it; StageFailedError naming the seed."""
     from pedigree.launch import LINEAGE_SWITCH, OUTPUT_MODE, resolve_argv, stage_log
+    from pedigree.lineage.events import DISABLED_ENV
 
     env = dict(os.environ)
     env[OUTPUT_MODE] = "log"  # the output goes to the stage's log in the workspace
     env.pop(LINEAGE_SWITCH, None)  # reuse is decided from the lineage records: always write them
+    # the records stay in the workspace; a lineage server must not take a replicate for a run
+    # of the project's pipeline (the events file in the workspace still gets them)
+    env[DISABLED_ENV] = "true"
     env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
     done = subprocess.run(
         resolve_argv(shlex.split(cmd)),

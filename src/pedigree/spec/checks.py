@@ -12,21 +12,25 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from pedigree.errors import Problem, SpecError
+from pedigree.errors import ParamsError, Problem, SpecError
 from pedigree.graph import find_cycle, is_within, overlaps, upstream_edges
 from pedigree.spec.errors import problems_from_validation
 from pedigree.spec.model import SUPPORTED_API_VERSIONS, PipelineSpec
+from pedigree.spec.owned import STATE_PROTECTED, protected_clash
 from pedigree.spec.yamlsource import YamlDocument, YamlLoadError, load_yaml_file
 
-# Outputs may never land in these: they hold code, specs and tool state that outputs would clobber.
-PROTECTED = ("stages", "images", "pipelines", "src", "tests", "cluster-conf", ".dvc", ".git")
 
-
-def load_spec(path: Path, root: Path | None = None, display: str | None = None) -> PipelineSpec:
+def load_spec(
+    path: Path, root: Path | None = None, display: str | None = None, remember_params: bool = False
+) -> PipelineSpec:
     """Parse and validate a pipeline spec; raise SpecError listing every problem.
 
     With `root`, also check the project on disk: each stage's code folder and environment lock
-    exist and its params sections exist in `root/params.yaml`.
+    exist, no path leaves the project through a symlink (`pedigree.spec.realpaths`), its params
+    sections exist in `root/params.yaml` and pass the stage's own models
+    (`pedigree.spec.params_check`; with `remember_params` a clean result is remembered in
+    .pedigree/). When every problem lies in params.yaml or a stage's params module, ParamsError
+    is raised instead.
     """
     try:
         doc = load_yaml_file(path, display)
@@ -41,9 +45,11 @@ def load_spec(path: Path, root: Path | None = None, display: str | None = None) 
         raise SpecError(problems_from_validation(exc, PipelineSpec, doc)) from None
     problems = check_pipeline(spec, doc)
     if root is not None:
-        problems += check_project_files(spec, doc, root)
+        problems += check_project_files(spec, doc, root, remember_params)
     if problems:
-        raise SpecError(problems)
+        if any(p.file == doc.file for p in problems):
+            raise SpecError(problems)
+        raise ParamsError(problems)
     return spec
 
 
@@ -109,9 +115,11 @@ def check_pipeline(spec: PipelineSpec, doc: YamlDocument) -> list[Problem]:
 
 
 def _check_state(spec: PipelineSpec, doc: YamlDocument) -> list[Problem]:
-    """`state` paths belong to stateful stages and must not be DVC-tracked outputs."""
+    """`state` paths belong to stateful stages, are not DVC-tracked outputs or external inputs,
+    and stay out of the files pedigree, DVC and git own (under .pedigree/ is fine)."""
     problems: list[Problem] = []
     outputs = [out for _, _, out, _ in _outputs_with_paths(spec)]
+    hint = "keep state in its own folder, for example .pedigree/registry"
     for i, stage in enumerate(spec.stages):
         if stage.state and not stage.stateful:
             problems.append(
@@ -122,16 +130,30 @@ def _check_state(spec: PipelineSpec, doc: YamlDocument) -> list[Problem]:
                 )
             )
         for j, path in enumerate(stage.state):
+            where = ("spec", "stages", i, "state", j)
             clash = next((out for out in outputs if overlaps(out, path)), None)
             if clash is not None:
                 problems.append(
                     doc.problem(
-                        ("spec", "stages", i, "state", j),
+                        where,
                         f"state path '{path}' overlaps the output '{clash}'; state lives "
                         "outside DVC, outputs inside it",
-                        "keep state in its own folder, for example .pedigree/registry",
+                        hint,
                     )
                 )
+            source = next((inp for inp in spec.spec.inputs if overlaps(inp, path)), None)
+            if source is not None:
+                problems.append(
+                    doc.problem(
+                        where,
+                        f"state path '{path}' overlaps the external input '{source}'; a stage's "
+                        "state must not change what the pipeline reads from outside",
+                        hint,
+                    )
+                )
+            owned = protected_clash(path, STATE_PROTECTED)
+            if owned is not None:
+                problems.append(doc.problem(where, f"state path '{path}'{owned}", hint))
     return problems
 
 
@@ -150,12 +172,12 @@ def _check_outputs(spec: PipelineSpec, doc: YamlDocument) -> list[Problem]:
     for i, field, out, j in _outputs_with_paths(spec):
         where = ("spec", "stages", i, field, j)
         name = spec.stages[i].name
-        top = out.split("/", 1)[0]
-        if top in PROTECTED:
+        owned = protected_clash(out)
+        if owned is not None:
             problems.append(
                 doc.problem(
                     where,
-                    f"stage '{name}' writes '{out}' inside {top}/, which holds project files",
+                    f"stage '{name}' writes '{out}'{owned}",
                     "write outputs under data/, models/ or reports/",
                 )
             )
@@ -233,8 +255,16 @@ def _check_deps(spec: PipelineSpec, doc: YamlDocument) -> list[Problem]:
     return problems
 
 
-def check_project_files(spec: PipelineSpec, doc: YamlDocument, root: Path) -> list[Problem]:
-    """Code folders, environment locks and params sections exist in the project at `root`."""
+def check_project_files(
+    spec: PipelineSpec, doc: YamlDocument, root: Path, remember_params: bool = False
+) -> list[Problem]:
+    """Code folders, environment locks and params sections exist in the project at `root`, no
+    path leads out of it through a symlink, and params.yaml passes each stage's params models
+    (`pedigree.spec.params_check`)."""
+    from pedigree.spec.params_check import StageParams, check_params
+    from pedigree.spec.params_secrets import credential_problems
+    from pedigree.spec.realpaths import check_spec_paths
+
     problems: list[Problem] = []
     params = _load_params_sections(root)
     for i, stage in enumerate(spec.stages):
@@ -257,17 +287,19 @@ def check_project_files(spec: PipelineSpec, doc: YamlDocument, root: Path) -> li
             )
         for j, section in enumerate(stage.params):
             if isinstance(params, Problem):
-                problems.append(params)
-                params = {}
-            elif section.split(".")[0] not in params:
+                continue  # reported once below
+            missing = _missing_part(params, section)
+            if missing is not None:
                 problems.append(
                     doc.problem(
                         ("spec", "stages", i, "params", j),
                         f"stage '{stage.name}' uses params section '{section}', "
                         "which params.yaml does not have",
-                        f"add '{section.split('.')[0]}:' to params.yaml or fix the name",
+                        f"add '{missing}:' to params.yaml or fix the name",
                     )
                 )
+    if isinstance(params, Problem) and any(stage.params for stage in spec.stages):
+        problems.append(params)
     for k, inp in enumerate(spec.spec.inputs):
         if not (root / inp).exists():
             problems.append(
@@ -277,7 +309,23 @@ def check_project_files(spec: PipelineSpec, doc: YamlDocument, root: Path) -> li
                     "create it, or remove it from spec.inputs",
                 )
             )
+    problems += check_spec_paths(spec, doc, root)
+    if not isinstance(params, Problem):
+        problems += credential_problems(root, [p for s in spec.stages for p in s.params])
+        stages = [StageParams(s.name, s.params) for s in spec.stages]
+        problems += check_params(root, stages, remember=remember_params)
     return problems
+
+
+def _missing_part(params: dict[str, Any], section: str) -> str | None:
+    """The first part of dotted `section` that params.yaml lacks (`transform.split`), or None."""
+    data: Any = params
+    parts = section.split(".")
+    for n, part in enumerate(parts, 1):
+        if not isinstance(data, dict) or part not in data:
+            return ".".join(parts[:n])
+        data = data[part]
+    return None
 
 
 def _load_params_sections(root: Path) -> dict[str, Any] | Problem:

@@ -81,6 +81,8 @@ def problems_from_validation(
             message = f"{_describe(item.get('input'))} is not allowed: {message}"
         elif kind == "value_error":
             message = message.removeprefix("Value error, ")
+            # a validator that knows the fix raises an error with a `hint` (SpecValueError)
+            hint = getattr(item.get("ctx", {}).get("error"), "hint", None)
         elif kind == "too_short" and loc and loc[-1] == "stages":
             message = "a pipeline needs at least one stage"
         else:

@@ -9,25 +9,107 @@ from __future__ import annotations
 import posixpath
 import re
 import shlex
+import unicodedata
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 API_VERSION = "pedigree/v1"
 SUPPORTED_API_VERSIONS = (API_VERSION,)
-STAGE_NAME = re.compile(r"^[a-z][a-z0-9-]{0,40}$")
-PIPELINE_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,50}[a-z0-9])?$")
-CPU = re.compile(r"^([0-9]+(\.[0-9]+)?|[0-9]+m)$")
-MEMORY = re.compile(r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|k|M|G|T)?$")
+# Full matches only (`re.fullmatch`): a `$` anchor would also accept a trailing newline.
+# A stage name becomes a Kubernetes label value, an Argo template and task name (DNS-1123
+# label) and an image name component (`pedigree/<stage>`): lowercase, starting with a letter,
+# ending with a letter or digit.
+STAGE_NAME = re.compile(r"[a-z]([a-z0-9-]{0,39}[a-z0-9])?")
+STAGE_NAME_MAX = 41
+# The pipeline name becomes label values, the WorkflowTemplate's name and Workflow names.
+PIPELINE_NAME = re.compile(r"[a-z0-9]([a-z0-9-]{0,50}[a-z0-9])?")
+PIPELINE_NAME_MAX = 52
+CPU = re.compile(r"([0-9]+(\.[0-9]+)?|[0-9]+m)")
+MEMORY = re.compile(r"[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|k|M|G|T)?")
+# DVC replaces `${...}` in every string of dvc.yaml (cmd, deps, outs, params) with values from
+# params.yaml before the shell sees the command: a quoted argv item is no protection.
+DVC_INTERPOLATION = "${"
+# Argo evaluates `{{...}}` in the strings of a WorkflowTemplate.
+ARGO_EXPRESSION = "{{"
+PARAMS_HINT = (
+    "let the stage read its parameters from params.yaml "
+    "(e.g. cmd: [python, -m, stages.NAME, --params, params.yaml]) and list the sections "
+    "under 'params:'"
+)
+# Control characters (C0, DEL, C1), invisible format characters (bidi overrides, zero-width)
+# and Unicode line breaks: a name or path holding one is not what it looks like.
+_HIDDEN = frozenset({"Cc", "Cf", "Zl", "Zp"})
+_LINE_BREAKS = frozenset({"Cc", "Zl", "Zp"})
+
+
+class SpecValueError(ValueError):
+    """A field's value is invalid; `hint` says how to fix it (shown with the located problem)."""
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.hint = hint
+
+
+_CONTROL_NAMES = {"\0": "NUL", "\t": "tab", "\n": "newline", "\r": "carriage return", "\x7f": "DEL"}
+
+
+def _char_name(char: str) -> str:
+    name = _CONTROL_NAMES.get(char) or unicodedata.name(char, "")
+    return f"U+{ord(char):04X}" + (f" ({name})" if name else "")
+
+
+def hidden_char(value: str, categories: frozenset[str] = _HIDDEN, allow: str = "") -> str | None:
+    """The first character of `value` in the Unicode `categories` (not in `allow`), if any."""
+    for char in value:
+        if char not in allow and unicodedata.category(char) in categories:
+            return char
+    return None
+
+
+def refuse_hidden(
+    value: str, what: str, categories: frozenset[str] = _HIDDEN, allow: str = ""
+) -> None:
+    """SpecValueError when `value` holds a control or invisible character."""
+    char = hidden_char(value, categories, allow)
+    if char is not None:
+        raise SpecValueError(
+            f"{what} {value!r} contains the control or invisible character {_char_name(char)}: "
+            "names, paths and commands must be exactly what they look like",
+            "remove the character",
+        )
+
+
+def refuse_interpolation(value: str, what: str, hint: str) -> None:
+    """SpecValueError when `value` holds DVC's `${`: DVC would substitute it in dvc.yaml."""
+    if DVC_INTERPOLATION in value:
+        raise SpecValueError(
+            f"{what} {value!r} contains '${{': DVC would replace ${{...}} with a value from "
+            "params.yaml when it reads dvc.yaml, before the command runs",
+            hint,
+        )
+
+
+def refuse_argo_expression(value: str, what: str) -> None:
+    """SpecValueError when `value` holds Argo's `{{`: Argo would evaluate it."""
+    if ARGO_EXPRESSION in value:
+        raise SpecValueError(
+            f"{what} {value!r} contains '{{{{': Argo would evaluate {{{{...}}}} as an "
+            "expression in the WorkflowTemplate",
+            "write the value literally, without '{{'",
+        )
 
 
 def _repo_path(value: str) -> str:
-    """Normalise a repo-relative POSIX path; refuse absolute paths and escapes."""
+    """Normalise a repo-relative POSIX path; refuse absolute paths, escapes, hidden characters
+    and DVC interpolation."""
     if not value or not value.strip():
         raise ValueError("path is empty")
+    refuse_hidden(value, "path")
+    refuse_interpolation(value, "path", "write the path literally, without '${'")
     if "\\" in value:
         raise ValueError(f"'{value}' uses backslashes; write POSIX paths like data/raw")
-    if value.startswith("/") or re.match(r"^[A-Za-z]:", value):
+    if value.startswith("/") or re.match(r"[A-Za-z]:", value):
         raise ValueError(f"'{value}' is absolute; paths are relative to the project root")
     normal = posixpath.normpath(value)
     if normal == ".." or normal.startswith("../"):
@@ -39,10 +121,29 @@ def _repo_path(value: str) -> str:
     return normal
 
 
+def _state_path(value: str) -> str:
+    # A state path becomes a volume's mountPath and subPath in the WorkflowTemplate.
+    refuse_argo_expression(value, "state path")
+    return value
+
+
 def _argv(value: object) -> object:
     if isinstance(value, str):
         suggestion = ", ".join(shlex.split(value)) if value.strip() else "python, -m, stages.NAME"
         raise ValueError(f"cmd must be an argv list, not a string; write cmd: [{suggestion}]")
+    return value
+
+
+def _argv_item(value: str) -> str:
+    # A tab is a legitimate argument (a field separator); line breaks and NUL are not.
+    refuse_hidden(value, "cmd item", _LINE_BREAKS, allow="\t")
+    refuse_interpolation(value, "cmd item", PARAMS_HINT)
+    return value
+
+
+def _params_section(value: str) -> str:
+    refuse_hidden(value, "params section")
+    refuse_interpolation(value, "params section", "name a section of params.yaml, like train")
     return value
 
 
@@ -55,16 +156,106 @@ def _scalar_to_str(value: object) -> object:
 
 def _matches(pattern: re.Pattern[str], what: str, example: str):  # noqa: ANN202
     def check(value: str) -> str:
-        if not pattern.match(value):
-            raise ValueError(f"'{value}' is not a valid {what} (example: {example})")
+        if not pattern.fullmatch(value):
+            raise ValueError(f"{value!r} is not a valid {what} (example: {example})")
         return value
 
     return check
 
 
+def _dns_name(
+    value: str, pattern: re.Pattern[str], what: str, where: str, longest: int, example: str
+) -> str:
+    """`value` if it fully matches `pattern`, else a SpecValueError saying which rule it breaks."""
+    if pattern.fullmatch(value):
+        return value
+    refuse_hidden(value, what)
+    rules = f"{where}, which must be lowercase letters, digits and '-'"
+    if not value:
+        reason = "is empty"
+    elif len(value) > longest:
+        reason = f"is {len(value)} characters long (at most {longest})"
+    elif value.endswith("-"):
+        reason = "ends with '-'"
+        rules = f"{where}, which must end with a letter or digit"
+    elif value[0] == "-" or not pattern.fullmatch(value[0]):
+        reason = f"starts with {value[0]!r}"
+        rules = f"{where}, which must start with a " + (
+            "lowercase letter" if what == "stage name" else "lowercase letter or digit"
+        )
+    else:
+        bad = next(
+            (c for c in value if not (c in "-" or c.isdigit() or c.islower()) or not c.isascii()),
+            value[0],
+        )
+        reason = f"contains {bad!r}"
+    raise SpecValueError(
+        f"{value!r} is not a valid {what}: it {reason}; a {what} becomes {rules}",
+        f"use a name like '{example}'",
+    )
+
+
+def _stage_name(value: str) -> str:
+    return _dns_name(
+        value,
+        STAGE_NAME,
+        "stage name",
+        "a Kubernetes label, an Argo task name and an image name",
+        STAGE_NAME_MAX,
+        "transform",
+    )
+
+
+def _pipeline_name(value: str) -> str:
+    return _dns_name(
+        value,
+        PIPELINE_NAME,
+        "pipeline name",
+        "a Kubernetes label and the name of the Argo WorkflowTemplate and Workflows",
+        PIPELINE_NAME_MAX,
+        "pets",
+    )
+
+
+def _repository(value: str) -> str:
+    from pedigree.redact import has_credentials, url_without_credentials
+
+    refuse_hidden(value, "repository")
+    refuse_argo_expression(value, "repository")
+    # The spec is committed and the URL is compiled into the WorkflowTemplate and lineage.
+    if has_credentials(value):
+        raise SpecValueError(
+            f"repository {url_without_credentials(value)!r} carries a user name or password "
+            "in its URL",
+            "write the URL without them; a cluster gets a private repository's credentials "
+            "from the Secret pedigree-git (see cluster-conf/README.md)",
+        )
+    return value
+
+
+def _description(value: str) -> str:
+    # Free text: line breaks are fine (the image label puts it on one line), NUL is not.
+    if "\0" in value:
+        raise SpecValueError(
+            "the description contains a NUL character (U+0000)", "remove the character"
+        )
+    return value
+
+
+def _pipeline_description(value: str) -> str:
+    # It becomes an annotation of the WorkflowTemplate.
+    refuse_argo_expression(_description(value), "description")
+    return value
+
+
 RepoPath = Annotated[str, AfterValidator(_repo_path)]
-Argv = Annotated[tuple[Annotated[str, Field(min_length=1)], ...], BeforeValidator(_argv)]
-StageName = Annotated[str, AfterValidator(_matches(STAGE_NAME, "stage name", "transform"))]
+StatePath = Annotated[RepoPath, AfterValidator(_state_path)]
+Argv = Annotated[
+    tuple[Annotated[str, Field(min_length=1), AfterValidator(_argv_item)], ...],
+    BeforeValidator(_argv),
+]
+StageName = Annotated[str, AfterValidator(_stage_name)]
+ParamsSection = Annotated[str, Field(min_length=1), AfterValidator(_params_section)]
 CpuQuantity = Annotated[
     str, BeforeValidator(_scalar_to_str), AfterValidator(_matches(CPU, "CPU quantity", "500m or 2"))
 ]
@@ -94,7 +285,7 @@ class Stage(_Strict):
     image: RepoPath | None = None
     cmd: Argv = Field(min_length=1)
     deps: tuple[RepoPath, ...] = ()
-    params: tuple[Annotated[str, Field(min_length=1)], ...] = ()
+    params: tuple[ParamsSection, ...] = ()
     outs: tuple[RepoPath, ...] = ()
     metrics: tuple[RepoPath, ...] = ()
     plots: tuple[RepoPath, ...] = ()
@@ -105,8 +296,8 @@ class Stage(_Strict):
     stateful: bool = False
     # Paths outside DVC that a stateful stage keeps between runs (release: the model registry).
     # Locally they are just folders; on a cluster they live on a persistent volume.
-    state: tuple[RepoPath, ...] = ()
-    description: str | None = None
+    state: tuple[StatePath, ...] = ()
+    description: Annotated[str, AfterValidator(_description)] | None = None
 
     @property
     def image_dir(self) -> str:
@@ -132,11 +323,11 @@ class Stage(_Strict):
 class Metadata(_Strict):
     """Who the pipeline is."""
 
-    name: Annotated[str, AfterValidator(_matches(PIPELINE_NAME, "pipeline name", "pets"))]
-    description: str | None = None
+    name: Annotated[str, AfterValidator(_pipeline_name)]
+    description: Annotated[str, AfterValidator(_pipeline_description)] | None = None
     # The git repository a cluster clones to run the pipeline (`pedigree compile --target argo`
     # makes it the default of the WorkflowTemplate's `repo` parameter).
-    repository: Annotated[str, Field(min_length=1)] | None = None
+    repository: Annotated[str, Field(min_length=1), AfterValidator(_repository)] | None = None
 
 
 class PipelineBody(_Strict):

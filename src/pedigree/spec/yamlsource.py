@@ -14,11 +14,13 @@ from typing import Any
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from pedigree.atomic import NotRegularFileError, TooLargeError, read_bounded
 from pedigree.errors import Problem
 
 MAX_BYTES = 1 << 20  # a pipeline spec or params file is never a megabyte
 MAX_NODES = 50_000  # counted with aliases expanded: an alias bomb trips this in microseconds
 MAX_DEPTH = 64
+_TOO_LARGE_HINT = "a spec or params file is a few kilobytes: check that this is the right file"
 MERGE_TAG = "tag:yaml.org,2002:merge"
 # Tags of plain data; anything else (e.g. !!python/object) is refused, even if the safe loader
 # would merely ignore it.
@@ -74,9 +76,16 @@ def load_yaml_file(path: Path, display: str | None = None) -> YamlDocument:
     """Read and parse `path`; raise YamlLoadError for unreadable, empty or malformed files."""
     name = display or str(path)
     try:
-        raw = path.read_bytes()
+        # Bounded: `pedigree validate /dev/zero` or a huge file must fail at once, not read on.
+        raw = read_bounded(path, MAX_BYTES)
     except FileNotFoundError:
         raise YamlLoadError(Problem(name, None, "", "file not found", "check the path")) from None
+    except NotRegularFileError as exc:
+        raise YamlLoadError(
+            Problem(name, None, "", f"file {exc}", "pass a regular YAML file")
+        ) from None
+    except TooLargeError as exc:
+        raise YamlLoadError(Problem(name, None, "", f"file {exc}", _TOO_LARGE_HINT)) from None
     except OSError as exc:
         raise YamlLoadError(Problem(name, None, "", f"cannot read file: {exc.strerror}")) from None
     return load_yaml_bytes(raw, name)
@@ -86,7 +95,13 @@ def load_yaml_bytes(raw: bytes, name: str) -> YamlDocument:
     """Parse YAML bytes that claim to come from file `name`."""
     if len(raw) > MAX_BYTES:
         raise YamlLoadError(
-            Problem(name, None, "", f"file is {len(raw)} bytes, over the {MAX_BYTES} byte limit")
+            Problem(
+                name,
+                None,
+                "",
+                f"file is {len(raw)} bytes, over the {MAX_BYTES} byte limit",
+                _TOO_LARGE_HINT,
+            )
         )
     try:
         text = raw.decode("utf-8")

@@ -16,9 +16,18 @@ from pedigree.lineage import store
 from pedigree.lineage.record import LineageRecord
 from pedigree.verify.compare import OutputCheck, compare_outputs
 from pedigree.verify.envdiff import Difference, differences
-from pedigree.verify.workspace import LockedStage, Placed, build, command, place_state
+from pedigree.verify.workspace import Locked, LockedStage, Placed, build, command, place_state
 
 LOG_TAIL = 15
+
+
+@dataclass(frozen=True)
+class NotReplayed:
+    """Why a stage could not be re-run at all (e.g. a recorded input is gone)."""
+
+    message: str
+    hint: str | None
+    outputs: tuple[Locked, ...]  # what dvc.lock records, none of it checked
 
 
 @dataclass(frozen=True)
@@ -35,10 +44,35 @@ class StageVerification:
     log_tail: tuple[str, ...] = ()
     scratch: str | None = None  # kept on request (--keep)
     notes: tuple[str, ...] = field(default_factory=tuple)
+    not_replayed: NotReplayed | None = None  # set: the stage could not be re-run
 
     @property
     def identical(self) -> bool:
-        return self.exit_code == 0 and bool(self.checks) and all(c.identical for c in self.checks)
+        return (
+            self.not_replayed is None
+            and self.exit_code == 0
+            and bool(self.checks)
+            and all(c.identical for c in self.checks)
+        )
+
+    @property
+    def differs(self) -> bool:
+        """Re-run, but not bit-identical (failed, or an output differs)."""
+        return self.not_replayed is None and not self.identical
+
+
+def not_replayed(
+    stage: str, outputs: tuple[Locked, ...], message: str, hint: str | None
+) -> StageVerification:
+    """The verification of `stage`, which could not be re-run, and why."""
+    return StageVerification(
+        stage=stage,
+        checks=(),
+        exit_code=0,
+        seconds=0.0,
+        recorded_env_known=False,
+        not_replayed=NotReplayed(message, hint, outputs),
+    )
 
 
 def _env() -> dict[str, str]:

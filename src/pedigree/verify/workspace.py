@@ -61,9 +61,16 @@ def _locked(items: Any) -> tuple[Locked, ...]:
 
 
 def locked_stage(name: str, entry: dict[str, Any]) -> LockedStage:
-    """A dvc.lock stage entry as a LockedStage."""
+    """A dvc.lock stage entry as a LockedStage; VerifyInputError when it is not a mapping."""
+    if not isinstance(entry, dict):
+        raise VerifyInputError(
+            f"dvc.lock: stages.{name} is not a mapping (found {type(entry).__name__})",
+            f"restore dvc.lock from git, or re-run the stage with `pedigree run --stage {name}`",
+        )
     cmd = entry.get("cmd", "")
-    params = (entry.get("params") or {}).get(PARAMS_FILE) or {}
+    files = entry.get("params")
+    params = files.get(PARAMS_FILE) if isinstance(files, dict) else None
+    params = params if isinstance(params, dict) else {}
     return LockedStage(
         name,
         " ".join(cmd) if isinstance(cmd, list) else str(cmd),

@@ -95,8 +95,8 @@ def test_unreadable_failed_and_orphan_records(audited: Path) -> None:
     orphan = make_record(audited, RUNS[1]).model_copy(update={"stage": "old"})
     write_record(audited, orphan)
     assert messages(check_records(audited)) == [
-        "lineage/ingest.json: lineage/ingest.json: not valid JSON (line 1: Expecting property "
-        "name enclosed in double quotes)",
+        "lineage/ingest.json: stage 'ingest': not a valid lineage record (line 1: not valid "
+        "JSON: Expecting property name enclosed in double quotes)",
         "lineage/transform.json vs dvc.lock: stage 'transform': the record is of a failed run "
         "(exit code 3)",
         "lineage/old.json: lineage record of stage 'old', which dvc.lock does not list",

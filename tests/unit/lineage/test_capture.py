@@ -153,11 +153,14 @@ def test_corrupt_record_is_a_located_error(project: Path) -> None:
     path = store.current_path(project, "demo")
     path.parent.mkdir(parents=True)
     path.write_text("{not json")
-    with pytest.raises(store.LineageError, match=r"lineage/demo.json: not valid JSON \(line 1"):
+    with pytest.raises(
+        store.LineageError,
+        match=r"lineage/demo.json: not a valid lineage record \(line 1: not valid JSON",
+    ):
         store.read_current(project, "demo")
     path.write_text(json.dumps({"stage": "demo"}))
     with pytest.raises(
-        store.LineageError, match="not a pedigree lineage record: run_id: Field required"
+        store.LineageError, match=r"not a valid lineage record \(key run_id: Field required"
     ):
         store.read_current(project, "demo")
 

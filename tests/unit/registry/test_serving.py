@@ -151,7 +151,7 @@ def test_write_is_atomic_and_in_cluster_conf(
         raise OSError("disk full")
 
     monkeypatch.setattr(os, "replace", crash)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(RegistryError, match=r"cannot write the serving manifest .*: disk full"):
         write_serving_manifest(tmp_path, "pets", replace(VERSION, version=9), SETTINGS)
     assert "version 3" in path.read_text(encoding="utf-8")  # the old manifest is intact
     assert sorted(p.name for p in path.parent.iterdir()) == ["pets.yaml"]  # no temp file left

@@ -141,3 +141,10 @@ def test_bad_registry_values(tmp_path: Path) -> None:
     params = write(tmp_path, "release: [1, 2]\n")
     with pytest.raises(ParamsError, match=r"\[release\]: 'release' must be a mapping"):
         registry_root(tmp_path, params, None)
+
+
+@pytest.mark.parametrize("value", ['"models/reg\\nistry"', '"reg\\u202eistry"', '"reg\\tistry"'])
+def test_registry_folder_with_hidden_characters_is_refused(tmp_path: Path, value: str) -> None:
+    params = write(tmp_path, f"release:\n  registry: {value}\n")
+    with pytest.raises(ParamsError, match=r"release.registry\].*control or invisible character"):
+        registry_root(tmp_path, params, None)

@@ -100,9 +100,13 @@ def test_workspace_holds_code_params_and_links(root: Path) -> None:
     assert not (ws / "stages" / "train" / "__pycache__").exists()
     for rel in ("images/train/requirements.lock", "dvc.yaml", "dvc.lock", ".dvcignore"):
         assert (ws / rel).read_bytes() == (root / rel).read_bytes(), rel
-    # upstream outputs linked, never copied
-    for rel in ("data/prepared", "models/tune"):
-        assert (ws / rel).is_symlink() and (ws / rel).resolve() == (root / rel).resolve()
+    # upstream outputs: hard links to replicate's own copy, never links into the project
+    for rel, name in (("data/prepared", "x.txt"), ("models/tune", "best_params.json")):
+        assert not (ws / rel).is_symlink() and (ws / rel).is_dir()
+        ours, project = ws / rel / name, root / rel / name
+        assert ours.read_bytes() == project.read_bytes()
+        assert not os.path.samefile(ours, project)
+        assert os.path.samefile(ours, root / SCRATCH / "upstream" / rel / name)
     assert not (ws / "models").is_symlink()
     # evaluate's summary: "no results", whatever the project's says
     assert (ws / SUMMARY_PATH).read_text() == empty_summary().to_json()
@@ -117,12 +121,12 @@ def test_rebuilding_follows_the_project_and_keeps_outputs(root: Path) -> None:
     (ws / "models" / "out.txt").write_text("an earlier output", encoding="utf-8")
     (root / "stages" / "train" / "main.py").unlink()
     (root / "stages" / "train" / "new.py").write_text("y = 2\n", encoding="utf-8")
-    (ws / "models" / "tune").unlink()
-    (ws / "models" / "tune").mkdir()  # a real folder where the link belongs
+    (ws / "models" / "tune" / "best_params.json").unlink()
+    (ws / "models" / "tune" / "stray.txt").write_text("x")  # not what the copy holds
     build_workspace(plan, 1)
     assert sorted(p.name for p in (ws / "stages" / "train").iterdir()) == ["new.py"]
     assert (ws / "models" / "out.txt").read_text() == "an earlier output"
-    assert (ws / "models" / "tune").is_symlink()
+    assert sorted(p.name for p in (ws / "models" / "tune").iterdir()) == ["best_params.json"]
     # the project's own files are untouched
     assert (root / "models" / "tune" / "best_params.json").read_text() == "{}"
     assert not list((ws / "stages").parent.glob(".stages.partial-*"))
@@ -145,8 +149,10 @@ def test_a_stage_runs_once_then_is_reused_until_something_changes(root: Path) ->
     run_stage(ws, "train", CMD, 5)
     assert stage_is_current(ws, "train")
     (root / "data" / "prepared" / "x.txt").write_text("new data", encoding="utf-8")
+    build_workspace(plan, 5)  # the next `pedigree replicate` copies the new upstream output
     assert not stage_is_current(ws, "train")
     (root / "data" / "prepared" / "x.txt").write_text("data", encoding="utf-8")
+    build_workspace(plan, 5)
     assert stage_is_current(ws, "train")
     params = yaml.safe_load((root / "params.yaml").read_text())
     params["train"]["epochs"] = 3
