@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
@@ -168,26 +169,59 @@ pathlib.Path("data/noisy.bin").write_bytes(pathlib.Path("data/steady/lines.txt")
 """
 
 
-def make_demo_project(root: Path) -> Path:
-    """A two-stage project whose stages take a second: steady (deterministic), then noisy
-    (random bytes on every run); run once and committed."""
+def write_small_project(
+    root: Path,
+    spec: str,
+    params: str,
+    stages: Mapping[str, Mapping[str, str]],
+    files: Mapping[str, str] | None = None,
+) -> Path:
+    """Write a small project: pipelines/<name>.yaml (`spec`), params.yaml, each stage's code
+    (stage name -> {file name: text} under stages/<stage>/) with a pinned lock, the project's
+    .dvcignore, and `files` (repo-relative path -> text). Nothing is initialised or run."""
+    name = yaml.safe_load(spec)["metadata"]["name"]
     (root / "pipelines").mkdir(parents=True)
-    (root / "pipelines" / "demo.yaml").write_text(DEMO_SPEC)
-    (root / "params.yaml").write_text("steady:\n  factor: 2\n")
-    (root / "data").mkdir()
-    (root / "data" / "source.txt").write_text("one\ntwo\n")
+    (root / "pipelines" / f"{name}.yaml").write_text(spec, encoding="utf-8")
+    (root / "params.yaml").write_text(params, encoding="utf-8")
     (root / "stages").mkdir()
     (root / "stages" / "__init__.py").write_text("")
-    for name, code in (("steady", DEMO_STEADY), ("noisy", DEMO_NOISY)):
-        (root / "stages" / name).mkdir()
-        (root / "stages" / name / "__main__.py").write_text(code)
-        (root / "images" / name).mkdir(parents=True)
-        (root / "images" / name / "requirements.lock").write_text("pyyaml==6.0.3\n")
+    for stage, code in stages.items():
+        (root / "stages" / stage).mkdir()
+        for file_name, text in code.items():
+            (root / "stages" / stage / file_name).write_text(text, encoding="utf-8")
+        (root / "images" / stage).mkdir(parents=True)
+        (root / "images" / stage / "requirements.lock").write_text("pyyaml==6.0.3\n")
     shutil.copy2(REPO_ROOT / ".dvcignore", root / ".dvcignore")
+    for rel, text in (files or {}).items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(text, encoding="utf-8")
+    return root
+
+
+def init_repos(root: Path) -> Path:
+    """`git init` and `dvc init` (analytics off) in `root`."""
     sh(root, "git", "init", "-q")
     sh(root, str(BIN / "dvc"), "init", "-q")
     sh(root, str(BIN / "dvc"), "config", "core.analytics", "false")
+    return root
+
+
+def run_and_commit(root: Path) -> Path:
+    """`pedigree run`, then commit everything."""
     pedigree(root, "run")
     sh(root, "git", "add", "-A")
     sh(root, "git", "commit", "-q", "-m", "ran")
     return root
+
+
+def make_demo_project(root: Path) -> Path:
+    """A two-stage project whose stages take a second: steady (deterministic), then noisy
+    (random bytes on every run); run once and committed."""
+    write_small_project(
+        root,
+        DEMO_SPEC,
+        "steady:\n  factor: 2\n",
+        {"steady": {"__main__.py": DEMO_STEADY}, "noisy": {"__main__.py": DEMO_NOISY}},
+        {"data/source.txt": "one\ntwo\n"},
+    )
+    return run_and_commit(init_repos(root))

@@ -18,8 +18,7 @@ from pathlib import Path
 import kmock
 import pytest
 
-from tests.conftest import REPO_ROOT
-from tests.integration.conftest import BIN, project_env
+from tests.integration.conftest import BIN, project_env, write_small_project
 from tests.support import fake_engine
 from tests.unit.cluster.kube_mock import MockArgo, node, pod, workflow, write_kubeconfig
 
@@ -117,16 +116,13 @@ def leaks(root: Path) -> list[str]:
 def tiny(tmp_path: Path) -> Path:
     """A one-stage project, run once with the canaries set, committed; origin and the DVC remote
     (S3 at a closed endpoint) configured with credentials where users put them."""
-    root = tmp_path / "tiny"
-    for folder in ("pipelines", "data", "stages/upper", "images/upper"):
-        (root / folder).mkdir(parents=True)
-    (root / "pipelines" / "tiny.yaml").write_text(SPEC)
-    (root / "params.yaml").write_text("upper:\n  times: 2\n")
-    (root / "data" / "source.txt").write_text("one\ntwo\n")
-    (root / "stages" / "__init__.py").write_text("")
-    (root / "stages" / "upper" / "__main__.py").write_text(UPPER)
-    (root / "images" / "upper" / "requirements.lock").write_text("pyyaml==6.0.3\n")
-    (root / ".dvcignore").write_bytes((REPO_ROOT / ".dvcignore").read_bytes())
+    root = write_small_project(
+        tmp_path / "tiny",
+        SPEC,
+        "upper:\n  times: 2\n",
+        {"upper": {"__main__.py": UPPER}},
+        {"data/source.txt": "one\ntwo\n"},
+    )
     ok(root, "git", "init", "-q", "-b", "main")
     ok(root, "git", "remote", "add", "origin", ORIGIN)
     ok(root, str(BIN / "dvc"), "init", "-q")

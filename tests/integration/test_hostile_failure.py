@@ -17,7 +17,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import BIN, pedigree, project_env, sh
+from tests.integration.conftest import (
+    BIN,
+    init_repos,
+    pedigree,
+    project_env,
+    run_and_commit,
+    sh,
+    write_small_project,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -69,27 +77,14 @@ OUTPUTS = ("data/raw/a.txt", "data/raw/b.txt", "data/prepared.txt", "metrics.jso
 
 def make_tiny_project(root: Path) -> Path:
     """A two-stage deterministic project (make -> total), run once and committed."""
-    (root / "pipelines").mkdir(parents=True)
-    (root / "pipelines" / "tiny.yaml").write_text(TINY_SPEC)
-    (root / "params.yaml").write_text("make:\n  mode: good\n")
-    (root / "data").mkdir()
-    (root / "data" / "source.txt").write_text("one\ntwo\n")
-    (root / "stages").mkdir()
-    (root / "stages" / "__init__.py").write_text("")
-    for name, code in (("make", TINY_MAKE), ("total", TINY_TOTAL)):
-        (root / "stages" / name).mkdir()
-        (root / "stages" / name / "__main__.py").write_text(code)
-        (root / "images" / name).mkdir(parents=True)
-        (root / "images" / name / "requirements.lock").write_text("pyyaml==6.0.3\n")
-    (root / ".dvcignore").write_text("__pycache__/\n*.pyc\n.pedigree/\n")
-    (root / ".gitignore").write_text(".pedigree/\n")
-    sh(root, "git", "init", "-q")
-    sh(root, str(BIN / "dvc"), "init", "-q")
-    sh(root, str(BIN / "dvc"), "config", "core.analytics", "false")
-    pedigree(root, "run")
-    sh(root, "git", "add", "-A")
-    sh(root, "git", "commit", "-q", "-m", "ran")
-    return root
+    write_small_project(
+        root,
+        TINY_SPEC,
+        "make:\n  mode: good\n",
+        {"make": {"__main__.py": TINY_MAKE}, "total": {"__main__.py": TINY_TOTAL}},
+        {"data/source.txt": "one\ntwo\n", ".gitignore": ".pedigree/\n"},
+    )
+    return run_and_commit(init_repos(root))
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import BIN, pedigree, sh
+from tests.integration.conftest import BIN, init_repos, pedigree, sh, write_small_project
 
 pytestmark = pytest.mark.integration
 
@@ -38,19 +38,12 @@ pathlib.Path("data/hello.txt").write_text(" ".join(sys.argv[1:]))
 
 def _project(root: Path, cmd: list[str], marker: Path) -> Path:
     """A one-stage project, git and dvc initialised; params.yaml's `note` would create `marker`."""
-    (root / "pipelines").mkdir(parents=True)
-    (root / "pipelines" / "hostile.yaml").write_text(SPEC.format(cmd=json.dumps(cmd)))
     note = f"x'; touch {shlex.quote(str(marker))}; echo '"
-    (root / "params.yaml").write_text(json.dumps({"note": note, "hello": {"n": 1}}) + "\n")
-    (root / "stages" / "hello").mkdir(parents=True)
-    (root / "stages" / "__init__.py").write_text("")
-    (root / "stages" / "hello" / "__main__.py").write_text(HELLO)
-    (root / "images" / "hello").mkdir(parents=True)
-    (root / "images" / "hello" / "requirements.lock").write_text("pyyaml==6.0.3\n")
-    sh(root, "git", "init", "-q")
-    sh(root, str(BIN / "dvc"), "init", "-q")
-    sh(root, str(BIN / "dvc"), "config", "core.analytics", "false")
-    return root
+    params = json.dumps({"note": note, "hello": {"n": 1}}) + "\n"
+    write_small_project(
+        root, SPEC.format(cmd=json.dumps(cmd)), params, {"hello": {"__main__.py": HELLO}}
+    )
+    return init_repos(root)
 
 
 def test_the_attack_is_real_when_dvc_yaml_carries_the_interpolation(tmp_path: Path) -> None:

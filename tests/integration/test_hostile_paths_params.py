@@ -12,8 +12,12 @@ from pathlib import Path
 import pytest
 
 from pedigree.spec.params_check import CACHE
-from tests.conftest import REPO_ROOT
-from tests.integration.conftest import BIN, pedigree, sh
+from tests.integration.conftest import (
+    init_repos,
+    pedigree,
+    run_and_commit,
+    write_small_project,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -52,24 +56,9 @@ PARAMS = {"steady": SteadyParams}
 def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A one-stage project with a params module, run once and committed."""
     root = tmp_path_factory.mktemp("hostile") / "tiny"
-    (root / "pipelines").mkdir(parents=True)
-    (root / "pipelines" / "tiny.yaml").write_text(SPEC)
-    (root / "params.yaml").write_text("steady:\n  factor: 2\n")
-    (root / "stages" / "steady").mkdir(parents=True)
-    (root / "stages" / "__init__.py").write_text("")
-    (root / "stages" / "steady" / "__init__.py").write_text("")
-    (root / "stages" / "steady" / "__main__.py").write_text(STAGE)
-    (root / "stages" / "steady" / "params.py").write_text(PARAMS_MODULE)
-    (root / "images" / "steady").mkdir(parents=True)
-    (root / "images" / "steady" / "requirements.lock").write_text("pyyaml==6.0.3\n")
-    shutil.copy2(REPO_ROOT / ".dvcignore", root / ".dvcignore")
-    sh(root, "git", "init", "-q")
-    sh(root, str(BIN / "dvc"), "init", "-q")
-    sh(root, str(BIN / "dvc"), "config", "core.analytics", "false")
-    pedigree(root, "run")
-    sh(root, "git", "add", "-A")
-    sh(root, "git", "commit", "-q", "-m", "ran")
-    return root
+    code = {"__init__.py": "", "__main__.py": STAGE, "params.py": PARAMS_MODULE}
+    write_small_project(root, SPEC, "steady:\n  factor: 2\n", {"steady": code})
+    return run_and_commit(init_repos(root))
 
 
 @pytest.fixture

@@ -84,6 +84,10 @@ def problems_from_validation(
             # a validator that knows the fix raises an error with a `hint` (SpecValueError)
             hint = getattr(item.get("ctx", {}).get("error"), "hint", None)
         elif kind == "too_short" and loc and loc[-1] == "stages":
+            if item.get("input"):
+                # pydantic also counts a tuple short when one of its items was invalid: that
+                # item has its own problem, and the pipeline does have stages.
+                continue
             message = "a pipeline needs at least one stage"
         else:
             message = f"{message} (got {_describe(item.get('input'))})"

@@ -185,6 +185,14 @@ def test_no_stages(tmp_path: Path) -> None:
         load_spec(_spec(tmp_path, text))
 
 
+def test_an_invalid_stage_is_not_also_reported_as_no_stages(tmp_path: Path) -> None:
+    text = VALID_SPEC.replace("retries: 2", "retries: 99")
+    with pytest.raises(SpecError, match=r"retries\]: Input should be less than") as info:
+        load_spec(_spec(tmp_path, text))
+    assert len(info.value.problems) == 1, str(info.value)
+    assert "at least one stage" not in str(info.value)
+
+
 def test_bad_resources_and_names(tmp_path: Path) -> None:
     text = VALID_SPEC.replace("memory: 2Gi", "memory: lots").replace(
         "- name: ingest", "- name: Ingest_1"
