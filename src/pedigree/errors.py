@@ -1,27 +1,32 @@
-"""The one exception tree of pedigree and the exit codes the CLI maps it to.
+"""The one exception tree of pedigree and the exit codes (`ExitCode`) the CLI maps it to.
 
-Exit codes (documented in README.md):
-    0  success
-    1  a stage failed (its own exit code is in the message), here or in a watched cluster run
-    2  user error: invalid spec, params, flags or data source; on a cluster: no such run or
-       stage (404), the object already exists (409) or is invalid (422)
-    3  out of sync: generated files are stale or locks disagree (`pedigree check`)
-    4  environment error: a tool pedigree needs is missing or broken; on a cluster: no
-       kubeconfig, an unknown context, an unreachable API server, credentials rejected (401),
-       forbidden (403), Argo Workflows or the namespace missing
-    5  internal error: a bug in pedigree (run with --verbose for the traceback)
-    130 interrupted (Ctrl-C)
+`ExitCode` is the one list of exit codes: the CLI returns its members, each error class names
+the one it ends in, and README.md's table is checked against it by a test.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    """Every exit code of `pedigree`, with what it means (README.md "Exit codes" shows them)."""
+
+    OK = 0
+    STAGE_FAILED = 1  # a stage failed (here or in a watched cluster run); verify: not reproduced
+    USER_ERROR = 2  # invalid spec, params, flags or data source; cluster 404/409/422
+    OUT_OF_SYNC = 3  # generated files stale or locks disagree (`check`, `status`)
+    TOOL_ERROR = 4  # a tool pedigree drives failed or is missing; cluster unreachable, 401, 403
+    INTERNAL_ERROR = 5  # a bug in pedigree (run with --verbose for the traceback)
+    INTERRUPTED = 130  # Ctrl-C
+    BROKEN_PIPE = 141  # the reader of the output went away (128 + SIGPIPE)
 
 
 class PedigreeError(Exception):
     """Root of every error pedigree raises on purpose; the CLI prints it as one line."""
 
-    exit_code = 2
+    exit_code: int = ExitCode.USER_ERROR
 
     def __init__(self, message: str, hint: str | None = None) -> None:
         super().__init__(message)
@@ -90,13 +95,13 @@ class ProjectError(PedigreeError):
 class StaleError(PedigreeError):
     """Generated files or locks are out of sync with their sources."""
 
-    exit_code = 3
+    exit_code: int = ExitCode.OUT_OF_SYNC
 
 
 class StageFailedError(PedigreeError):
     """A stage's command exited non-zero."""
 
-    exit_code = 1
+    exit_code: int = ExitCode.STAGE_FAILED
 
     def __init__(self, stage: str, message: str, log_tail: str = "", hint: str | None = None):
         super().__init__(message, hint)
@@ -107,7 +112,7 @@ class StageFailedError(PedigreeError):
 class ToolError(PedigreeError):
     """A tool pedigree drives (dvc, git) is missing or failed outside any stage."""
 
-    exit_code = 4
+    exit_code: int = ExitCode.TOOL_ERROR
 
 
 class RegistryError(PedigreeError):
@@ -117,37 +122,37 @@ class RegistryError(PedigreeError):
 class RegistryBusyError(RegistryError):
     """Another process held the registry longer than we were willing to wait."""
 
-    exit_code = 4
+    exit_code: int = ExitCode.TOOL_ERROR
 
 
 class InterruptedRunError(PedigreeError):
     """The user interrupted a run (Ctrl-C); nothing half-written was kept."""
 
-    exit_code = 130
+    exit_code: int = ExitCode.INTERRUPTED
 
 
 class ClusterError(PedigreeError):
     """Kubernetes could not be used: configuration, connection, credentials or rights."""
 
-    exit_code = 4
+    exit_code: int = ExitCode.TOOL_ERROR
 
 
 class RunNotFoundError(ClusterError):
     """No such cluster run (Workflow), or no such stage or log in it."""
 
-    exit_code = 2
+    exit_code: int = ExitCode.USER_ERROR
 
 
 class ClusterRequestError(ClusterError):
     """The API server refused what we sent: it already exists (409) or is invalid (422)."""
 
-    exit_code = 2
+    exit_code: int = ExitCode.USER_ERROR
 
 
 class RunFailedError(ClusterError):
     """A watched cluster run ended Failed or Error; `stage` is the first stage that failed."""
 
-    exit_code = 1
+    exit_code: int = ExitCode.STAGE_FAILED
 
     def __init__(self, run: str, stage: str | None, message: str, hint: str | None = None):
         super().__init__(message, hint)

@@ -1,9 +1,5 @@
-"""The `pedigree` command line: parse, call one API function, render, return an exit code.
-
-Exit codes: 0 ok, 1 a stage failed, 2 user error (spec, params, flags, data source),
-3 out of sync (`check`, `status` on a stale dvc.yaml), 4 a tool (dvc, git) failed,
-5 internal error (a bug), 130 interrupted.
-"""
+"""The `pedigree` command line: parse, call one API function, render, return an exit code
+(one of `pedigree.errors.ExitCode`)."""
 
 from __future__ import annotations
 
@@ -23,10 +19,10 @@ from pedigree.cli.pull import pull
 from pedigree.cli.replicate import replicate
 from pedigree.cli.verify import verify
 from pedigree.containers import EXECUTOR_ENV, EXECUTORS, PROCESS
-from pedigree.errors import PedigreeError
+from pedigree.errors import ExitCode, PedigreeError
 from pedigree.project import find_root
 
-INTERNAL_ERROR = 5
+INTERNAL_ERROR = ExitCode.INTERNAL_ERROR
 
 
 @click.group(context_settings=CONTEXT)
@@ -191,7 +187,7 @@ def check(opts: Options, spec: Path | None, no_env: bool, as_json: bool) -> int:
                 click.echo(f"       {detail}")
             if item.hint and not item.ok:
                 click.echo(f"       fix: {item.hint}")
-    return 0 if report.ok else 3
+    return ExitCode.OK if report.ok else ExitCode.OUT_OF_SYNC
 
 
 @cli.command(context_settings=CONTEXT)
@@ -389,7 +385,7 @@ def _run(argv: list[str] | None) -> int:
         return exc.exit_code
     except (KeyboardInterrupt, click.exceptions.Abort):
         render.say("interrupted", err=True)
-        return 130
+        return ExitCode.INTERRUPTED
     except Exception as exc:  # noqa: BLE001 - last resort: a bug must still end in one clear line
         if isinstance(exc, BrokenPipeError) and render.output_closed():
             raise  # nobody reads our output any more: main() ends quietly

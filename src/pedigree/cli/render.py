@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from pedigree.errors import PedigreeError, ProblemsError, StageFailedError
+from pedigree.errors import ExitCode, PedigreeError, ProblemsError, StageFailedError
 from pedigree.executors.dvc import StageResult
 from pedigree.redact import redact_text
 
@@ -25,7 +25,7 @@ OUTCOME_TEXT = {
 }
 # Exit status when the reader of our output went away (`pedigree status | head -1`): 128 + SIGPIPE,
 # what any Unix tool killed by SIGPIPE reports, so `set -o pipefail` scripts see the usual value.
-BROKEN_PIPE_EXIT = 141
+BROKEN_PIPE_EXIT = ExitCode.BROKEN_PIPE
 OUTCOME_STYLE = {"ran": "green", "restored": "cyan", "skipped": None, "would-run": "yellow"}
 
 

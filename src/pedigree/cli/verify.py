@@ -9,12 +9,17 @@ import click
 from pedigree import verify_api
 from pedigree.cli import render
 from pedigree.cli.options import CONTEXT, Options, json_option
+from pedigree.errors import ExitCode
 from pedigree.verify.rerun import NotReplayed, StageVerification
 from pedigree.verify.workspace import Locked
 
 SHORT = 12
-DIFFERS = 1  # exit code: at least one stage was re-run and did not reproduce its outputs
-NOT_REPLAYED = 2  # exit code: none differs, but a stage could not be re-run (an input is gone)
+DIFFERS = (
+    ExitCode.STAGE_FAILED
+)  # exit code: at least one stage was re-run and did not reproduce its outputs
+NOT_REPLAYED = (
+    ExitCode.USER_ERROR
+)  # exit code: none differs, but a stage could not be re-run (an input is gone)
 NOT_RERUN = "(not re-run)"
 
 
