@@ -32,7 +32,7 @@ def kustomize(relative: str) -> list[dict[str, Any]]:
         )
         if done.returncode != 0:
             pytest.fail(f"kubectl kustomize cluster-conf/{relative} failed:\n{done.stderr}")
-        _cache[relative] = [d for d in yaml.safe_load_all(done.stdout) if d]
+        _cache[relative] = [d for d in yaml.load_all(done.stdout, Loader=yaml.CSafeLoader) if d]
     return _cache[relative]
 
 

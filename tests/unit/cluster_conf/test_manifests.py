@@ -27,7 +27,7 @@ from tests.unit.cluster_conf.builds import (
 NAMESPACE = "pedigree"
 PIPELINE_SA = "pedigree-pipeline"
 REGISTRY = "registry.example.com/pedigree/"
-ARGO_VERSION = "v4.1.4"
+ARGO_VERSION = "v4.1.2"
 DEV_ENV = CLUSTER_CONF / "overlays" / "kind" / "dev-credentials.env"
 # Env var names that carry credentials: they must come from a Secret, never a literal value.
 CREDENTIAL_ENV = re.compile(r"ACCESS|SECRET|PASSWORD|TOKEN|ROOT_USER")
@@ -76,7 +76,7 @@ def test_every_raw_yaml_file_parses() -> None:
     assert any(f.name == "kustomization.yaml" for f in files)
     for path in files:
         try:
-            list(yaml.safe_load_all(path.read_text(encoding="utf-8")))
+            list(yaml.load_all(path.read_text(encoding="utf-8"), Loader=yaml.CSafeLoader))
         except yaml.YAMLError as exc:  # pragma: no cover - the failure message is the point
             pytest.fail(f"{path.relative_to(CLUSTER_CONF)} is not valid YAML: {exc}")
 
@@ -183,7 +183,7 @@ def test_a_recorded_digest_pins_the_production_image(tmp_path: Path) -> None:
         check=True,
         timeout=60,
     ).stdout
-    images = _stage_images([d for d in yaml.safe_load_all(out) if d])
+    images = _stage_images([d for d in yaml.load_all(out, Loader=yaml.CSafeLoader) if d])
     assert images["train"] == f"{REGISTRY}train:{__version__}@{digest}"
 
 
