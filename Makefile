@@ -3,8 +3,6 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-STAGES := ingest transform tune train calibrate evaluate release
-UV_COMPILE = $(BIN)/uv pip compile --quiet --python-version 3.11 --generate-hashes --custom-compile-command "make lock"
 
 .PHONY: install run test lint lock check clean-venv benchmarks cluster images
 
@@ -38,17 +36,11 @@ benchmarks: run
 	$(BIN)/python benchmarks/determinism_overhead.py
 	$(BIN)/python benchmarks/lineage_overhead.py
 
-# Re-resolve every lock (needs the package index). The combined lock first, then each stage's
-# lock constrained by it, so versions can never disagree.
-lock:
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+# Re-resolve every lock (needs the package index) with `pedigree lock`: the combined lock first,
+# then each stage's lock constrained by it, so versions can never disagree, then images/base's.
+lock: install
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check 'uv>=0.9,<1'
-	$(UV_COMPILE) pyproject.toml --extra dev images/requirements.in -o images/requirements.lock
-	for stage in $(STAGES); do \
-	  $(UV_COMPILE) images/$$stage/requirements.in -c images/requirements.lock -o images/$$stage/requirements.lock || exit 1; \
-	done
-	$(UV_COMPILE) images/base/requirements.in -c images/requirements.lock -o images/base/requirements.lock
-	$(UV_COMPILE) images/base/build-requirements.in -c images/requirements.lock -o images/base/build-requirements.lock
+	$(BIN)/pedigree lock --extra dev --uv $(BIN)/uv
 
 # A local kind cluster with the kind overlay applied (needs Docker and kind; see
 # cluster-conf/README.md). Checks its prerequisites first and says how to install what is

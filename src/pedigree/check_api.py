@@ -237,13 +237,29 @@ def differing_files(root: Path, expected: dict[str, str]) -> tuple[list[str], li
     return missing, stale
 
 
+def _relock_hint(problems: list[str], stage_locks: list[tuple[str, str]]) -> str:
+    """`pedigree lock` naming the stages whose locks disagree (all of them when the shared
+    runner lock does too: it is compiled only by a full `pedigree lock`)."""
+    stages = [name for name, lock in stage_locks if any(p.startswith(lock + ":") for p in problems)]
+    if not stages or any(p.startswith(RUNNER_LOCK + ":") for p in problems):
+        return "run `pedigree lock` to recompile every lock against the combined one"
+    return f"run `pedigree lock {' '.join(stages)}` to recompile them against the combined lock"
+
+
 def _check_locks(loaded: Loaded, environment: bool) -> list[CheckItem]:
     from pedigree.locks import COMBINED_LOCK, disagreements, environment_mismatches, read_lock
 
     root = loaded.project.root
     combined_path = root / COMBINED_LOCK
     if not combined_path.is_file():
-        return [CheckItem("locks", False, f"{COMBINED_LOCK} is missing", "run `make lock`")]
+        return [
+            CheckItem(
+                "locks",
+                False,
+                f"{COMBINED_LOCK} is missing",
+                "run `pedigree lock` to compile it (and every stage's lock) with uv",
+            )
+        ]
     combined = read_lock(combined_path)
     problems: list[str] = []
     for stage in loaded.spec.stages:
@@ -258,7 +274,9 @@ def _check_locks(loaded: Loaded, environment: bool) -> list[CheckItem]:
             "stage locks agree with " + COMBINED_LOCK
             if not problems
             else "stage locks disagree with " + COMBINED_LOCK,
-            None if not problems else "run `make lock`",
+            None
+            if not problems
+            else _relock_hint(problems, [(s.name, s.lock_file) for s in loaded.spec.stages]),
             tuple(problems),
         )
     ]

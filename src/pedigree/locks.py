@@ -79,3 +79,86 @@ def environment_mismatches(combined: dict[str, Pin]) -> list[str]:
         if installed != pin.version:
             found.append(f"{name} {installed} is installed but the lock pins {pin.version}")
     return found
+
+
+# --- compiling locks with uv (`pedigree lock`) -----------------------------------------------
+
+COMBINED_IN = "images/requirements.in"
+# Locks beside the stages' that every image shares: the step runner and its build backend.
+EXTRA_LOCKS = ("images/base/requirements", "images/base/build-requirements")
+COMPILE_COMMAND = "pedigree lock"
+
+
+@dataclass(frozen=True)
+class LockJob:
+    """One `uv pip compile`: its inputs, the constraint (if any) and the lock it writes."""
+
+    inputs: tuple[str, ...]
+    output: str
+    constraint: str | None
+    extras: tuple[str, ...] = ()
+
+
+def lock_jobs(
+    root: Path, image_dirs: dict[str, str], extras: tuple[str, ...] = ()
+) -> list[LockJob]:
+    """The compiles, in order: the combined lock (pyproject.toml when there is one, with
+    `extras`, and images/requirements.in), then each stage's lock in `image_dirs` (stage ->
+    image folder) constrained by it, then the shared image locks that have a `.in` file."""
+    inputs = []
+    if (root / "pyproject.toml").is_file():
+        inputs.append("pyproject.toml")
+    if (root / COMBINED_IN).is_file():
+        inputs.append(COMBINED_IN)
+    jobs = [LockJob(tuple(inputs), COMBINED_LOCK, None, extras)]
+    for folder in image_dirs.values():
+        jobs.append(
+            LockJob((f"{folder}/requirements.in",), f"{folder}/requirements.lock", COMBINED_LOCK)
+        )
+    for stem in EXTRA_LOCKS:
+        if (root / f"{stem}.in").is_file():
+            jobs.append(LockJob((f"{stem}.in",), f"{stem}.lock", COMBINED_LOCK))
+    return jobs
+
+
+def uv_argv(uv: str, job: LockJob, python_version: str) -> list[str]:
+    """The `uv pip compile` command line of `job`: hash-pinned, for `python_version`."""
+    argv = [
+        uv,
+        "pip",
+        "compile",
+        "--quiet",
+        "--python-version",
+        python_version,
+        "--generate-hashes",
+        "--custom-compile-command",
+        COMPILE_COMMAND,
+        *job.inputs,
+    ]
+    for extra in job.extras:
+        argv += ["--extra", extra]
+    if job.constraint:
+        argv += ["-c", job.constraint]
+    return [*argv, "-o", job.output]
+
+
+_REQUIREMENT_NAME = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)")
+
+
+def requirement_names(path: Path, _seen: frozenset[Path] = frozenset()) -> tuple[str, ...]:
+    """Canonical names of the packages a requirements `.in` file names (following `-r FILE`
+    includes; options, constraints and comments skipped); () when the file is missing."""
+    path = path.resolve()
+    if path in _seen or not path.is_file():
+        return ()
+    names: list[str] = []
+    for raw in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        line = raw.split(" #", 1)[0].strip()
+        if line.startswith(("-r ", "--requirement ")):
+            include = line.split(None, 1)[1].strip()
+            names += requirement_names(path.parent / include, _seen | {path})
+            continue
+        match = _REQUIREMENT_NAME.match(line)
+        if match and not line.startswith("#"):
+            names.append(canonicalize_name(match[1]))
+    return tuple(dict.fromkeys(names))

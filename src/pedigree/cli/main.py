@@ -12,11 +12,14 @@ from pedigree import __version__, api, check_api
 from pedigree.cli import render
 from pedigree.cli.audit import audit
 from pedigree.cli.cluster import context_option, logs, namespace_option, show_run_status, submit
+from pedigree.cli.init import init
 from pedigree.cli.lineage import lineage
+from pedigree.cli.lock import lock
 from pedigree.cli.models import models
 from pedigree.cli.options import CONTEXT, Options, json_option, spec_option
 from pedigree.cli.pull import pull
 from pedigree.cli.replicate import replicate
+from pedigree.cli.stage import stage
 from pedigree.cli.verify import verify
 from pedigree.containers import EXECUTOR_ENV, EXECUTORS, PROCESS
 from pedigree.errors import ExitCode, PedigreeError
@@ -63,6 +66,9 @@ cli.add_command(verify)
 cli.add_command(submit)
 cli.add_command(logs)
 cli.add_command(pull)
+cli.add_command(init)
+cli.add_command(stage)
+cli.add_command(lock)
 
 
 @cli.command(context_settings=CONTEXT)

@@ -42,18 +42,9 @@ IMAGE_ENV = "PEDIGREE_IMAGE"  # set by container and cluster executors
 DIGEST_ENV = "PEDIGREE_IMAGE_DIGEST"
 PARAMS_FILE = "params.yaml"
 GENERATED_FROM = "# generated from "
-# Versions worth reading at a glance; the lock's hash pins the whole set.
-KEY_PACKAGES = (
-    "tensorflow-cpu",
-    "tensorflow",
-    "keras",
-    "numpy",
-    "optuna",
-    "papermill",
-    "pydantic",
-    "dvc",
-    "pedigree",
-)
+# Versions worth reading at a glance are those of the packages the stage's own requirements.in
+# names (beside its lock); the lock's hash pins the whole set.
+REQUIREMENTS_IN = "requirements.in"
 THREAD_ENV = ("OMP_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")
 DETERMINISM_ENV = ("PYTHONHASHSEED", "TF_ENABLE_ONEDNN_OPTS", "TF_DETERMINISTIC_OPS")
 
@@ -195,6 +186,18 @@ def _version(name: str) -> str | None:
         return None
 
 
+def key_packages(root: Path, lock_rel: str | None) -> dict[str, str]:
+    """Installed versions of the packages named by the requirements.in beside the stage's
+    lock (following `-r` includes); {} when the stage has no lock or no requirements.in."""
+    from pedigree.locks import requirement_names
+
+    if lock_rel is None:
+        return {}
+    source = root / posixpath.dirname(lock_rel) / REQUIREMENTS_IN
+    names = requirement_names(source)
+    return {name: v for name in sorted(names) if (v := _version(name)) is not None}
+
+
 def environment(
     root: Path, deps: tuple[str, ...], params: dict[str, Any], env: Mapping[str, str]
 ) -> Environment:
@@ -208,7 +211,7 @@ def environment(
             "path": lock_rel,
             "sha256": hashlib.sha256((root / lock_rel).read_bytes()).hexdigest(),
         }
-    packages = {name: v for name in KEY_PACKAGES if (v := _version(name)) is not None}
+    packages = key_packages(root, lock_rel)
     determinism_params = (
         params.get("determinism") if isinstance(params.get("determinism"), dict) else {}
     )

@@ -68,7 +68,8 @@ def _environment(record: LineageRecord) -> str:
 
 
 def _params(record: LineageRecord) -> str:
-    pairs = flat(record.params)
+    # A stage without params has none to show (flat({}) would be one empty key: "={}").
+    pairs = flat(record.params) if record.params else []
     shown = ", ".join(f"{k}={_value(v)}" for k, v in pairs[:MAX_PARAMS])
     more = len(pairs) - MAX_PARAMS
     return shown + (f", ... ({more} more: --format json)" if more > 0 else "") if pairs else "none"
