@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pedigree.audit.model import AuditReport, CheckResult, Finding
+from pedigree.audit.model import AuditReport, CheckResult, not_applicable
 from pedigree.errors import PedigreeError
 
 GRAPH = "graph-hygiene"
@@ -25,7 +25,7 @@ def audit(start: Path, spec: str | Path | None = None, only: str | None = None) 
     """Run every check (or only the one named `only`) on the project around `start`."""
     from pedigree import api
     from pedigree.audit.graph_hygiene import check_graph
-    from pedigree.audit.layout import LayoutError, derive_layout
+    from pedigree.audit.layout import NotApplicable, derive_layout
     from pedigree.audit.normalization import check_normalization
     from pedigree.audit.prepared import load_prepared
     from pedigree.audit.records import check_records
@@ -41,16 +41,18 @@ def audit(start: Path, spec: str | Path | None = None, only: str | None = None) 
     if NEEDS_LAYOUT & set(selected):
         try:
             layout = derive_layout(root, loaded.spec)
-        except LayoutError as exc:
-            problem = Finding(exc.message, spec_path, exc.hint or "")
-            summary = "cannot tell where the splits are (1 problem)"
-            results += [CheckResult(n, summary, (problem,)) for n in selected if n in NEEDS_LAYOUT]
+        except NotApplicable as exc:
+            # Nothing declared to check: each split check says so, none fails.
+            why = f"{exc.message} in {spec_path}"
+            results += [
+                not_applicable(n, why, exc.hint or "") for n in selected if n in NEEDS_LAYOUT
+            ]
     prepared = load_prepared(root, layout) if layout and NEEDS_DATA & set(selected) else None
     for name in selected:
         if name == RECORDS:
             results.append(check_records(root))
         elif layout is None:
-            continue  # already reported: the layout could not be derived
+            continue  # already reported: the spec declares no splits
         elif name == GRAPH:
             results.append(check_graph(root, loaded.spec, spec_path, layout))
         elif name == SPLITS and prepared is not None:

@@ -1,10 +1,12 @@
-"""The API behind `pedigree replicate`: train, calibrate and evaluate once per seed, summarise.
+"""The API behind `pedigree replicate`: the spec's replicate.stages once per seed, summarise.
 
-Everything upstream of train (data/prepared, models/tune) is reused as it is and must be current.
+The spec's `replicate` section names the stages re-run per seed and the params key that is the
+seed (pets: train, calibrate, evaluate; determinism.seed). Everything upstream of them (pets:
+data/prepared, models/tune) is reused as it is and must be current.
 Each seed runs in its own scratch workspace (`pedigree.replicate.workspace`); a seed's stages
 whose lineage records still match are reused, not re-run, unless `force`. The spread of the
 evaluation metrics over the seeds is written to replicates/summary.json
-(`pedigree.replicate.summary`), which evaluate's report reads.
+(`pedigree.replicate.summary`), which a stage may read (pets: evaluate's report).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from pedigree.replicate.summary import SUMMARY_PATH, SeedRun, Summary, write_sum
 from pedigree.replicate.upstream import ReplicateError
 
 MIN_SEEDS = 2
-MAX_SEED = 2**31 - 1  # determinism.seed's bound (stages.common.determinism)
+MAX_SEED = 2**31 - 1  # a 32-bit signed seed: what numpy, TensorFlow and most stages accept
 SEEDS_HINT = "give two or more different whole numbers, comma-separated: --seeds 1,2,3"
 Outcome = Literal["ran", "reused"]
 
@@ -130,7 +132,7 @@ def replicate(
     force: bool = False,
     observer: ReplicateObserver | None = None,
 ) -> ReplicateResult:
-    """Replicate train, calibrate and evaluate for each seed and write replicates/summary.json."""
+    """Re-run the spec's replicate.stages for each seed and write replicates/summary.json."""
     from pedigree.replicate.isolation import changed_files, project_fingerprint
     from pedigree.replicate.upstream import make_plan
     from pedigree.replicate.workspace import build_workspace, run_stage, stage_is_current

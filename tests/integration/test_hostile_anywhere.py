@@ -118,7 +118,10 @@ def test_every_command_answers_the_same_from_anywhere(stale: Path, tmp_path: Pat
     )
     assert "lineage-records" in expected["audit"][1]
     assert "no model registry at ROOT/.pedigree/registry" in expected["models list"][2]
-    assert "pipelines/tiny.yaml has no stage(s) train" in expected["replicate --seeds 1,2"][2]
+    assert (
+        "pipelines/tiny.yaml does not say which stages replicate re-runs"
+        in expected["replicate --seeds 1,2"][2]
+    )
     for place, got in answers.items():
         for command, answer in expected.items():
             assert got[command] == answer, f"`pedigree {command}` from {place} differs from root"

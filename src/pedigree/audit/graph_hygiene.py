@@ -1,15 +1,16 @@
 """Check (a), graph hygiene: held-out splits reach only the stages allowed to see them.
 
-Rules (DESIGN.md and the issue): the test split reaches only `evaluate`; the calibration split
-only `calibrate` and `evaluate`; `tune` (model selection) sees only the train and validation
-splits, plus the normalisation statistics (whose origin check (c) proves).
+Rules come from the spec (`spec.data.heldOut` and `spec.data.modelSelection`): a held-out split
+reaches only the stages listed for it (pets: test only evaluate, calibration only calibrate and
+evaluate); a model-selection stage (pets: tune) sees only its listed splits, plus the
+normalisation statistics (whose origin check (c) proves).
 
 A stage reaches a split when one of its data dependencies is the split's folder, a path inside
 it, or a folder containing it (a dependency on all of `data/prepared` includes the test split),
-or overlaps what the split producer reads (`data/raw` holds every split's source images). The
-producer itself (`transform`) is exempt. Dependencies are read from three places, because each
-can disagree with the others: the spec (what the user declared), dvc.yaml (what DVC runs) and
-each stage's lineage record (what its last run actually read).
+or overlaps what the split producer reads (its deps hold every split's source data). The
+producer itself (`spec.data.splits.stage`) is exempt. Dependencies are read from three places,
+because each can disagree with the others: the spec (what the user declared), dvc.yaml (what DVC
+runs) and each stage's lineage record (what its last run actually read).
 """
 
 from __future__ import annotations
@@ -28,13 +29,6 @@ from pedigree.spec.model import PipelineSpec
 
 NAME = "graph-hygiene"
 DVC_YAML = "dvc.yaml"
-# Held-out split -> the only stages that may read it.
-HELD_OUT_READERS: dict[str, tuple[str, ...]] = {
-    "test": ("evaluate",),
-    "calibration": ("calibrate", "evaluate"),
-}
-# Model-selection stage -> the only splits it may read (plus the statistics file).
-MODEL_SELECTION: dict[str, tuple[str, ...]] = {"tune": ("train", "validation")}
 
 
 @dataclass(frozen=True)
@@ -88,12 +82,12 @@ def reached_splits(dep: str, layout: SplitLayout) -> tuple[str, ...]:
 
 def allowed_paths(stage: str, layout: SplitLayout) -> tuple[str, ...]:
     """The split folders (and statistics) `stage` may depend on."""
-    splits = MODEL_SELECTION.get(stage, layout.splits)
+    splits = layout.model_selection.get(stage, layout.splits)
     return (
         *(
             layout.split_path(s)
             for s in splits
-            if s in layout.splits and stage in HELD_OUT_READERS.get(s, (stage,))
+            if s in layout.splits and stage in layout.held_out.get(s, (stage,))
         ),
         layout.stats_path,
     )
@@ -105,13 +99,13 @@ def violations(stage: str, dep: str, layout: SplitLayout) -> list[str]:
         return []
     reasons = []
     for split in reached_splits(dep, layout):
-        readers = HELD_OUT_READERS.get(split)
+        readers = layout.held_out.get(split)
         if readers is not None and stage not in readers:
             reasons.append(
                 f"it holds the {split} split ({layout.split_path(split)}), which may reach only "
-                + " and ".join(readers)
+                + (" and ".join(readers) or "no stage")
             )
-    if stage in MODEL_SELECTION:
+    if stage in layout.model_selection:
         inside = overlaps(dep, layout.prepared) or any(overlaps(dep, s) for s in layout.sources)
         allowed = allowed_paths(stage, layout)
         if inside and not any(is_within(dep, a) for a in allowed) and not reasons:
@@ -140,14 +134,14 @@ def _fix(stage: str, dep: str, sources: list[str], spec_path: str, layout: Split
 def _rules_text(layout: SplitLayout) -> str:
     parts = [
         f"{split} reaches only {', '.join(readers)}"
-        for split, readers in HELD_OUT_READERS.items()
+        for split, readers in layout.held_out.items()
         if split in layout.splits
     ]
     parts += [
         f"{stage} sees only {', '.join(s for s in splits if s in layout.splits)}"
-        for stage, splits in MODEL_SELECTION.items()
+        for stage, splits in layout.model_selection.items()
     ]
-    return "; ".join(parts)
+    return "; ".join(parts) or "no held-out splits or model selection declared"
 
 
 def check_graph(root: Path, spec: PipelineSpec, spec_path: str, layout: SplitLayout) -> CheckResult:

@@ -29,25 +29,44 @@ class Finding:
 
 @dataclass(frozen=True)
 class CheckResult:
-    """The outcome of one check: passed when it has no findings."""
+    """The outcome of one check: passed when it has no findings.
+
+    A check that cannot apply to this pipeline (the spec declares nothing for it to check) has
+    `skipped` set to how to make it apply; its summary says why. Not applying is not a failure.
+    """
 
     name: str
     summary: str
     findings: tuple[Finding, ...] = ()
+    skipped: str | None = None
 
     @property
     def ok(self) -> bool:
         """True when nothing was found."""
         return not self.findings
 
+    @property
+    def status(self) -> str:
+        """'pass', 'fail' or 'skip' (the check could not apply)."""
+        if self.skipped is not None:
+            return "skip"
+        return "pass" if self.ok else "fail"
+
     def to_dict(self) -> dict[str, Any]:
         """JSON form."""
         return {
             "name": self.name,
             "ok": self.ok,
+            "status": self.status,
             "summary": self.summary,
             "findings": [f.to_dict() for f in self.findings],
+            **({"fix": self.skipped} if self.skipped is not None else {}),
         }
+
+
+def not_applicable(name: str, reason: str, fix: str) -> CheckResult:
+    """The result of a check that cannot apply: why (`reason`) and how to enable it (`fix`)."""
+    return CheckResult(name, reason, (), fix)
 
 
 @dataclass(frozen=True)
@@ -61,6 +80,11 @@ class AuditReport:
     def ok(self) -> bool:
         """True when every check passed."""
         return all(check.ok for check in self.checks)
+
+    @property
+    def skipped(self) -> tuple[str, ...]:
+        """Names of the checks that could not apply."""
+        return tuple(check.name for check in self.checks if check.status == "skip")
 
     @property
     def failed(self) -> tuple[str, ...]:
@@ -80,6 +104,7 @@ class AuditReport:
             "root": str(self.root),
             "ok": self.ok,
             "failed": list(self.failed),
+            "skipped": list(self.skipped),
             "checks": [c.to_dict() for c in self.checks],
         }
 

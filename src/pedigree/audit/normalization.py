@@ -1,10 +1,10 @@
 """Check (c): the normalisation statistics come from the training split only.
 
-stats.json must say it was computed on the train split, count exactly the train split's images
-(and pixels), and carry `samples_sha256`, the sha256 of the sorted ids it was computed on (one
-per line, see `stages.transform.stats.samples_digest`), which must equal the same digest
-recomputed here from the train split's ids in provenance.jsonl. The digest proves the exact
-sample set without decoding a single image.
+stats.json must say it was computed on the train split (`spec.data.splits.train`), count exactly
+that split's images (and pixels), and carry `samples_sha256`, the sha256 of the sorted ids it
+was computed on (one per line, see `stages.transform.stats.samples_digest`), which must equal
+the same digest recomputed here from the train split's ids in provenance.jsonl. The digest
+proves the exact sample set without decoding a single image.
 """
 
 from __future__ import annotations
@@ -15,10 +15,9 @@ from typing import Any
 
 from pedigree.audit.layout import SplitLayout
 from pedigree.audit.model import CheckResult, Finding, result
-from pedigree.audit.prepared import RERUN, Prepared
+from pedigree.audit.prepared import Prepared
 
 NAME = "normalization"
-TRAIN = "train"
 DIGEST_KEY = "samples_sha256"
 
 
@@ -38,45 +37,48 @@ def _count_pixels(stats: dict[str, Any]) -> int | None:
 
 def stats_findings(stats: dict[str, Any], prepared: Prepared, layout: SplitLayout) -> list[Finding]:
     """Everything about `stats` that contradicts the train split."""
-    where = layout.stats_path
+    where, train_split, fix = layout.stats_path, layout.train, layout.rerun
     findings = []
     split = stats.get("split")
-    if split != TRAIN:
+    if split != train_split:
         findings.append(
             Finding(
-                f"stats.json says it was computed on the '{split}' split, not '{TRAIN}'",
+                f"{layout.files.stats} says it was computed on the '{split}' split, "
+                f"not '{train_split}'",
                 where,
-                RERUN,
+                fix,
             )
         )
-    train = prepared.samples_of(TRAIN)
+    train = prepared.samples_of(train_split)
     if stats.get("count_images") != len(train):
         findings.append(
             Finding(
-                f"stats.json counts {stats.get('count_images')} images but the train split "
+                f"{layout.files.stats} counts {stats.get('count_images')} images but the "
+                f"{train_split} split "
                 f"holds {len(train)} ({layout.provenance_path})",
                 where,
-                RERUN,
+                fix,
             )
         )
     expected_pixels = _count_pixels(stats)
     if expected_pixels is None or stats.get("count_pixels") != expected_pixels:
         findings.append(
             Finding(
-                f"stats.json counts {stats.get('count_pixels')} pixels, which is not "
+                f"{layout.files.stats} counts {stats.get('count_pixels')} pixels, which is not "
                 f"count_images x image_size ({expected_pixels})",
                 where,
-                RERUN,
+                fix,
             )
         )
     recorded = stats.get(DIGEST_KEY)
     if recorded is None:
         findings.append(
             Finding(
-                f"stats.json does not record which samples it was computed on ({DIGEST_KEY})",
+                f"{layout.files.stats} does not record which samples it was computed on "
+                f"({DIGEST_KEY})",
                 where,
-                "re-run transform with the current stage code "
-                "(`pedigree run --stage transform --force`), which records it",
+                f"re-run {layout.producer} with the current stage code "
+                f"(`pedigree run --stage {layout.producer} --force`), which records it",
             )
         )
     elif recorded != samples_digest(s.id for s in train):
@@ -88,10 +90,11 @@ def stats_findings(stats: dict[str, Any], prepared: Prepared, layout: SplitLayou
         which = f": they are the {others[0]} split's" if others else ""
         findings.append(
             Finding(
-                f"stats.json was computed on other samples than the train split's "
+                f"{layout.files.stats} was computed on other samples than the "
+                f"{train_split} split's "
                 f"({DIGEST_KEY} {str(recorded)[:12]}... differs){which}",
                 where,
-                RERUN,
+                fix,
             )
         )
     return findings
@@ -103,14 +106,17 @@ def check_normalization(layout: SplitLayout, prepared: Prepared) -> CheckResult:
     if not prepared.samples:
         findings.append(
             Finding(
-                "no train samples to compare stats.json with (provenance.jsonl is missing, "
-                "empty or unreadable)",
+                f"no {layout.train} samples to compare {layout.files.stats} with "
+                f"({layout.files.provenance} is missing, empty or unreadable)",
                 layout.provenance_path,
-                RERUN,
+                layout.rerun,
             )
         )
     elif prepared.stats is not None:
         findings += stats_findings(prepared.stats, prepared, layout)
-    count = len(prepared.samples_of(TRAIN))
-    passed = f"stats.json was computed on exactly the {count} train images ({DIGEST_KEY} matches)"
+    count = len(prepared.samples_of(layout.train))
+    passed = (
+        f"{layout.files.stats} was computed on exactly the {count} {layout.train} images "
+        f"({DIGEST_KEY} matches)"
+    )
     return result(NAME, passed, "normalization statistics are not train-only", findings)

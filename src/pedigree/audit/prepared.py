@@ -1,8 +1,9 @@
 """Reading the prepared data the way the audit needs it: JSON only, never TensorFlow.
 
-Four records describe the splits, written by transform: per-sample provenance.jsonl (id, animal
-id, split, source image sha256, shard), splits.json (animals and images per split), each split's
-index.json (shards and counts) and stats.json. They are read independently so the checks can
+Four records describe the splits, written by the splits stage (`spec.data.splits`; file names
+from its `files`): per-sample provenance (id, group key, split, source image sha256, shard), the
+split assignment (groups and images per split), each split's index (shards and counts) and the
+normalisation statistics. They are read independently so the checks can
 cross-check them; anything unreadable becomes a Finding, never an exception.
 """
 
@@ -16,12 +17,10 @@ from typing import Any
 from pedigree.audit.layout import SplitLayout
 from pedigree.audit.model import Finding
 
-RERUN = "re-run transform (`pedigree run --stage transform --force`) or `dvc checkout` it"
-
 
 @dataclass(frozen=True)
 class Sample:
-    """One provenance line: which sample, which animal, which split, which image bytes."""
+    """One provenance line: which sample, which group (`groupKey`), which split, which image."""
 
     line: int
     id: str
@@ -47,29 +46,29 @@ class Prepared:
         return [s for s in self.samples if s.split == split]
 
 
-def _read_json(root: Path, rel: str) -> tuple[Any, Finding | None]:
+def _read_json(root: Path, rel: str, fix: str) -> tuple[Any, Finding | None]:
     path = root / rel
     try:
         return json.loads(path.read_text(encoding="utf-8")), None
     except FileNotFoundError:
-        return None, Finding(f"{rel} is missing", rel, RERUN)
+        return None, Finding(f"{rel} is missing", rel, fix)
     except (OSError, UnicodeDecodeError) as exc:
-        return None, Finding(f"{rel} cannot be read ({exc})", rel, RERUN)
+        return None, Finding(f"{rel} cannot be read ({exc})", rel, fix)
     except json.JSONDecodeError as exc:
-        return None, Finding(f"{rel} is not valid JSON (line {exc.lineno}: {exc.msg})", rel, RERUN)
+        return None, Finding(f"{rel} is not valid JSON (line {exc.lineno}: {exc.msg})", rel, fix)
 
 
 def _text(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-def _sample(data: Any, line: int) -> Sample | str:
+def _sample(data: Any, line: int, group_key: str) -> Sample | str:
     if not isinstance(data, dict):
         return "not a JSON object"
     source = data.get("source") if isinstance(data.get("source"), dict) else {}
     fields = {
         "id": _text(data.get("id")),
-        "animal_id": _text(data.get("animal_id")),
+        group_key: _text(data.get(group_key)),
         "split": _text(data.get("split")),
         "source.image_sha256": _text(source.get("image_sha256")),
         "shard": _text(data.get("shard")),
@@ -81,26 +80,28 @@ def _sample(data: Any, line: int) -> Sample | str:
     return Sample(line, *values)
 
 
-def read_provenance(root: Path, rel: str) -> tuple[list[Sample], list[Finding]]:
+def read_provenance(
+    root: Path, rel: str, group_key: str, fix: str
+) -> tuple[list[Sample], list[Finding]]:
     """Every valid provenance line, and a Finding per invalid one (or for a missing file)."""
     path = root / rel
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        return [], [Finding(f"{rel} is missing", rel, RERUN)]
+        return [], [Finding(f"{rel} is missing", rel, fix)]
     except (OSError, UnicodeDecodeError) as exc:
-        return [], [Finding(f"{rel} cannot be read ({exc})", rel, RERUN)]
+        return [], [Finding(f"{rel} cannot be read ({exc})", rel, fix)]
     samples: list[Sample] = []
     problems: list[Finding] = []
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         try:
-            parsed = _sample(json.loads(line), number)
+            parsed = _sample(json.loads(line), number, group_key)
         except json.JSONDecodeError as exc:
             parsed = f"not valid JSON ({exc.msg})"
         if isinstance(parsed, str):
-            problems.append(Finding(f"line {number}: {parsed}", f"{rel}:{number}", RERUN))
+            problems.append(Finding(f"line {number}: {parsed}", f"{rel}:{number}", fix))
         else:
             samples.append(parsed)
     return samples, problems
@@ -108,29 +109,30 @@ def read_provenance(root: Path, rel: str) -> tuple[list[Sample], list[Finding]]:
 
 def load_prepared(root: Path, layout: SplitLayout) -> Prepared:
     """Read provenance, splits.json, every split's index.json and stats.json."""
-    samples, problems = read_provenance(root, layout.provenance_path)
-    splits_doc, problem = _read_json(root, layout.splits_file)
+    fix = layout.rerun
+    samples, problems = read_provenance(root, layout.provenance_path, layout.group_key, fix)
+    splits_doc, problem = _read_json(root, layout.splits_file, fix)
     if problem:
         problems.append(problem)
     elif not isinstance(splits_doc, dict) or not isinstance(splits_doc.get("splits"), dict):
         rel = layout.splits_file
-        problems.append(Finding(f"{rel} has no 'splits' mapping", rel, RERUN))
+        problems.append(Finding(f"{rel} has no 'splits' mapping", rel, fix))
         splits_doc = None
     indexes: dict[str, dict[str, Any]] = {}
     for split in layout.splits:
         rel = layout.index_path(split)
-        index, problem = _read_json(root, rel)
+        index, problem = _read_json(root, rel, fix)
         if problem:
             problems.append(problem)
         elif isinstance(index, dict):
             indexes[split] = index
         else:
-            problems.append(Finding(f"{rel} is not a JSON object", rel, RERUN))
-    stats, problem = _read_json(root, layout.stats_path)
+            problems.append(Finding(f"{rel} is not a JSON object", rel, fix))
+    stats, problem = _read_json(root, layout.stats_path, fix)
     stats_problems = [problem] if problem else []
     if problem is None and not isinstance(stats, dict):
         rel = layout.stats_path
-        stats_problems.append(Finding(f"{rel} is not a JSON object", rel, RERUN))
+        stats_problems.append(Finding(f"{rel} is not a JSON object", rel, fix))
         stats = None
     return Prepared(
         tuple(samples),

@@ -1,4 +1,5 @@
-"""Check (b), split leakage: no animal and no identical image in two splits.
+"""Check (b), split leakage: no group (`spec.data.splits.groupKey`) and no identical image in
+two splits.
 
 Read from the prepared data itself, not from one summary: per-sample provenance.jsonl (animal
 id and the sha256 of the image bytes of every sample), splits.json (animals and images per
@@ -14,18 +15,33 @@ from typing import Any
 
 from pedigree.audit.layout import SplitLayout
 from pedigree.audit.model import CheckResult, Finding, listing, result
-from pedigree.audit.prepared import RERUN, Prepared, Sample
+from pedigree.audit.prepared import Prepared, Sample
 
 NAME = "split-leakage"
 SHA_SHOWN = 12
-ANIMAL_FIX = (
-    "transform puts every animal in one split (md5 of its id decides): restore the prepared "
-    "data with `dvc checkout` or re-run transform (`pedigree run --stage transform --force`)"
-)
-IMAGE_FIX = (
-    "the source holds the same image more than once, under different animals: remove the "
-    "duplicates (or give them one animal id) in the source, then re-run ingest and transform"
-)
+
+
+def group_label(layout: SplitLayout) -> str:
+    """The group key as words: animal_id -> 'animal id'."""
+    return layout.group_key.replace("_", " ")
+
+
+def group_fix(layout: SplitLayout) -> str:
+    """How to fix a group (or sample) found in two splits."""
+    return (
+        f"{layout.producer} must put every {layout.group_key} in one split: restore the split "
+        f"data with `dvc checkout` or re-run {layout.producer} "
+        f"(`pedigree run --stage {layout.producer} --force`)"
+    )
+
+
+def image_fix(layout: SplitLayout) -> str:
+    """How to fix one image content found in two splits."""
+    return (
+        f"the source holds the same image more than once, under different {layout.group_key} "
+        f"values: remove the duplicates (or give them one {layout.group_key}) in the source, "
+        f"then re-run {layout.producer} and the stages before it"
+    )
 
 
 def spread(pairs: Iterable[tuple[str, str, str]]) -> dict[str, dict[str, list[str]]]:
@@ -48,16 +64,18 @@ def _describe(found: dict[str, dict[str, list[str]]], show_labels: bool, width: 
     return listing(items)
 
 
-def leak_findings(samples: list[Sample], where: str) -> list[Finding]:
-    """Animals, image contents and sample ids that appear in more than one split."""
+def leak_findings(samples: list[Sample], where: str, layout: SplitLayout) -> list[Finding]:
+    """Groups, image contents and sample ids that appear in more than one split."""
     findings = []
+    fix = group_fix(layout)
     animals = spread((s.animal_id, s.split, s.id) for s in samples)
     if animals:
         findings.append(
             Finding(
-                f"{len(animals)} animal id(s) in more than one split: " + _describe(animals, True),
+                f"{len(animals)} {group_label(layout)}(s) in more than one split: "
+                + _describe(animals, True),
                 where,
-                ANIMAL_FIX,
+                fix,
             )
         )
     images = spread((s.image_sha256, s.split, s.id) for s in samples)
@@ -67,7 +85,7 @@ def leak_findings(samples: list[Sample], where: str) -> list[Finding]:
                 f"{len(images)} identical image(s) (same sha256 of the image bytes) in more "
                 "than one split: " + _describe(images, True, SHA_SHOWN),
                 where,
-                IMAGE_FIX,
+                image_fix(layout),
             )
         )
     ids = spread((s.id, s.split, f"line {s.line}") for s in samples)
@@ -76,7 +94,7 @@ def leak_findings(samples: list[Sample], where: str) -> list[Finding]:
             Finding(
                 f"{len(ids)} sample id(s) in more than one split: " + _describe(ids, True),
                 where,
-                ANIMAL_FIX,
+                fix,
             )
         )
     return findings
@@ -87,11 +105,11 @@ def _names(part: Any, key: str) -> list[str]:
     return [str(v) for v in values] if isinstance(values, list) else []
 
 
-def summary_findings(doc: dict[str, Any], where: str) -> list[Finding]:
+def summary_findings(doc: dict[str, Any], where: str, layout: SplitLayout) -> list[Finding]:
     """Leaks that splits.json itself shows (an animal or image id listed in two splits)."""
     splits = doc.get("splits", {})
     findings = []
-    for key, what in (("animals", "animal id"), ("images", "image id")):
+    for key, what in (("animals", group_label(layout)), ("images", "image id")):
         found = spread(
             (name, split, key) for split in splits for name in _names(splits[split], key)
         )
@@ -101,7 +119,7 @@ def summary_findings(doc: dict[str, Any], where: str) -> list[Finding]:
                     f"{len(found)} {what}(s) listed in more than one split: "
                     + _describe(found, False),
                     where,
-                    ANIMAL_FIX,
+                    group_fix(layout),
                 )
             )
     return findings
@@ -119,7 +137,7 @@ def _difference(name_a: str, a: set[str], name_b: str, b: set[str]) -> str:
 def cross_findings(root: Path, prepared: Prepared, layout: SplitLayout) -> list[Finding]:
     """Where provenance.jsonl, splits.json and the index files disagree about a split."""
     findings = []
-    prov = layout.provenance_path
+    prov, fix = layout.provenance_path, layout.rerun
     unknown = sorted({s.split for s in prepared.samples} - set(layout.splits))
     if unknown:
         findings.append(
@@ -127,7 +145,7 @@ def cross_findings(root: Path, prepared: Prepared, layout: SplitLayout) -> list[
                 f"samples in unknown split(s) {listing(unknown)} (splits: "
                 f"{', '.join(layout.splits)})",
                 prov,
-                RERUN,
+                fix,
             )
         )
     summary = prepared.splits_doc.get("splits", {}) if prepared.splits_doc else None
@@ -137,13 +155,13 @@ def cross_findings(root: Path, prepared: Prepared, layout: SplitLayout) -> list[
         if summary is not None:
             part = summary.get(split)
             if part is None:
-                findings.append(Finding(f"no entry for split '{split}'", layout.splits_file, RERUN))
+                findings.append(Finding(f"no entry for split '{split}'", layout.splits_file, fix))
             else:
                 for key, mine in (("images", ids), ("animals", {s.animal_id for s in rows})):
                     diff = _difference(prov, mine, layout.splits_file, set(_names(part, key)))
                     if diff:
                         findings.append(
-                            Finding(f"{split} {key} disagree: {diff}", layout.splits_file, RERUN)
+                            Finding(f"{split} {key} disagree: {diff}", layout.splits_file, fix)
                         )
         index = prepared.indexes.get(split)
         if index is not None:
@@ -156,22 +174,23 @@ def _index_findings(
 ) -> list[Finding]:
     rel = layout.index_path(split)
     findings = []
+    fix = layout.rerun
     shards = [s for s in index.get("shards") or [] if isinstance(s, dict)]
     files = [f"{split}/{s.get('file')}" for s in shards]
     if index.get("split") != split:
-        findings.append(Finding(f"{rel} says split '{index.get('split')}'", rel, RERUN))
+        findings.append(Finding(f"{rel} says split '{index.get('split')}'", rel, fix))
     if index.get("count") != len(rows):
         findings.append(
             Finding(
                 f"{rel} counts {index.get('count')} samples but {layout.provenance_path} "
                 f"lists {len(rows)} in {split}",
                 rel,
-                RERUN,
+                fix,
             )
         )
     missing = [f for f in files if not (root / layout.prepared / f).is_file()]
     if missing:
-        findings.append(Finding(f"shard(s) listed but missing: {listing(missing)}", rel, RERUN))
+        findings.append(Finding(f"shard(s) listed but missing: {listing(missing)}", rel, fix))
     stray = sorted({s.shard for s in rows} - set(files))
     if stray:
         findings.append(
@@ -179,7 +198,7 @@ def _index_findings(
                 f"{layout.provenance_path} places {split} samples in shard(s) {rel} does not "
                 f"list: {listing(stray)}",
                 rel,
-                RERUN,
+                fix,
             )
         )
     return findings
@@ -188,14 +207,15 @@ def _index_findings(
 def check_splits(root: Path, layout: SplitLayout, prepared: Prepared) -> CheckResult:
     """Run check (b) on what `load_prepared` read."""
     findings = list(prepared.problems)
-    findings += leak_findings(list(prepared.samples), layout.provenance_path)
+    findings += leak_findings(list(prepared.samples), layout.provenance_path, layout)
     if prepared.splits_doc is not None:
-        findings += summary_findings(prepared.splits_doc, layout.splits_file)
+        findings += summary_findings(prepared.splits_doc, layout.splits_file, layout)
     findings += cross_findings(root, prepared, layout)
     counts = ", ".join(f"{s} {len(prepared.samples_of(s))}" for s in layout.splits)
     animals = len({s.animal_id for s in prepared.samples})
     passed = (
-        f"no animal and no image content in two splits ({len(prepared.samples)} samples, "
-        f"{animals} animals: {counts}; provenance, splits.json and index files agree)"
+        f"no {group_label(layout)} and no image content in two splits "
+        f"({len(prepared.samples)} samples, {animals} {group_label(layout)}s: {counts}; "
+        f"provenance, {layout.files.splits} and index files agree)"
     )
     return result(NAME, passed, "data leaks between splits", findings)

@@ -34,10 +34,12 @@ def audit(opts: Options, only: str | None, spec: Path | None, as_json: bool) -> 
 
     \b
     Checks:
-      graph-hygiene    the test split reaches only evaluate, calibration only calibrate and
-                       evaluate, tune only train and validation (spec, dvc.yaml, lineage)
-      split-leakage    no animal id and no identical image (sha256) in two splits
-      normalization    stats.json was computed on exactly the train split
+      graph-hygiene    each held-out split reaches only the stages spec.data.heldOut
+                       allows, model selection only its splits (spec, dvc.yaml, lineage)
+      split-leakage    no group (spec.data.splits.groupKey) and no identical image
+                       (sha256) in two splits
+      normalization    the statistics were computed on exactly the train split
+    The split checks need spec.data in the spec; without it they print SKIP and why.
       lineage-records  every dvc.lock stage has a lineage record whose hashes, params and
                        workspace outputs match
     Exit codes: 0 every check passed, 1 a check failed, 2 user error (no project, bad spec).
@@ -53,13 +55,18 @@ def audit(opts: Options, only: str | None, spec: Path | None, as_json: bool) -> 
         render.emit_json(report.to_dict())
         return 0 if report.ok else AUDIT_FAILED
     for check in report.checks:
-        click.echo(f"{'PASS' if check.ok else 'FAIL'} {check.name}: {check.summary}")
+        click.echo(f"{check.status.upper()} {check.name}: {check.summary}")
+        if check.skipped:
+            click.echo(f"    fix: {check.skipped}")
         for finding in check.findings:
             click.echo(f"  - {finding.where}: {finding.message}")
             click.echo(f"    fix: {finding.fix}")
     total = len(report.checks)
+    skipped = report.skipped
     if report.ok:
-        click.echo(f"audit passed: {total} of {total} checks")
+        ran = total - len(skipped)
+        note = f" ({len(skipped)} could not apply: {', '.join(skipped)})" if skipped else ""
+        click.echo(f"audit passed: {ran} of {total} checks{note}")
         return 0
     failed = report.failed
     click.echo(f"audit failed: {len(failed)} of {total} checks ({', '.join(failed)})")

@@ -51,16 +51,18 @@ def _table(result: replicate_api.ReplicateResult) -> list[str]:
 @click.option(
     "--seeds",
     required=True,
-    help="Comma-separated seeds (determinism.seed), at least two: 1,2,3.",
+    help="Comma-separated seeds (the spec's replicate.seed param), at least two: 1,2,3.",
 )
 @click.option("--force", "-f", is_flag=True, help="Re-run every seed, even the up-to-date ones.")
 @json_option
 @click.pass_obj
 def replicate(opts: Options, seeds: str, force: bool, as_json: bool) -> int:
-    """Train, calibrate and evaluate once per seed, reusing everything upstream; show the spread.
+    """Re-run the spec's replicate.stages once per seed, reusing all upstream; show the spread.
 
-    Each seed runs in .pedigree/replicate/seed-N/ with params.yaml's determinism.seed = N;
-    data/prepared and models/tune are reused and must be current (run `pedigree run` first).
+    The spec says what to re-run and which param is the seed (pets: train, calibrate and
+    evaluate; determinism.seed). Each seed runs in .pedigree/replicate/seed-N/ with that param
+    set to N; upstream outputs (pets: data/prepared, models/tune) are reused and must be current
+    (run `pedigree run` first).
     A seed already replicated from the same upstream, params and code is reused. The mean,
     standard deviation (sample, n - 1), min, max and range of every evaluation metric go to
     replicates/summary.json; commit it, and `pedigree run` shows the spread in the report.
@@ -75,7 +77,7 @@ def replicate(opts: Options, seeds: str, force: bool, as_json: bool) -> int:
     chosen = replicate_api.parse_seeds(seeds)
     if not as_json:
         listed = ", ".join(str(s) for s in chosen)
-        render.say(f"replicating train, calibrate and evaluate for seeds {listed}")
+        render.say(f"replicating for seeds {listed}")
     result = replicate_api.replicate(opts.project, chosen, force=force, observer=_Progress(as_json))
     if as_json:
         render.emit_json(result.to_dict())
@@ -90,5 +92,5 @@ def replicate(opts: Options, seeds: str, force: bool, as_json: bool) -> int:
     state = "wrote" if result.changed else "unchanged:"
     render.say(f"{state} {result.path}")
     if result.changed:
-        render.say("note: commit it; `pedigree run` then re-runs evaluate to show the spread")
+        render.say("note: commit it; `pedigree run` then re-runs the stages that read it")
     return 0

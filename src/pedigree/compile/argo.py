@@ -31,7 +31,8 @@ from pedigree.compile.dvc import check_header_path, strings_in
 from pedigree.errors import PedigreeError, Problem, SpecError
 from pedigree.graph import build_graph
 from pedigree.redact import url_without_credentials
-from pedigree.spec.model import ARGO_EXPRESSION, PipelineSpec, hidden_char
+from pedigree.spec.model import PipelineSpec
+from pedigree.spec.text import ARGO_EXPRESSION, hidden_char
 
 API_VERSION = "argoproj.io/v1alpha1"
 ENTRYPOINT = "pipeline"

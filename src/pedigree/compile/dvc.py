@@ -22,7 +22,8 @@ import yaml
 from pedigree.compile.header import HEADER, SHARED_CODE
 from pedigree.errors import PedigreeError, Problem, SpecError
 from pedigree.graph import build_graph
-from pedigree.spec.model import DVC_INTERPOLATION, PARAMS_HINT, PipelineSpec, Stage, hidden_char
+from pedigree.spec.model import PipelineSpec, Stage
+from pedigree.spec.text import DVC_INTERPOLATION, PARAMS_HINT, hidden_char
 
 LAUNCHER = ("python", "-m", "pedigree.launch")
 

@@ -52,7 +52,7 @@ def _image(value: str) -> str:
 
 
 def _registry_path(value: str) -> str:
-    from pedigree.spec.model import refuse_hidden
+    from pedigree.spec.text import refuse_hidden
 
     if not value.strip() or "\0" in value:
         raise ValueError("the registry folder is empty (example: .pedigree/registry)")

@@ -1,4 +1,4 @@
-"""`pedigree replicate`: train, calibrate and evaluate again per seed, and report the spread.
+"""`pedigree replicate`: the spec's replicate.stages again per seed, and report the spread.
 
 Modules, one concept each:
   stats      flattening metrics.json to key paths; mean, sample std, min, max, range

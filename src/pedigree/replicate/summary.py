@@ -38,7 +38,7 @@ class Replicated:
     stages: tuple[str, ...]
     upstream: dict[str, str]  # upstream stage outputs (as dvc.lock records them) -> md5
     inputs: dict[str, str]  # data deps of the replicated stages -> md5
-    params: dict[str, Any]  # params.yaml sections, determinism.seed left out
+    params: dict[str, Any]  # params.yaml sections, the seed (spec.replicate.seed) left out
     code: dict[str, str]  # code folders and environment locks -> md5
 
     def to_dict(self) -> dict[str, Any]:

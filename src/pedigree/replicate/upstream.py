@@ -1,11 +1,11 @@
 """What the replicates reuse, checked before anything runs: the plan of a replicate.
 
-The replicated stages (train, calibrate, evaluate) read the outputs of upstream stages
-(data/prepared from transform, models/tune from tune). Those are reused as they are, so they must
-be current: every upstream stage up to date (`pedigree status`), and every output the replicated
-stages read hashed now equal to what dvc.lock records (`pedigree.lineage.hashing`, DVC's own
-hashes). Otherwise the replicates would vary more than the seed, and the user is told to run
-`pedigree run` first. Nothing here writes anything.
+The replicated stages (`spec.replicate.stages`; pets: train, calibrate, evaluate) read the
+outputs of upstream stages (pets: data/prepared from transform, models/tune from tune). Those
+are reused as they are, so they must be current: every upstream stage up to date (`pedigree
+status`), and every output the replicated stages read hashed now equal to what dvc.lock records
+(`pedigree.lineage.hashing`, DVC's own hashes). Otherwise the replicates would vary more than
+the seed, and the user is told to run `pedigree run` first. Nothing here writes anything.
 """
 
 from __future__ import annotations
@@ -18,8 +18,11 @@ from typing import Any
 from pedigree.errors import PedigreeError, StaleError
 from pedigree.replicate.summary import SUMMARY_PATH, Replicated
 
-REPLICATED = ("train", "calibrate", "evaluate")
-SEED_SECTION, SEED_KEY = "determinism", "seed"
+DECLARE_HINT = (
+    "declare what replicate re-runs in the spec, under spec: "
+    "`replicate: {stages: [STAGE, ...], seed: SECTION.KEY}` (the stages re-run once per seed, "
+    "and the params.yaml key holding the seed they read)"
+)
 RUN_FIRST = "run `pedigree run` first, then `pedigree replicate` again"
 
 
@@ -38,15 +41,23 @@ class Plan:
     code: tuple[str, ...]  # code folders and environment locks, copied into the scratch
     metrics_path: str  # the last stage's metrics file (reports/metrics.json)
     replicated: Replicated
+    seed: str  # the params key each seed sets, `section.key` (determinism.seed)
 
 
-def without_seed(params: dict[str, Any]) -> dict[str, Any]:
-    """The params sections with determinism.seed left out (the one thing replicates vary)."""
+def split_seed(seed: str) -> tuple[str, str]:
+    """`determinism.seed` -> ("determinism", "seed"): the section and the key inside it."""
+    section, _, key = seed.partition(".")
+    return section, key
+
+
+def without_seed(params: dict[str, Any], seed: str) -> dict[str, Any]:
+    """The params sections with the seed key left out (the one thing replicates vary)."""
+    section_name, key = split_seed(seed)
     result = dict(params)
-    section = result.get(SEED_SECTION)
+    section = result.get(section_name)
     if isinstance(section, dict):
-        result[SEED_SECTION] = {k: v for k, v in section.items() if k != SEED_KEY}
-    result.pop(f"{SEED_SECTION}.{SEED_KEY}", None)
+        result[section_name] = {k: v for k, v in section.items() if k != key}
+    result.pop(seed, None)
     return result
 
 
@@ -100,17 +111,19 @@ def make_plan(root: Path) -> Plan:
 
     loaded = api.load(root)
     spec = loaded.spec
-    missing = [name for name in REPLICATED if name not in {s.name for s in spec.stages}]
-    if missing:
+    declared = spec.spec.replicate
+    if declared is None:
         raise ReplicateError(
-            f"{loaded.project.spec_path} has no stage(s) {', '.join(missing)}: replicate "
-            f"re-runs {', '.join(REPLICATED)}",
-            "replicate works on pipelines with train, calibrate and evaluate stages",
+            f"{loaded.project.spec_path} does not say which stages replicate re-runs per seed, "
+            "nor which param is the seed",
+            DECLARE_HINT,
         )
+    # `pedigree.spec.checks` has made sure every declared stage exists.
+    chosen = set(declared.stages)
     if not api.dvc_yaml_is_current(loaded):
         raise StaleError(f"dvc.yaml is stale: {loaded.project.spec_path} changed", RUN_FIRST)
     graph = build_graph(spec)
-    ours = tuple(s for s in graph.order if s in REPLICATED)
+    ours = tuple(s for s in graph.order if s in chosen)
     upstream = tuple(
         s for s in graph.order if s not in ours and any(s in graph.upstream_of(r) for r in ours)
     )
@@ -146,11 +159,14 @@ def make_plan(root: Path) -> Plan:
     code = {p: _current_hash(root, p) or "" for p in code_paths}
     sections = tuple(sorted({p for stage in mine for p in stage.params}))
     params = read_params(root, sections)
-    det = params.get(SEED_SECTION)
-    if not isinstance(det, dict) or SEED_KEY not in det:
+    section, key = split_seed(declared.seed)
+    det = params.get(section)
+    if not isinstance(det, dict) or key not in det:
         raise ReplicateError(
-            "params.yaml has no determinism.seed: replicate varies that seed",
-            "add `determinism: {seed: 1234}` to params.yaml (the model stages read it)",
+            f"params.yaml has no {declared.seed}: replicate varies that seed "
+            f"({loaded.project.spec_path} spec.replicate.seed)",
+            f"add `{section}: {{{key}: 1234}}` to params.yaml (the replicated stages read it), "
+            "or name the seed the stages read in spec.replicate.seed",
         )
     last = mine[-1]
     if not last.metrics:
@@ -164,7 +180,16 @@ def make_plan(root: Path) -> Plan:
         if not shlex.split(cmd):
             raise StaleError(f"dvc.yaml has no command for stage '{name}'", RUN_FIRST)
         commands[name] = cmd
-    replicated = Replicated(ours, upstream_hashes, inputs, without_seed(params), code)
+    replicated = Replicated(
+        ours, upstream_hashes, inputs, without_seed(params, declared.seed), code
+    )
     return Plan(
-        root, ours, commands, tuple(sorted(links)), tuple(code_paths), last.metrics[0], replicated
+        root,
+        ours,
+        commands,
+        tuple(sorted(links)),
+        tuple(code_paths),
+        last.metrics[0],
+        replicated,
+        declared.seed,
     )

@@ -1,13 +1,13 @@
 """One scratch workspace per seed, `.pedigree/replicate/seed-N/`, and running stages in it.
 
 A workspace holds a copy of the code (stages/), the environment locks, dvc.yaml, dvc.lock and
-.dvcignore, params.yaml with `determinism.seed` set to N, a summary saying "no replicate results"
-(evaluate reads one; the project's own would make each seed depend on the others), and the
-upstream outputs the stages read, as hard links to one shared copy of them
+.dvcignore, params.yaml with the seed (`spec.replicate.seed`) set to N, a summary saying "no
+replicate results" (evaluate reads one; the project's own would make each seed depend on the
+others), and the upstream outputs the stages read, as hard links to one shared copy of them
 (`pedigree.replicate.isolation`): never links into the project, so nothing a stage does in its
 workspace can reach the project's files. The stages run there exactly as dvc.yaml runs them,
-through `python -m pedigree.launch`, so each run leaves a lineage record in the workspace. A stage
-whose record still matches its inputs, params, command and outputs is reused.
+through `python -m pedigree.launch`, so each run leaves a lineage record in the workspace. A
+stage whose record still matches its inputs, params, command and outputs is reused.
 
 `.pedigree/replicate/` carries its own .gitignore and .dvcignore: git never sees the workspaces,
 and DVC never takes their dvc.yaml files for part of the project's pipeline, even in a checkout
@@ -29,7 +29,7 @@ import yaml
 from pedigree.errors import StageFailedError
 from pedigree.replicate.isolation import place_upstream, shared_upstream
 from pedigree.replicate.summary import SUMMARY_PATH, empty_summary
-from pedigree.replicate.upstream import SEED_KEY, SEED_SECTION, Plan
+from pedigree.replicate.upstream import Plan, split_seed
 
 SCRATCH = Path(".pedigree") / "replicate"
 COPIED_FILES = ("dvc.yaml", "dvc.lock", ".dvcignore")
@@ -79,10 +79,11 @@ def _copy_file(source: Path, target: Path) -> None:
     shutil.copy2(source, target)
 
 
-def seeded_params(root: Path, seed: int) -> str:
-    """The project's params.yaml with determinism.seed set to `seed` (everything else kept)."""
+def seeded_params(root: Path, seed: int, key: str) -> str:
+    """The project's params.yaml with `key` (`section.key`, spec.replicate.seed) set to `seed`."""
     data = yaml.safe_load((root / "params.yaml").read_text(encoding="utf-8"))
-    data[SEED_SECTION][SEED_KEY] = seed
+    section, name = split_seed(key)
+    data[section][name] = seed
     return yaml.safe_dump(data, sort_keys=False)
 
 
@@ -98,7 +99,7 @@ def build_workspace(plan: Plan, seed: int) -> Path:
     _copy_tree(root / CODE_TREE, ws / CODE_TREE)
     for rel in (*COPIED_FILES, *(p for p in plan.code if not p.startswith(f"{CODE_TREE}/"))):
         _copy_file(root / rel, ws / rel)
-    _write_if_changed(ws / "params.yaml", seeded_params(root, seed))
+    _write_if_changed(ws / "params.yaml", seeded_params(root, seed, plan.seed))
     _write_if_changed(ws / SUMMARY_PATH, empty_summary().to_json())
     shared = shared_upstream(plan)
     for rel in plan.links:

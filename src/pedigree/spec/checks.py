@@ -17,6 +17,7 @@ from pedigree.graph import find_cycle, is_within, overlaps, upstream_edges
 from pedigree.spec.errors import problems_from_validation
 from pedigree.spec.model import SUPPORTED_API_VERSIONS, PipelineSpec
 from pedigree.spec.owned import STATE_PROTECTED, protected_clash
+from pedigree.spec.roles import check_roles
 from pedigree.spec.yamlsource import YamlDocument, YamlLoadError, load_yaml_file
 
 
@@ -100,6 +101,7 @@ def check_pipeline(spec: PipelineSpec, doc: YamlDocument) -> list[Problem]:
     problems += _check_outputs(spec, doc)
     problems += _check_deps(spec, doc)
     problems += _check_state(spec, doc)
+    problems += check_roles(spec, doc)
     if not problems:
         cycle = find_cycle(upstream_edges(stages))
         if cycle:
@@ -282,7 +284,7 @@ def check_project_files(
                 doc.problem(
                     ("spec", "stages", i, key),
                     f"stage '{stage.name}' has no environment lock {stage.lock_file}",
-                    "run `make lock` to compile it from requirements.in",
+                    f"run `pedigree lock {stage.name}` to compile it from requirements.in",
                 )
             )
         for j, section in enumerate(stage.params):

@@ -9,10 +9,18 @@ from __future__ import annotations
 import posixpath
 import re
 import shlex
-import unicodedata
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+
+from pedigree.spec.text import (
+    LINE_BREAKS,
+    PARAMS_HINT,
+    SpecValueError,
+    refuse_argo_expression,
+    refuse_hidden,
+    refuse_interpolation,
+)
 
 API_VERSION = "pedigree/v1"
 SUPPORTED_API_VERSIONS = (API_VERSION,)
@@ -27,77 +35,6 @@ PIPELINE_NAME = re.compile(r"[a-z0-9]([a-z0-9-]{0,50}[a-z0-9])?")
 PIPELINE_NAME_MAX = 52
 CPU = re.compile(r"([0-9]+(\.[0-9]+)?|[0-9]+m)")
 MEMORY = re.compile(r"[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|k|M|G|T)?")
-# DVC replaces `${...}` in every string of dvc.yaml (cmd, deps, outs, params) with values from
-# params.yaml before the shell sees the command: a quoted argv item is no protection.
-DVC_INTERPOLATION = "${"
-# Argo evaluates `{{...}}` in the strings of a WorkflowTemplate.
-ARGO_EXPRESSION = "{{"
-PARAMS_HINT = (
-    "let the stage read its parameters from params.yaml "
-    "(e.g. cmd: [python, -m, stages.NAME, --params, params.yaml]) and list the sections "
-    "under 'params:'"
-)
-# Control characters (C0, DEL, C1), invisible format characters (bidi overrides, zero-width)
-# and Unicode line breaks: a name or path holding one is not what it looks like.
-_HIDDEN = frozenset({"Cc", "Cf", "Zl", "Zp"})
-_LINE_BREAKS = frozenset({"Cc", "Zl", "Zp"})
-
-
-class SpecValueError(ValueError):
-    """A field's value is invalid; `hint` says how to fix it (shown with the located problem)."""
-
-    def __init__(self, message: str, hint: str | None = None) -> None:
-        super().__init__(message)
-        self.hint = hint
-
-
-_CONTROL_NAMES = {"\0": "NUL", "\t": "tab", "\n": "newline", "\r": "carriage return", "\x7f": "DEL"}
-
-
-def _char_name(char: str) -> str:
-    name = _CONTROL_NAMES.get(char) or unicodedata.name(char, "")
-    return f"U+{ord(char):04X}" + (f" ({name})" if name else "")
-
-
-def hidden_char(value: str, categories: frozenset[str] = _HIDDEN, allow: str = "") -> str | None:
-    """The first character of `value` in the Unicode `categories` (not in `allow`), if any."""
-    for char in value:
-        if char not in allow and unicodedata.category(char) in categories:
-            return char
-    return None
-
-
-def refuse_hidden(
-    value: str, what: str, categories: frozenset[str] = _HIDDEN, allow: str = ""
-) -> None:
-    """SpecValueError when `value` holds a control or invisible character."""
-    char = hidden_char(value, categories, allow)
-    if char is not None:
-        raise SpecValueError(
-            f"{what} {value!r} contains the control or invisible character {_char_name(char)}: "
-            "names, paths and commands must be exactly what they look like",
-            "remove the character",
-        )
-
-
-def refuse_interpolation(value: str, what: str, hint: str) -> None:
-    """SpecValueError when `value` holds DVC's `${`: DVC would substitute it in dvc.yaml."""
-    if DVC_INTERPOLATION in value:
-        raise SpecValueError(
-            f"{what} {value!r} contains '${{': DVC would replace ${{...}} with a value from "
-            "params.yaml when it reads dvc.yaml, before the command runs",
-            hint,
-        )
-
-
-def refuse_argo_expression(value: str, what: str) -> None:
-    """SpecValueError when `value` holds Argo's `{{`: Argo would evaluate it."""
-    if ARGO_EXPRESSION in value:
-        raise SpecValueError(
-            f"{what} {value!r} contains '{{{{': Argo would evaluate {{{{...}}}} as an "
-            "expression in the WorkflowTemplate",
-            "write the value literally, without '{{'",
-        )
 
 
 def _repo_path(value: str) -> str:
@@ -136,7 +73,7 @@ def _argv(value: object) -> object:
 
 def _argv_item(value: str) -> str:
     # A tab is a legitimate argument (a field separator); line breaks and NUL are not.
-    refuse_hidden(value, "cmd item", _LINE_BREAKS, allow="\t")
+    refuse_hidden(value, "cmd item", LINE_BREAKS, allow="\t")
     refuse_interpolation(value, "cmd item", PARAMS_HINT)
     return value
 
@@ -330,11 +267,91 @@ class Metadata(_Strict):
     repository: Annotated[str, Field(min_length=1), AfterValidator(_repository)] | None = None
 
 
+def _file_name(value: str) -> str:
+    # A file inside the splits folder: one plain name, no folder.
+    refuse_hidden(value, "file name")
+    if "/" in value or "\\" in value or value in (".", ".."):
+        raise SpecValueError(
+            f"{value!r} is not a plain file name", "write only the name, like splits.json"
+        )
+    return value
+
+
+def _params_key(value: str) -> str:
+    # `section.key`: the seed replicate varies, e.g. determinism.seed.
+    refuse_hidden(value, "params key")
+    parts = value.split(".")
+    if len(parts) != 2 or not all(parts):
+        raise SpecValueError(
+            f"{value!r} is not a params key of the form section.key",
+            "name the section of params.yaml and the key in it, like determinism.seed",
+        )
+    return value
+
+
+FileName = Annotated[str, Field(min_length=1), AfterValidator(_file_name)]
+SplitName = Annotated[str, Field(min_length=1, max_length=63), AfterValidator(_file_name)]
+FieldName = Annotated[str, Field(min_length=1, max_length=63), AfterValidator(_params_section)]
+ParamsKey = Annotated[str, AfterValidator(_params_key)]
+
+
+class SplitFiles(_Strict):
+    """The records the splits stage writes in its folder (names inside `path`)."""
+
+    splits: FileName = "splits.json"  # split -> its groups and sample ids
+    stats: FileName = "stats.json"  # normalisation statistics, computed on the train split
+    provenance: FileName = "provenance.jsonl"  # one line per sample: id, group, split, source
+    index: FileName = "index.json"  # per split folder: its shards and count
+
+
+class Splits(_Strict):
+    """Which stage writes the data splits, where, and how the audit recognises them."""
+
+    stage: StageName
+    path: RepoPath  # one folder per split below it
+    names: tuple[SplitName, ...] = Field(min_length=2)
+    train: SplitName = "train"  # the split the normalisation statistics come from
+    # The provenance field shared by samples that must never land in two splits.
+    group_key: FieldName = Field(alias="groupKey")
+    files: SplitFiles = SplitFiles()
+
+
+class DataRoles(_Strict):
+    """Data roles and hygiene rules: the splits, and who may read the held-out ones."""
+
+    splits: Splits
+    # Held-out split -> the only stages that may read it.
+    held_out: dict[SplitName, tuple[StageName, ...]] = Field(default_factory=dict, alias="heldOut")
+    # Model-selection stage -> the only splits it may read (plus the statistics file).
+    model_selection: dict[StageName, tuple[SplitName, ...]] = Field(
+        default_factory=dict, alias="modelSelection"
+    )
+
+
+class Replication(_Strict):
+    """What `pedigree replicate` re-runs per seed, and which param is the seed."""
+
+    stages: tuple[StageName, ...] = Field(min_length=1)
+    seed: ParamsKey
+
+    @property
+    def seed_section(self) -> str:
+        """The params.yaml section holding the seed (`determinism`)."""
+        return self.seed.split(".", 1)[0]
+
+    @property
+    def seed_key(self) -> str:
+        """The seed's key inside its section (`seed`)."""
+        return self.seed.split(".", 1)[1]
+
+
 class PipelineBody(_Strict):
-    """External inputs and the stages."""
+    """External inputs, the stages, and what audit and replicate need to know about them."""
 
     inputs: tuple[RepoPath, ...] = ()
     stages: tuple[Stage, ...] = Field(min_length=1)
+    data: DataRoles | None = None
+    replicate: Replication | None = None
 
 
 class PipelineSpec(_Strict):

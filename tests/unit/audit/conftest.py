@@ -51,6 +51,17 @@ spec:
       cmd: [python, -m, stages.evaluate]
       deps: [{prepared}/test, {prepared}/stats.json, models/calibration]
       outs: [reports]
+  data:
+    splits:
+      stage: transform
+      path: {prepared}
+      names: [train, validation, calibration, test]
+      groupKey: animal_id
+    heldOut:
+      test: [evaluate]
+      calibration: [calibrate, evaluate]
+    modelSelection:
+      tune: [train, validation]
 """
 PARAMS = """\
 ingest:

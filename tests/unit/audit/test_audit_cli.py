@@ -66,16 +66,44 @@ def test_check_runs_only_the_named_check(audited: Path, capsys: pytest.CaptureFi
     assert [c["name"] for c in json.loads(capsys.readouterr().out)["checks"]] == ["lineage-records"]
 
 
-def test_a_layout_problem_fails_the_data_checks_but_not_the_records(
-    audited: Path, capsys: pytest.CaptureFixture[str]
+def test_without_data_roles_the_split_checks_say_why_they_cannot_apply(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    (audited / "params.yaml").write_text("ingest: {seed: 1}\ntransform: {}\n", encoding="utf-8")
-    (audited / "data" / "prepared" / "splits.json").unlink()
-    report = audit(audited)
-    assert report.failed == ("graph-hygiene", "split-leakage", "normalization", "lineage-records")
-    finding = report.check("graph-hygiene").findings[0]
-    assert finding.message.startswith("no split names in params.yaml transform.split")
-    assert finding.where == "pipelines/pets.yaml"
+    root = build(tmp_path / "p", spec_text().split("  data:\n")[0])
+    report = audit(root)
+    assert report.ok
+    assert report.failed == ()
+    assert report.skipped == ("graph-hygiene", "split-leakage", "normalization")
+    assert report.check("lineage-records").status == "pass"
+    skipped = report.check("split-leakage")
+    assert skipped.summary == (
+        "cannot apply: the spec declares no data splits in pipelines/pets.yaml"
+    )
+    assert skipped.skipped is not None and "declare the splits under spec.data" in skipped.skipped
+    assert run(root) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("SKIP graph-hygiene: cannot apply: ")
+    assert lines[1].startswith("    fix: declare the splits under spec.data")
+    assert lines[-1] == (
+        "audit passed: 1 of 4 checks (3 could not apply: graph-hygiene, split-leakage, "
+        "normalization)"
+    )
+    assert run(root, "--check", "normalization", "--json") == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["skipped"] == ["normalization"]
+    assert data["checks"][0]["status"] == "skip"
+    assert "spec.data" in data["checks"][0]["fix"]
+
+
+def test_a_skipped_check_does_not_hide_a_failing_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = build(tmp_path / "p", spec_text().split("  data:\n")[0])
+    (root / "lineage" / "ingest.json").unlink()
+    assert run(root) == 1
+    out = capsys.readouterr().out
+    assert "FAIL lineage-records" in out
+    assert out.splitlines()[-1] == "audit failed: 1 of 4 checks (lineage-records)"
 
 
 def test_user_errors_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -8,13 +8,20 @@ import pytest
 
 from pedigree import api
 from pedigree.audit.graph_hygiene import check_graph, reached_splits, violations
-from pedigree.audit.layout import LayoutError, SplitLayout, derive_layout
+from pedigree.audit.layout import NotApplicable, SplitLayout, derive_layout
 from pedigree.lineage.record import Artifact
 from pedigree.lineage.store import write_record
 from tests.unit.audit.conftest import RUNS, Run, build, make_record, spec_text
 
 LAYOUT = SplitLayout(
-    "transform", "data/prepared", ("train", "validation", "calibration", "test"), ("data/raw",)
+    "transform",
+    "data/prepared",
+    ("train", "validation", "calibration", "test"),
+    ("data/raw",),
+    train="train",
+    group_key="animal_id",
+    held_out={"test": ("evaluate",), "calibration": ("calibrate", "evaluate")},
+    model_selection={"tune": ("train", "validation")},
 )
 
 
@@ -128,16 +135,27 @@ def test_reached_splits() -> None:
     assert reached_splits("data/prepared/stats.json", LAYOUT) == ()
 
 
-def test_no_transform_stage_is_a_layout_error(tmp_path: Path) -> None:
-    spec = spec_text().replace("name: transform", "name: prepare")
-    spec = spec.replace("stages.transform", "stages.prepare")
+def test_a_renamed_producer_and_folder_move_the_layout(tmp_path: Path) -> None:
+    spec = spec_text(
+        tune="[data/splits/train, data/splits/validation, data/splits/stats.json]",
+        calibrate="[data/splits/calibration, data/splits/stats.json]",
+        prepared="data/splits",
+    )
+    for old in ("name: transform", "stages.transform", "stage: transform"):
+        spec = spec.replace(old, old.replace("transform", "prepare"))
     root = build(tmp_path / "p", spec, ("ingest", "prepare", "tune", "calibrate", "evaluate"))
-    with pytest.raises(LayoutError, match="the pipeline has no 'transform' stage"):
+    layout = derive_layout(root, api.load(root).spec)
+    assert (layout.producer, layout.prepared, layout.group_key) == (
+        "prepare",
+        "data/splits",
+        "animal_id",
+    )
+    assert layout.stats_path == "data/splits/stats.json"
+    assert layout.held_out == {"test": ("evaluate",), "calibration": ("calibrate", "evaluate")}
+
+
+def test_no_data_section_is_not_applicable(tmp_path: Path) -> None:
+    spec = spec_text().split("  data:\n")[0]
+    root = build(tmp_path / "p", spec, ("ingest", "transform", "tune", "calibrate", "evaluate"))
+    with pytest.raises(NotApplicable, match="cannot apply: the spec declares no data splits"):
         derive_layout(root, api.load(root).spec)
-
-
-def test_no_split_names_is_a_layout_error(audited: Path) -> None:
-    (audited / "params.yaml").write_text("ingest: {seed: 1}\ntransform: {}\n", encoding="utf-8")
-    (audited / "data" / "prepared" / "splits.json").unlink()
-    with pytest.raises(LayoutError, match=r"no split names in params.yaml transform.split"):
-        derive_layout(audited, api.load(audited).spec)

@@ -14,7 +14,14 @@ from stages.transform.stats import samples_digest as transform_digest
 from tests.unit.audit.conftest import digest, rewrite_json, write_prepared
 
 LAYOUT = SplitLayout(
-    "transform", "data/prepared", ("train", "validation", "calibration", "test"), ("data/raw",)
+    "transform",
+    "data/prepared",
+    ("train", "validation", "calibration", "test"),
+    ("data/raw",),
+    train="train",
+    group_key="animal_id",
+    held_out={"test": ("evaluate",), "calibration": ("calibrate", "evaluate")},
+    model_selection={"tune": ("train", "validation")},
 )
 STATS = "data/prepared/stats.json"
 

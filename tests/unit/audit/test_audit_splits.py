@@ -18,7 +18,14 @@ from tests.unit.audit.conftest import (
 )
 
 LAYOUT = SplitLayout(
-    "transform", "data/prepared", ("train", "validation", "calibration", "test"), ("data/raw",)
+    "transform",
+    "data/prepared",
+    ("train", "validation", "calibration", "test"),
+    ("data/raw",),
+    train="train",
+    group_key="animal_id",
+    held_out={"test": ("evaluate",), "calibration": ("calibrate", "evaluate")},
+    model_selection={"tune": ("train", "validation")},
 )
 PROVENANCE = "data/prepared/provenance.jsonl"
 
@@ -35,7 +42,7 @@ def test_clean_prepared_data_passes(tmp_path: Path) -> None:
     write_prepared(tmp_path / "data" / "prepared")
     result = audit_splits(tmp_path)
     assert result.ok, messages(result)
-    assert "9 samples, 8 animals: train 3, validation 2, calibration 2, test 2" in result.summary
+    assert "9 samples, 8 animal ids: train 3, validation 2, calibration 2, test 2" in result.summary
 
 
 def test_an_animal_in_train_and_test_is_named_with_its_samples(tmp_path: Path) -> None:

@@ -83,7 +83,7 @@ def test_write_summary_replaces_the_file_atomically(tmp_path: Path) -> None:
 
 def test_without_seed_drops_only_the_seed() -> None:
     params = {"determinism": {"seed": 1, "intra_op_threads": 2}, "train": {"seed_like": 1}}
-    assert without_seed(params) == {
+    assert without_seed(params, "determinism.seed") == {
         "determinism": {"intra_op_threads": 2},
         "train": {"seed_like": 1},
     }

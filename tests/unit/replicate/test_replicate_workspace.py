@@ -81,6 +81,7 @@ def make_plan(root: Path, cmd: str = CMD) -> Plan:
         code=("images/train/requirements.lock", "stages/train"),
         metrics_path="models/out.txt",
         replicated=replicated,
+        seed="determinism.seed",
     )
 
 
