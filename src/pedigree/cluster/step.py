@@ -2,7 +2,7 @@
 
 Every container of the compiled WorkflowTemplate runs this in the runner environment of its
 image (`/opt/pedigree/runner`), in `/workspace`, where Argo has checked the project out at the
-run's git revision. It does what DESIGN.md promises of a cluster step, with plain DVC:
+run's git revision. It does what a cluster step must (README.md, "On a cluster"), with plain DVC:
 
 1. point DVC at the run's remote (`PEDIGREE_REMOTE`, MinIO's `AWS_ENDPOINT_URL`), in the
    checkout's local config only;
@@ -191,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     """`python -m pedigree.cluster.step --stage NAME` in the project checkout."""
     parser = argparse.ArgumentParser(
         prog="python -m pedigree.cluster.step",
-        description="Run one pipeline stage on a cluster: restore, run, push (see DESIGN.md).",
+        description="Run one pipeline stage on a cluster: restore, run, push (README.md).",
     )
     parser.add_argument("--stage", required=True, help="the stage to run")
     args = parser.parse_args(argv)
