@@ -20,13 +20,11 @@ from pedigree.compile.header import SHARED_CODE, stamp_is_current, write_stamp
 from pedigree.dvclock import read_lock_stages
 from pedigree.errors import ParamsError, PedigreeError, StaleError
 from pedigree.executors import dvc as dvc_executor
-from pedigree.project import Project, open_project
+from pedigree.project import PARAMS_FILE, Project, open_project
 
 if TYPE_CHECKING:
     from pedigree.spec.model import PipelineSpec
     from pedigree.staleness import StageStatus
-
-PARAMS_FILE = "params.yaml"
 
 
 @dataclass(frozen=True)

@@ -18,13 +18,14 @@ import threading
 from pathlib import Path
 from typing import IO, Any, cast
 
+from pedigree.envvars import LINEAGE_SWITCH_ENV, OUTPUT_MODE_ENV, RESTORE_ONLY_ENV, STATE_ENV
+
 LOG_DIR = Path(".pedigree") / "logs"
 HASH_SEED = "0"
-OUTPUT_MODE = "PEDIGREE_STAGE_OUTPUT"  # "log": keep output in the log only
-LINEAGE_SWITCH = "PEDIGREE_LINEAGE"  # "off": no lineage record, no events
-STATE_ENV = "PEDIGREE_LINEAGE_STATE"  # the file a stage notes its state snapshots in (stagekit)
+OUTPUT_MODE = OUTPUT_MODE_ENV
+LINEAGE_SWITCH = LINEAGE_SWITCH_ENV
 # "1": the stage must not run (`pedigree pull` restores results, it never recomputes them).
-RESTORE_ONLY = "PEDIGREE_RESTORE_ONLY"
+RESTORE_ONLY = RESTORE_ONLY_ENV
 RESTORE_ONLY_EXIT = 75
 UNSAFE_PATH_EXIT = 2  # a path of the stage leads out of the project through a symlink
 
@@ -97,7 +98,8 @@ def lineage_enabled() -> bool:
 
 def _container_executor() -> str | None:
     """The engine to run the stage in (PEDIGREE_EXECUTOR), unless already in a container."""
-    from pedigree.containers import EXECUTOR_ENV, IN_CONTAINER_ENV, PROCESS
+    from pedigree.containers import PROCESS
+    from pedigree.envvars import EXECUTOR_ENV, IN_CONTAINER_ENV
 
     executor = os.environ.get(EXECUTOR_ENV, "").strip() or PROCESS
     if executor == PROCESS or os.environ.get(IN_CONTAINER_ENV) == "1":

@@ -9,6 +9,8 @@ from pedigree.compile.header import spec_named_in
 from pedigree.errors import ProjectError
 
 DVC_YAML = "dvc.yaml"
+# The stages' parameters (DVC params): the one name every module uses.
+PARAMS_FILE = "params.yaml"
 PIPELINES = "pipelines"
 
 
@@ -23,6 +25,11 @@ class Project:
     def spec_file(self) -> Path:
         """Absolute path of the spec."""
         return self.root / self.spec_path
+
+    @property
+    def params_file(self) -> Path:
+        """Absolute path of params.yaml."""
+        return self.root / PARAMS_FILE
 
     @property
     def dvc_yaml(self) -> Path:

@@ -14,14 +14,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pedigree.errors import RegistryError
-from pedigree.project import find_root
+from pedigree.project import PARAMS_FILE, find_root
 
 if TYPE_CHECKING:
     from pedigree.registry.records import Event, ModelVersion
     from pedigree.registry.settings import ServingSettings
     from pedigree.registry.store import Registry
 
-PARAMS_FILE = "params.yaml"
 VERSION = re.compile(r"^[vV]?([0-9]{1,9})$")
 
 

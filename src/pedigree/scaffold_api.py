@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pedigree.errors import PedigreeError, ProjectError, SpecError, ToolError
+from pedigree.project import PARAMS_FILE
 from pedigree.scaffold import templates
 from pedigree.scaffold.files import (
     DEFAULT_STAGE,
@@ -23,7 +24,6 @@ from pedigree.scaffold.files import (
     write_new,
 )
 
-PARAMS_FILE = "params.yaml"
 COMBINED_IN = "images/requirements.in"
 _STAGE_FILES = (f"stages/{DEFAULT_STAGE}/", "images/")
 

@@ -12,12 +12,12 @@ from typing import Any, Literal
 
 from pedigree.compile.header import SHARED_CODE
 from pedigree.graph import build_graph, is_within
+from pedigree.project import PARAMS_FILE
 from pedigree.spec.model import PipelineSpec
 
 Kind = Literal[
     "never-run", "code", "environment", "params", "data", "outputs", "command", "upstream", "other"
 ]
-PARAMS_FILE = "params.yaml"
 
 
 @dataclass(frozen=True)

@@ -18,10 +18,10 @@ from pedigree.errors import ToolError
 from pedigree.lineage.hashing import Ignore, content_hash
 from pedigree.lineage.record import Artifact, LineageRecord
 from pedigree.lineage.store import RECORDS_DIR, LineageError, lock_outs, read_current
+from pedigree.project import PARAMS_FILE
 
 NAME = "lineage-records"
 LOCK = "dvc.lock"
-PARAMS_FILE = "params.yaml"
 
 
 def _rerun(stage: str) -> str:

@@ -21,7 +21,8 @@ from pedigree.cli.pull import pull
 from pedigree.cli.replicate import replicate
 from pedigree.cli.stage import stage
 from pedigree.cli.verify import verify
-from pedigree.containers import EXECUTOR_ENV, EXECUTORS, PROCESS
+from pedigree.containers import EXECUTORS, PROCESS
+from pedigree.envvars import EXECUTOR_ENV
 from pedigree.errors import ExitCode, PedigreeError
 from pedigree.project import find_root
 

@@ -26,14 +26,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from pedigree.envvars import DIGEST_ENV, IMAGE_ENV, REMOTE_ENV, WORKFLOW_ENV
 from pedigree.errors import PedigreeError
 from pedigree.redact import redact_text
 
 REMOTE_NAME = "pedigree-cluster"
-REMOTE_ENV = "PEDIGREE_REMOTE"
 ENDPOINT_ENV = "AWS_ENDPOINT_URL"
-WORKFLOW_ENV = "PEDIGREE_WORKFLOW"
-IMAGE_ENV, DIGEST_ENV = "PEDIGREE_IMAGE", "PEDIGREE_IMAGE_DIGEST"
 MAIN_CONTAINER = "main"  # the name Argo gives a container template's container
 
 Dvc = Callable[[list[str], Mapping[str, str]], int]

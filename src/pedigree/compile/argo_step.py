@@ -14,6 +14,7 @@ from typing import Any
 
 from pedigree import __version__
 from pedigree.cluster import DEFAULT_NAMESPACE
+from pedigree.envvars import REMOTE_ENV, WORKFLOW_ENV
 from pedigree.spec.model import Resources, Stage
 
 NAMESPACE = DEFAULT_NAMESPACE
@@ -82,13 +83,13 @@ def source_artifact(git_secret: str | None = None) -> dict[str, Any]:
 def step_env() -> list[dict[str, Any]]:
     """What the step runner reads. Credentials come from the Secret, never as literal values."""
     return [
-        {"name": "PEDIGREE_REMOTE", "value": "{{workflow.parameters.remote}}"},
+        {"name": REMOTE_ENV, "value": "{{workflow.parameters.remote}}"},
         {"name": "AWS_ENDPOINT_URL", "value": "{{workflow.parameters.s3-endpoint}}"},
         _secret_env("AWS_ACCESS_KEY_ID", "accesskey"),
         _secret_env("AWS_SECRET_ACCESS_KEY", "secretkey"),
         _field_env("POD_NAME", "metadata.name"),
         _field_env("POD_NAMESPACE", "metadata.namespace"),
-        {"name": "PEDIGREE_WORKFLOW", "value": "{{workflow.name}}"},
+        {"name": WORKFLOW_ENV, "value": "{{workflow.name}}"},
         # The root filesystem is read-only; HOME on the writable /tmp volume gives tools
         # (git, dvc, matplotlib) somewhere to keep their config and caches.
         {"name": "HOME", "value": "/tmp"},

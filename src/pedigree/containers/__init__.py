@@ -17,9 +17,6 @@ from __future__ import annotations
 
 from pedigree import __version__
 
-EXECUTOR_ENV = "PEDIGREE_EXECUTOR"
-IN_CONTAINER_ENV = "PEDIGREE_IN_CONTAINER"
-ENGINE_FLAGS_ENV = "PEDIGREE_ENGINE_FLAGS"
 PROCESS = "process"
 ENGINES = ("podman", "docker")
 EXECUTORS = (PROCESS, *ENGINES)

@@ -14,7 +14,8 @@ import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from pedigree.containers import ENGINE_FLAGS_ENV, ENGINES
+from pedigree.containers import ENGINES
+from pedigree.envvars import ENGINE_FLAGS_ENV
 from pedigree.errors import ToolError
 
 INFO_TIMEOUT = 60.0  # podman's first `info` on a fresh machine sets up its storage

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, cast
 
-from pedigree.containers import EXECUTOR_ENV, IN_CONTAINER_ENV, WORKSPACE, image_ref
+from pedigree.containers import WORKSPACE, image_ref
 from pedigree.containers.engine import (
     Engine,
     ImageInfo,
@@ -45,10 +45,9 @@ from pedigree.containers.engine import (
     missing_images,
 )
 from pedigree.containers.workspace import Mounts, network_mode, passed_env, workspace_mounts
+from pedigree.envvars import DIGEST_ENV, EXECUTOR_ENV, IMAGE_ENV, IN_CONTAINER_ENV
 from pedigree.errors import PedigreeError
 
-IMAGE_ENV = "PEDIGREE_IMAGE"  # read by pedigree.lineage.capture
-DIGEST_ENV = "PEDIGREE_IMAGE_DIGEST"
 ULIMITS = ("nofile=1024:1024", "nproc=1024:1024")
 TMPFS = "/tmp:rw,nosuid,nodev,mode=1777"
 ENGINE_FAILED = 125  # what docker and podman exit with when they cannot run the container

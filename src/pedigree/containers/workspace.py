@@ -11,12 +11,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pedigree.containers import ENGINE_FLAGS_ENV, EXECUTOR_ENV, WORKSPACE
+from pedigree.containers import WORKSPACE
+from pedigree.envvars import ENGINE_FLAGS_ENV, EXECUTOR_ENV, NETWORK_ENV, STATE_ENV
 from pedigree.gitstate import git
+from pedigree.project import PARAMS_FILE
 
-NETWORK_ENV = "PEDIGREE_CONTAINER_NETWORK"  # overrides the choice below (e.g. none, host)
 NO_NETWORK = "none"
-PARAMS_FILE = "params.yaml"
 # Variables a stage's run depends on, passed into the container by name (never by value on the
 # command line, where `ps` would show an API key): pedigree's and OpenLineage's own settings,
 # and the thread and determinism settings the lineage record notes.
@@ -30,7 +30,7 @@ PASSED_NAMES = (
     "TF_CPP_MIN_LOG_LEVEL",
 )
 # Host-side settings of the executor itself, and the launcher's per-run state file path.
-NOT_PASSED = (EXECUTOR_ENV, ENGINE_FLAGS_ENV, NETWORK_ENV, "PEDIGREE_LINEAGE_STATE")
+NOT_PASSED = (EXECUTOR_ENV, ENGINE_FLAGS_ENV, NETWORK_ENV, STATE_ENV)
 
 
 @dataclass(frozen=True)

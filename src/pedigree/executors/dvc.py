@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
+from pedigree.envvars import OUTPUT_MODE_ENV
 from pedigree.errors import InterruptedRunError, ProjectError, StageFailedError, ToolError
 from pedigree.executors.restore import (
     OutputKeeper,
@@ -109,7 +110,7 @@ def _stage_environment(quiet_stages: bool) -> Iterator[None]:
     # `python -m pedigree.launch` in dvc.yaml must find this environment's interpreter.
     os.environ["PATH"] = bindir + os.pathsep + os.environ.get("PATH", "")
     if quiet_stages:
-        os.environ["PEDIGREE_STAGE_OUTPUT"] = "log"
+        os.environ[OUTPUT_MODE_ENV] = "log"
     try:
         yield
     finally:

@@ -23,6 +23,7 @@ from typing import Any
 import yaml
 
 from pedigree import __version__
+from pedigree.envvars import DIGEST_ENV, IMAGE_ENV
 from pedigree.gitstate import git_state
 from pedigree.lineage.hashing import Ignore, content_hash
 from pedigree.lineage.record import (
@@ -35,12 +36,10 @@ from pedigree.lineage.record import (
     StateSnapshot,
     Status,
 )
+from pedigree.project import PARAMS_FILE
 
 # pedigree's own package, which stages import (stagekit): part of the code that ran.
 SHARED_RUNTIME = ("src/pedigree",)
-IMAGE_ENV = "PEDIGREE_IMAGE"  # set by container and cluster executors
-DIGEST_ENV = "PEDIGREE_IMAGE_DIGEST"
-PARAMS_FILE = "params.yaml"
 GENERATED_FROM = "# generated from "
 # Versions worth reading at a glance are those of the packages the stage's own requirements.in
 # names (beside its lock); the lock's hash pins the whole set.

@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
+from pedigree.envvars import OPENLINEAGE_NAMESPACE_ENV
 from pedigree.gitstate import git
 from pedigree.lineage.record import Artifact, LineageRecord, key_paths
 from pedigree.lineage.store import EVENTS_FILE
@@ -52,7 +53,7 @@ if TYPE_CHECKING:
     from openlineage.client.generated.base import InputDataset, OutputDataset
 
 NAMESPACE = "pedigree"
-NAMESPACE_ENV = "PEDIGREE_OPENLINEAGE_NAMESPACE"
+NAMESPACE_ENV = OPENLINEAGE_NAMESPACE_ENV
 URL_ENV = "OPENLINEAGE_URL"
 ENDPOINT_ENV = "OPENLINEAGE_ENDPOINT"
 API_KEY_ENV = "OPENLINEAGE_API_KEY"

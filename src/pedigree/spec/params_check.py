@@ -39,8 +39,8 @@ from typing import Any
 
 from pedigree import __version__
 from pedigree.errors import ParamsError, Problem
+from pedigree.project import PARAMS_FILE
 
-PARAMS_FILE = "params.yaml"
 PARAMS_MODULE = "params.py"
 CACHE = Path(".pedigree") / "params-checked.json"
 TIMEOUT_S = 120.0

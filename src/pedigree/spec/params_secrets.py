@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from pedigree.errors import Problem
+from pedigree.project import PARAMS_FILE
 from pedigree.redact import has_credentials
 from pedigree.spec.yamlsource import YamlDocument, YamlLoadError, load_yaml_file
 
-PARAMS_FILE = "params.yaml"
 HINT = (
     "remove the user and password from the URL; give credentials through the environment "
     "(e.g. a netrc file, AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or a Kubernetes Secret on "

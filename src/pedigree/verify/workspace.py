@@ -21,9 +21,9 @@ import yaml
 from pedigree.errors import PedigreeError
 from pedigree.lineage.hashing import Ignore, content_hash
 from pedigree.lineage.record import StateSnapshot
+from pedigree.project import PARAMS_FILE
 from pedigree.verify.cache import object_path, read_listing
 
-PARAMS_FILE = "params.yaml"
 # Project files a stage run needs besides its deps: the launcher reads dvc.yaml, stages read
 # params.yaml and (evaluate, release) dvc.lock, and `stages` must be an importable package.
 SUPPORT_FILES = ("dvc.yaml", "dvc.lock", ".dvcignore", "stages/__init__.py")
