@@ -7,6 +7,7 @@ Kept free of heavy imports: `pedigree run` compiles dvc.yaml through it on start
 from __future__ import annotations
 
 import os
+import shutil
 import stat
 import tempfile
 from pathlib import Path
@@ -90,3 +91,11 @@ def read_bytes_or_none(path: Path) -> bytes | None:
         return read_bounded(path, MAX_GENERATED_BYTES)
     except (OSError, BoundedReadError):
         return None
+
+
+def remove_path(path: Path) -> None:
+    """Remove a file, a symlink (never what it points to) or a whole folder; nothing if absent."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    elif path.exists() or path.is_symlink():
+        path.unlink()

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import kmock
@@ -35,3 +38,20 @@ def check_items(project: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int,
     code = main(["-C", str(project), "check", "--no-env", "--json"])
     data = json.loads(capsys.readouterr().out)
     return code, {c["name"]: c for c in data["checks"]}
+
+
+def launch_demo_stage(root: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    """`python -m pedigree.launch --stage demo -- python stage.py` in `root`, as DVC runs it:
+    lineage on and the process executor, whatever the test session's environment says."""
+    full = dict(os.environ)
+    full.pop("PEDIGREE_LINEAGE", None)
+    full.pop("PEDIGREE_EXECUTOR", None)
+    full.update(env)
+    return subprocess.run(
+        [sys.executable, "-m", "pedigree.launch", "--stage", "demo", "--", "python", "stage.py"],
+        cwd=root,
+        env=full,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )

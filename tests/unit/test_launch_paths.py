@@ -4,8 +4,6 @@ of the project through a symlink (plain `dvc repro` reaches it without pedigree'
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,6 +11,7 @@ import pytest
 from pedigree.launch import UNSAFE_PATH_EXIT, escaping_paths
 from pedigree.lineage import store
 from pedigree.lineage.capture import read_stage_def, recorded_path
+from tests.unit.conftest import launch_demo_stage
 
 DVC_YAML = """\
 # generated from pipelines/demo.yaml by pedigree, do not edit
@@ -53,23 +52,9 @@ def project(tmp_path: Path) -> Path:
     return root
 
 
-def _launch(root: Path) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ)
-    env.pop("PEDIGREE_LINEAGE", None)
-    env.pop("PEDIGREE_EXECUTOR", None)
-    return subprocess.run(
-        [sys.executable, "-m", "pedigree.launch", "--stage", "demo", "--", "python", "stage.py"],
-        cwd=root,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-
-
 def test_the_record_names_the_dvc_lock_paths_not_the_link_targets(project: Path) -> None:
     os.symlink("v2", project / "data" / "current")  # a link that stays inside: allowed
-    done = _launch(project)
+    done = launch_demo_stage(project)
     assert done.returncode == 0, done.stderr
     record = store.read_current(project, "demo")
     assert record is not None
@@ -92,7 +77,7 @@ def test_a_stage_whose_output_leads_outside_does_not_run(project: Path, tmp_path
     (outside / "in.txt").parent.mkdir(parents=True)
     (outside / "in.txt").write_text("hello\n")
     os.symlink(outside, project / "data" / "current")
-    done = _launch(project)
+    done = launch_demo_stage(project)
     assert done.returncode == UNSAFE_PATH_EXIT
     assert (
         f"pedigree.launch: stage 'demo': dvc.yaml:10 [stages.demo.outs[0]]: data/current is a "

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pedigree.atomic import remove_path
 from pedigree.dvclock import read_lock_stages
 
 KEEP_DIR = Path(".pedigree") / "keep"
@@ -92,13 +93,6 @@ def _same_file(copy: Path, target: Path) -> bool:
     return copy.stat().st_size == target.stat().st_size and copy.read_bytes() == target.read_bytes()
 
 
-def _remove(path: Path) -> None:
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path)
-    elif path.exists() or path.is_symlink():
-        path.unlink()
-
-
 class OutputKeeper:
     """Copies of the non-cached outputs of the stage about to run, under .pedigree/keep/."""
 
@@ -131,7 +125,7 @@ class OutputKeeper:
                 continue
             if _same_file(copy, target):
                 continue  # never deleted nor changed: nothing to put back
-            _remove(target)
+            remove_path(target)
             target.parent.mkdir(parents=True, exist_ok=True)
             os.replace(copy, target)
             restored.append(rel)

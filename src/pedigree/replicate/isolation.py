@@ -22,7 +22,7 @@ import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from pedigree.atomic import write_atomically
+from pedigree.atomic import remove_path, write_atomically
 from pedigree.replicate.upstream import Plan
 
 UPSTREAM = "upstream"  # under .pedigree/replicate/: the shared copy of the upstream outputs
@@ -69,20 +69,13 @@ def changed_files(before: Stats, after: Stats) -> list[str]:
     return sorted(rel for rel in before.keys() | after.keys() if before.get(rel) != after.get(rel))
 
 
-def _remove(path: Path) -> None:
-    if path.is_symlink() or path.is_file():
-        path.unlink()
-    elif path.is_dir():
-        shutil.rmtree(path)
-
-
 def _replace_with(target: Path, build: Callable[[Path], None]) -> None:
     """Build the new `target` next to it, then swap it in: a crash leaves the old or nothing."""
     partial = target.with_name(f".{target.name}.partial-{os.getpid()}")
-    _remove(partial)
+    remove_path(partial)
     partial.parent.mkdir(parents=True, exist_ok=True)
     build(partial)
-    _remove(target)
+    remove_path(target)
     partial.rename(target)
 
 

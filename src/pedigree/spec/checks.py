@@ -14,6 +14,7 @@ from pydantic import ValidationError
 
 from pedigree.errors import ParamsError, Problem, SpecError
 from pedigree.graph import find_cycle, is_within, overlaps, upstream_edges
+from pedigree.project import PARAMS_FILE
 from pedigree.spec.errors import problems_from_validation
 from pedigree.spec.model import SUPPORTED_API_VERSIONS, PipelineSpec
 from pedigree.spec.owned import STATE_PROTECTED, protected_clash
@@ -268,7 +269,8 @@ def check_project_files(
     from pedigree.spec.realpaths import check_spec_paths
 
     problems: list[Problem] = []
-    params = _load_params_sections(root)
+    loaded = _load_params(root)
+    params = loaded.data if isinstance(loaded, YamlDocument) else loaded or {}
     for i, stage in enumerate(spec.stages):
         if not (root / stage.code_dir).is_dir():
             problems.append(
@@ -313,7 +315,8 @@ def check_project_files(
             )
     problems += check_spec_paths(spec, doc, root)
     if not isinstance(params, Problem):
-        problems += credential_problems(root, [p for s in spec.stages for p in s.params])
+        if isinstance(loaded, YamlDocument):
+            problems += credential_problems(loaded, [p for s in spec.stages for p in s.params])
         stages = [StageParams(s.name, s.params) for s in spec.stages]
         problems += check_params(root, stages, remember=remember_params)
     return problems
@@ -330,14 +333,15 @@ def _missing_part(params: dict[str, Any], section: str) -> str | None:
     return None
 
 
-def _load_params_sections(root: Path) -> dict[str, Any] | Problem:
-    path = root / "params.yaml"
+def _load_params(root: Path) -> YamlDocument | None | Problem:
+    """params.yaml, parsed once for every check (None when the project has none)."""
+    path = root / PARAMS_FILE
     if not path.exists():
-        return {}
+        return None
     try:
-        data = load_yaml_file(path, "params.yaml").data
+        doc = load_yaml_file(path, PARAMS_FILE)
     except YamlLoadError as exc:
         return exc.problem
-    if not isinstance(data, dict):
-        return Problem("params.yaml", 1, "", "params.yaml must be a mapping of sections")
-    return data
+    if not isinstance(doc.data, dict):
+        return Problem(PARAMS_FILE, 1, "", "params.yaml must be a mapping of sections")
+    return doc

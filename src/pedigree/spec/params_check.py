@@ -245,7 +245,8 @@ def _import_problem(root: Path, stage: StageParams, exc: BaseException) -> Probl
     )
 
 
-def _section(data: Any, dotted: str) -> tuple[bool, Any]:
+def params_section(data: Any, dotted: str) -> tuple[bool, Any]:
+    """(True, value) of dotted `section` (`transform.split`) in params data, else (False, None)."""
     for part in dotted.split("."):
         if not isinstance(data, dict) or part not in data:
             return False, None
@@ -297,7 +298,7 @@ def check_stage(root: Path, stage: StageParams, doc: Any) -> list[Problem]:
         ]
     problems: list[Problem] = []
     for section, model in mapping.items():
-        present, value = _section(doc.data, section)
+        present, value = params_section(doc.data, section)
         if not present:
             if not _declares(stage.declared, section):  # declared ones: the spec check says so
                 problems.append(

@@ -9,13 +9,12 @@ the spec is checked, located by file, line and key path; the hint says where cre
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from pathlib import Path
 from typing import Any
 
 from pedigree.errors import Problem
-from pedigree.project import PARAMS_FILE
 from pedigree.redact import has_credentials
-from pedigree.spec.yamlsource import YamlDocument, YamlLoadError, load_yaml_file
+from pedigree.spec.params_check import params_section
+from pedigree.spec.yamlsource import YamlDocument
 
 HINT = (
     "remove the user and password from the URL; give credentials through the environment "
@@ -38,25 +37,16 @@ def _strings(value: Any, path: KeyPath) -> Iterator[tuple[KeyPath, str]]:
             yield from _strings(item, (*path, index))
 
 
-def _section(data: Any, dotted: str) -> Any:
-    for part in dotted.split("."):
-        if not isinstance(data, dict) or part not in data:
-            return None
-        data = data[part]
-    return data
-
-
-def credential_problems(root: Path, sections: Sequence[str]) -> list[Problem]:
-    """A located problem for every URL with credentials in the params `sections` stages read."""
-    try:
-        doc: YamlDocument = load_yaml_file(root / PARAMS_FILE, PARAMS_FILE)
-    except (YamlLoadError, OSError):
-        return []  # a missing or unreadable params.yaml is reported by the section checks
+def credential_problems(doc: YamlDocument, sections: Sequence[str]) -> list[Problem]:
+    """A located problem for every URL with credentials in the params `sections` (of params.yaml,
+    parsed as `doc`) that stages read."""
     problems: list[Problem] = []
     seen: set[KeyPath] = set()
     for section in sorted(set(sections)):
-        base = tuple(section.split("."))
-        for path, text in _strings(_section(doc.data, section), base):
+        present, value = params_section(doc.data, section)
+        if not present:
+            continue
+        for path, text in _strings(value, tuple(section.split("."))):
             if path not in seen and "://" in text and has_credentials(text.strip()):
                 seen.add(path)
                 problems.append(

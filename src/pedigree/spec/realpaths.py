@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pedigree.errors import Problem, SpecError
+from pedigree.graph import is_within
 from pedigree.spec.yamlsource import KeyPath, YamlDocument, render_path
 
 if TYPE_CHECKING:
@@ -68,10 +69,6 @@ class Escape:
     area: str = ""  # the owned file or folder it lands in
 
 
-def _is_within(path: str, folder: str) -> bool:
-    return path == folder or path.startswith(folder.rstrip("/") + "/")
-
-
 def _judge(root_real: Path, real: Path, use: PathUse) -> tuple[str, str, str] | None:
     """(target, reason, area) when the real location `real` is refused for `use`, else None."""
     try:
@@ -80,7 +77,7 @@ def _judge(root_real: Path, real: Path, use: PathUse) -> tuple[str, str, str] | 
         return str(real), "outside", ""
     if rel == ".":
         return ".", "root", ""
-    if any(_is_within(rel, state) for state in use.state):
+    if any(is_within(rel, state) for state in use.state):
         return None  # the stage's own declared state (e.g. .pedigree/registry)
     top = rel.split("/", 1)[0]
     if rel in OWNED_FILES or top in OWNED_FOLDERS:

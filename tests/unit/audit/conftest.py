@@ -15,10 +15,23 @@ from typing import Any
 import pytest
 import yaml
 
+from pedigree.audit.layout import SplitLayout
 from pedigree.lineage.hashing import Ignore, content_hash
 from pedigree.lineage.record import Artifact, Code, Environment, LineageRecord
 from pedigree.lineage.store import write_record
 from tests.conftest import make_project
+
+# The pets layout as pipelines/pets.yaml declares it (spec.data).
+LAYOUT = SplitLayout(
+    "transform",
+    "data/prepared",
+    ("train", "validation", "calibration", "test"),
+    ("data/raw",),
+    train="train",
+    group_key="animal_id",
+    held_out={"test": ("evaluate",), "calibration": ("calibrate", "evaluate")},
+    model_selection={"tune": ("train", "validation")},
+)
 
 SPLITS = ("train", "validation", "calibration", "test")
 TUNE_DEPS = "[data/prepared/train, data/prepared/validation, data/prepared/stats.json]"

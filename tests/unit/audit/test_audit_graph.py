@@ -8,21 +8,10 @@ import pytest
 
 from pedigree import api
 from pedigree.audit.graph_hygiene import check_graph, reached_splits, violations
-from pedigree.audit.layout import NotApplicable, SplitLayout, derive_layout
+from pedigree.audit.layout import NotApplicable, derive_layout
 from pedigree.lineage.record import Artifact
 from pedigree.lineage.store import write_record
-from tests.unit.audit.conftest import RUNS, Run, build, make_record, spec_text
-
-LAYOUT = SplitLayout(
-    "transform",
-    "data/prepared",
-    ("train", "validation", "calibration", "test"),
-    ("data/raw",),
-    train="train",
-    group_key="animal_id",
-    held_out={"test": ("evaluate",), "calibration": ("calibrate", "evaluate")},
-    model_selection={"tune": ("train", "validation")},
-)
+from tests.unit.audit.conftest import LAYOUT, RUNS, Run, build, make_record, spec_text
 
 
 def graph(root: Path):  # noqa: ANN201 - a CheckResult

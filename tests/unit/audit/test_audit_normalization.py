@@ -6,23 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from pedigree.audit.layout import SplitLayout
 from pedigree.audit.model import CheckResult
 from pedigree.audit.normalization import check_normalization, samples_digest
 from pedigree.audit.prepared import load_prepared
 from stages.transform.stats import samples_digest as transform_digest
-from tests.unit.audit.conftest import digest, rewrite_json, write_prepared
+from tests.unit.audit.conftest import LAYOUT, digest, rewrite_json, write_prepared
 
-LAYOUT = SplitLayout(
-    "transform",
-    "data/prepared",
-    ("train", "validation", "calibration", "test"),
-    ("data/raw",),
-    train="train",
-    group_key="animal_id",
-    held_out={"test": ("evaluate",), "calibration": ("calibrate", "evaluate")},
-    model_selection={"tune": ("train", "validation")},
-)
 STATS = "data/prepared/stats.json"
 
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pedigree.audit.layout import SplitLayout
 from pedigree.audit.model import CheckResult
 from pedigree.audit.prepared import load_prepared
 from pedigree.audit.splits import check_splits
 from tests.unit.audit.conftest import (
+    LAYOUT,
     SAMPLES,
     image_sha,
     read_provenance,
@@ -17,16 +17,6 @@ from tests.unit.audit.conftest import (
     write_provenance,
 )
 
-LAYOUT = SplitLayout(
-    "transform",
-    "data/prepared",
-    ("train", "validation", "calibration", "test"),
-    ("data/raw",),
-    train="train",
-    group_key="animal_id",
-    held_out={"test": ("evaluate",), "calibration": ("calibrate", "evaluate")},
-    model_selection={"tune": ("train", "validation")},
-)
 PROVENANCE = "data/prepared/provenance.jsonl"
 
 

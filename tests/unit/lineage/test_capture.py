@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,6 +12,7 @@ import pytest
 from pedigree.lineage import store
 from pedigree.lineage.capture import find_seeds, kind_of, read_stage_def
 from pedigree.lineage.hashing import content_hash
+from tests.unit.conftest import launch_demo_stage
 
 DVC_YAML = """\
 # generated from pipelines/demo.yaml by pedigree, do not edit
@@ -61,22 +61,8 @@ def project(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def _launch(root: Path, **env: str) -> subprocess.CompletedProcess[str]:
-    full = dict(os.environ, **env)
-    full.pop("PEDIGREE_LINEAGE", None)
-    full.update(env)
-    return subprocess.run(
-        [sys.executable, "-m", "pedigree.launch", "--stage", "demo", "--", "python", "stage.py"],
-        cwd=root,
-        env=full,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-
-
 def test_a_successful_run_is_recorded_with_dvc_hashes(project: Path) -> None:
-    done = _launch(project)
+    done = launch_demo_stage(project)
     assert done.returncode == 0, done.stderr
     record = store.read_current(project, "demo")
     assert record is not None and record.status == "succeeded" and record.exit_code == 0
@@ -103,9 +89,9 @@ def test_a_successful_run_is_recorded_with_dvc_hashes(project: Path) -> None:
 
 
 def test_a_failed_run_is_kept_in_history_only(project: Path) -> None:
-    assert _launch(project).returncode == 0
+    assert launch_demo_stage(project).returncode == 0
     good = store.read_current(project, "demo")
-    done = _launch(project, STAGE_EXIT="3")
+    done = launch_demo_stage(project, STAGE_EXIT="3")
     assert done.returncode == 3
     assert store.read_current(project, "demo") == good  # the current record is untouched
     failed = store.history(project, "demo")[-1]
@@ -113,7 +99,7 @@ def test_a_failed_run_is_kept_in_history_only(project: Path) -> None:
 
 
 def test_container_image_and_state_snapshots_are_recorded(project: Path) -> None:
-    done = _launch(
+    done = launch_demo_stage(
         project,
         PEDIGREE_IMAGE="pedigree/demo:1",
         PEDIGREE_IMAGE_DIGEST="sha256:" + "c" * 64,
@@ -129,13 +115,13 @@ def test_container_image_and_state_snapshots_are_recorded(project: Path) -> None
 
 
 def test_lineage_off_writes_no_record(project: Path) -> None:
-    assert _launch(project, PEDIGREE_LINEAGE="off").returncode == 0
+    assert launch_demo_stage(project, PEDIGREE_LINEAGE="off").returncode == 0
     assert store.read_current(project, "demo") is None and store.history(project, "demo") == []
 
 
 def test_a_run_without_a_record_fails(project: Path) -> None:
     (project / "dvc.yaml").write_text("stages: [unclosed\n")
-    done = _launch(project)
+    done = launch_demo_stage(project)
     assert done.returncode == 1  # the stage itself succeeded: its outputs must not count
     assert "cannot capture lineage" in done.stderr and "PEDIGREE_LINEAGE=off" in done.stderr
     assert store.read_current(project, "demo") is None
@@ -186,10 +172,10 @@ def test_dirty_means_the_stage_code_not_files_a_run_rewrites(project: Path) -> N
     git("add", "-A")
     git("commit", "-q", "-m", "c")
     (project / "dvc.lock").write_text("schema: '2.0'\nstages: {}\n")  # as a run rewrites it
-    assert _launch(project).returncode == 0
+    assert launch_demo_stage(project).returncode == 0
     record = store.read_current(project, "demo")
     assert record is not None and len(record.code.git_commit or "") == 40
     assert record.code.git_dirty is False
     (project / "stages" / "demo" / "code.py").write_text("x = 2\n")
-    assert _launch(project).returncode == 0
+    assert launch_demo_stage(project).returncode == 0
     assert store.read_current(project, "demo").code.git_dirty is True

@@ -11,9 +11,14 @@ import pytest
 from pedigree.errors import ProblemsError
 from pedigree.spec.checks import load_spec
 from pedigree.spec.params_secrets import credential_problems
+from pedigree.spec.yamlsource import YamlDocument, load_yaml_file
 from tests.conftest import make_project
 
 SECRET = "CANARY-params-token"
+
+
+def _params(root: Path) -> YamlDocument:
+    return load_yaml_file(root / "params.yaml", "params.yaml")
 
 
 @pytest.mark.parametrize(
@@ -33,7 +38,7 @@ def test_a_url_with_credentials_in_params_is_refused_with_its_line(
 ) -> None:
     root = make_project(tmp_path / "proj")
     (root / "params.yaml").write_text(params + "transform:\n  size: 8\n", encoding="utf-8")
-    problems = credential_problems(root, ["ingest", "transform"])
+    problems = credential_problems(_params(root), ["ingest", "transform"])
     assert [(p.file, p.line, p.path) for p in problems] == [("params.yaml", line, where)]
     assert SECRET not in problems[0].render()
     located = re.escape(f"params.yaml:{line} [{where}]: the URL")
@@ -55,7 +60,7 @@ def test_urls_without_credentials_and_other_text_pass(tmp_path: Path, value: str
     (root / "params.yaml").write_text(
         f"ingest:\n  url: '{value}'\ntransform:\n  size: 8\n", encoding="utf-8"
     )
-    assert credential_problems(root, ["ingest", "transform"]) == []
+    assert credential_problems(_params(root), ["ingest", "transform"]) == []
 
 
 def test_only_sections_a_stage_reads_are_checked(tmp_path: Path) -> None:
@@ -64,4 +69,4 @@ def test_only_sections_a_stage_reads_are_checked(tmp_path: Path) -> None:
         f"ingest:\n  seed: 1\ntransform:\n  size: 8\nunused:\n  url: https://u:{SECRET}@x.example/\n",
         encoding="utf-8",
     )
-    assert credential_problems(root, ["ingest", "transform"]) == []
+    assert credential_problems(_params(root), ["ingest", "transform"]) == []
