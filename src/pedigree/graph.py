@@ -7,8 +7,10 @@ contains it (a dep on `data/prepared/train` is fed by the stage that writes `dat
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from pedigree.spec.model import PipelineSpec, Stage
+if TYPE_CHECKING:  # types only: the path helpers are used where pydantic is not loaded
+    from pedigree.spec.model import PipelineSpec, Stage
 
 
 def is_within(path: str, parent: str) -> bool:
