@@ -22,9 +22,18 @@ run: install
 test: install lint
 	$(BIN)/python -m pytest
 
+# ruff (style), lint-imports (the layers in pyproject.toml's [tool.importlinter]) and mypy
+# (the types of src/, [tool.mypy]; its cache is under .venv).
 lint: install
 	$(BIN)/ruff check src stages tests benchmarks
 	$(BIN)/ruff format --check src stages tests benchmarks
+	$(BIN)/lint-imports --no-logo --contract layers --contract acyclic --contract click \
+		--contract pets-stages
+	for example in examples/*/; do \
+		(cd $$example && $(CURDIR)/$(BIN)/lint-imports --no-logo --no-cache \
+			--contract example-stages $(CURDIR)/pyproject.toml) || exit 1; \
+	done
+	$(BIN)/mypy
 
 check: install
 	$(BIN)/pedigree check

@@ -1,7 +1,7 @@
 """The one exception tree of pedigree and the exit codes (`ExitCode`) the CLI maps it to.
 
 `ExitCode` is the one list of exit codes: the CLI returns its members, each error class names
-the one it ends in, and README.md's table is checked against it by a test.
+the one it ends in, and the table in docs/cli.md is checked against it by a test.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from enum import IntEnum
 
 
 class ExitCode(IntEnum):
-    """Every exit code of `pedigree`, with what it means (README.md "Exit codes" shows them)."""
+    """Every exit code of `pedigree`, with what it means (docs/cli.md "Exit codes" shows them)."""
 
     OK = 0
     STAGE_FAILED = 1  # a stage failed (here or in a watched cluster run); verify: not reproduced

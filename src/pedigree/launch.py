@@ -19,15 +19,13 @@ from pathlib import Path
 from typing import IO, Any, cast
 
 from pedigree.envvars import LINEAGE_SWITCH_ENV, OUTPUT_MODE_ENV, RESTORE_ONLY_ENV, STATE_ENV
+from pedigree.stagerun import RESTORE_ONLY_EXIT, UNSAFE_PATH_EXIT, resolve_argv, stage_log
 
-LOG_DIR = Path(".pedigree") / "logs"
 HASH_SEED = "0"
 OUTPUT_MODE = OUTPUT_MODE_ENV
 LINEAGE_SWITCH = LINEAGE_SWITCH_ENV
 # "1": the stage must not run (`pedigree pull` restores results, it never recomputes them).
 RESTORE_ONLY = RESTORE_ONLY_ENV
-RESTORE_ONLY_EXIT = 75
-UNSAFE_PATH_EXIT = 2  # a path of the stage leads out of the project through a symlink
 
 # Fixed before the stage starts: the same stage must see the same interpreter settings every run.
 STAGE_ENV = {
@@ -36,11 +34,6 @@ STAGE_ENV = {
     "PYTHONDONTWRITEBYTECODE": "1",  # no __pycache__ appearing inside stages/<name>/ (a dep)
     "TF_CPP_MIN_LOG_LEVEL": "2",
 }
-
-
-def stage_log(root: Path, stage: str) -> Path:
-    """Where the launcher keeps the output of the last run of `stage`."""
-    return root / LOG_DIR / f"{stage}.log"
 
 
 # Chosen explicitly (a choice is recorded, and it silences TensorFlow's start-up banner) unless
@@ -58,13 +51,6 @@ def stage_env(base: dict[str, str]) -> dict[str, str]:
     bindir = str(Path(sys.executable).parent)
     env["PATH"] = bindir + os.pathsep + env.get("PATH", "")
     return env
-
-
-def resolve_argv(argv: list[str]) -> list[str]:
-    """Replace a leading `python` with this interpreter, so the stage uses the same environment."""
-    if argv and argv[0] in ("python", "python3"):
-        return [sys.executable, *argv[1:]]
-    return argv
 
 
 class _LineageStart(threading.Thread):

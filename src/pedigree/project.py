@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from pedigree.compile.header import spec_named_in
 from pedigree.errors import ProjectError
 
 DVC_YAML = "dvc.yaml"
 # The stages' parameters (DVC params): the one name every module uses.
 PARAMS_FILE = "params.yaml"
 PIPELINES = "pipelines"
+# The first line of a generated dvc.yaml (`pedigree.compile.header.HEADER`) names its spec.
+HEADER_RE = re.compile(r"^# generated from (\S+) by pedigree")
+
+
+def spec_named_in(dvc_yaml_text: str) -> str | None:
+    """The spec path a generated dvc.yaml says it came from, if it has our header."""
+    match = HEADER_RE.match(dvc_yaml_text)
+    return match.group(1) if match else None
 
 
 @dataclass(frozen=True)
@@ -80,7 +88,7 @@ def open_project(start: Path, spec: str | Path | None = None) -> Project:
     if not candidates:
         raise ProjectError(
             f"no pipeline spec in {root / PIPELINES}",
-            "create pipelines/<name>.yaml (see README.md)",
+            "create pipelines/<name>.yaml (see docs/spec.md)",
         )
     names = ", ".join(p.name for p in candidates)
     raise ProjectError(

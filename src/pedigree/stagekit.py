@@ -4,6 +4,10 @@ A stage is a plain Python module run as `python -m stages.NAME`; these helpers g
 the same guarantees: bad params are reported with file, line and key path; an output appears
 only when complete (a killed stage leaves at most a clearly named `.NAME.partial-PID` folder that
 the next run removes); errors end in one clear line and a documented exit code.
+
+A stage that writes the data splits (`spec.data.splits`) calls `write_split_records` with one
+`SplitSample` per sample: it writes provenance.jsonl, splits.json, each split's index.json and
+stats.json exactly as `pedigree audit` reads them (see `pedigree.splitrecords`).
 """
 
 from __future__ import annotations
@@ -19,13 +23,31 @@ from typing import TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from pedigree.atomic import BoundedReadError, read_bounded  # noqa: F401 - for stages
+from pedigree.dvclock import read_lock_stages  # noqa: F401 - for stages
+from pedigree.envvars import STATE_ENV
 from pedigree.errors import ParamsError, PedigreeError, Problem
-from pedigree.launch import STATE_ENV
 from pedigree.spec.errors import problems_from_validation
 from pedigree.spec.yamlsource import YamlLoadError, load_yaml_file
+from pedigree.splitrecords import (  # noqa: F401 - for stages: their one import
+    SplitRecordsError,
+    SplitSample,
+    samples_digest,
+    write_split_records,
+)
 
 M = TypeVar("M", bound=BaseModel)
 CHUNK = 1 << 20
+
+
+def dvc_md5(path: Path, root: Path) -> str | None:
+    """The md5 DVC records for `path` (a file, or a folder's `.dir` hash) as it is now, honouring
+    the project's .dvcignore; None when it is missing. Compare it with dvc.lock's `md5`."""
+    # Imported here: most stages never hash a path, and stage start-up stays light.
+    from pedigree.lineage.hashing import Ignore, content_hash
+
+    found = content_hash(path, Ignore(root))
+    return None if found is None else found.md5
 
 
 def load_params(section: str, model: type[M], path: Path = Path("params.yaml")) -> M:

@@ -8,12 +8,18 @@ params, data, outputs, command.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pedigree.compile.header import SHARED_CODE
+from pedigree.errors import ParamsError, StaleError
 from pedigree.graph import build_graph, is_within
 from pedigree.project import PARAMS_FILE
 from pedigree.spec.model import PipelineSpec
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from pedigree.spec.load import Loaded
 
 Kind = Literal[
     "never-run", "code", "environment", "params", "data", "outputs", "command", "upstream", "other"
@@ -158,3 +164,32 @@ def explain(
             stale.add(name)
         result.append(StageStatus(name, bool(reasons), tuple(reasons)))
     return result
+
+
+def project_status(loaded: Loaded) -> list[StageStatus]:
+    """Every stage of a loaded project in run order: stale or not, and why (`pedigree status`).
+
+    StaleError when dvc.yaml is not what the spec compiles to: DVC's answer would then be about
+    another pipeline than the spec's.
+    """
+    from pedigree.compile.render import dvc_yaml_is_current
+    from pedigree.dvclock import read_lock_stages
+    from pedigree.executors import dvc as dvc_executor
+
+    if not dvc_yaml_is_current(loaded):
+        raise StaleError(
+            f"dvc.yaml is stale: {loaded.project.spec_path} changed since it was compiled",
+            "run `pedigree compile --target dvc` (or `pedigree run`, which compiles first)",
+        )
+    root = loaded.project.root
+    raw = dvc_executor.status(root)
+    return explain(raw, loaded.spec, read_lock_stages(root / "dvc.lock"), _current_params(root))
+
+
+def _current_params(root: Path) -> dict[str, Any]:
+    from pedigree.spec.yamlsource import YamlLoadError, load_yaml_file
+
+    try:
+        return {PARAMS_FILE: load_yaml_file(root / PARAMS_FILE, PARAMS_FILE).data}
+    except YamlLoadError as exc:
+        raise ParamsError([exc.problem]) from None

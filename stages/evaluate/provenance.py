@@ -13,9 +13,8 @@ import platform
 from dataclasses import dataclass
 from pathlib import Path
 
-from pedigree.dvclock import read_lock_stages
 from pedigree.errors import ToolError
-from pedigree.stagekit import sha256_file, sha256_tree
+from pedigree.stagekit import read_lock_stages, sha256_file, sha256_tree
 
 NO_LOCK = "no dvc.lock yet"
 

@@ -6,8 +6,9 @@ The spread is shown only when the summary replicates what this model came from:
   upstream  the upstream outputs (data/prepared, models/tune) as dvc.lock records them now
   inputs    the data the model's stages read (models/tune/best_params.json, ...), as dvc.lock
             records them for the stages that made the model and the calibration
-  params    the params sections (determinism.seed aside) those stages ran with (dvc.lock), and
-            this evaluation's own `evaluate` section
+  params    the params sections (the seed aside: the key the summary names under
+            replicates.seed, determinism.seed in summaries that name none) those stages ran
+            with (dvc.lock), and this evaluation's own `evaluate` section
   code      code folders and locks as dvc.lock records them for those stages; the rest (this
             stage's own code) hashed now, as DVC hashes it
 Otherwise the section says the results are stale and why, or that there are none. Everything
@@ -21,13 +22,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pedigree.dvclock import read_lock_stages
 from pedigree.errors import SourceError, ToolError
+from pedigree.stagekit import dvc_md5, read_lock_stages
 from stages.evaluate.tables import markdown_table
 
 SCHEMA = "pedigree.replicates/v1"
 RUN_HINT = "run `pedigree replicate --seeds 1,2,3`"
-SEED_SECTION, SEED_KEY = "determinism", "seed"
+# The seed key of summaries written before they recorded it (replicates.seed).
+DEFAULT_SEED = "determinism.seed"
 PARAMS_FILE = "params.yaml"
 SHORT = 12
 State = Literal["absent", "stale", "current"]
@@ -63,7 +65,15 @@ def read_summary(path: str | Path) -> dict[str, Any] | None:
             raise SourceError(f"{path} [{key}]: expected a {kind.__name__}", hint)
     if doc["seeds"] and not isinstance(doc.get("replicates"), dict):
         raise SourceError(f"{path} [replicates]: seeds without what they replicate", hint)
+    seed = (doc.get("replicates") or {}).get("seed", DEFAULT_SEED)
+    if not isinstance(seed, str) or len(seed.split(".")) != 2 or not all(seed.split(".")):
+        raise SourceError(f"{path} [replicates.seed]: expected section.key, not {seed!r}", hint)
     return doc
+
+
+def seed_of(summary: dict[str, Any]) -> str:
+    """The params key (section.key) the summary's replicates varied."""
+    return str((summary.get("replicates") or {}).get("seed", DEFAULT_SEED))
 
 
 def _plain(value: Any) -> Any:
@@ -71,10 +81,11 @@ def _plain(value: Any) -> Any:
     return json.loads(json.dumps(value, sort_keys=True))
 
 
-def without_seed(section: str, value: Any) -> Any:
-    """A params section with determinism.seed left out."""
-    if section == SEED_SECTION and isinstance(value, dict):
-        return {k: v for k, v in value.items() if k != SEED_KEY}
+def without_seed(section: str, value: Any, seed: str = DEFAULT_SEED) -> Any:
+    """A params section with the seed (`seed`, section.key) left out."""
+    seed_section, seed_key = seed.split(".", 1)
+    if section == seed_section and isinstance(value, dict):
+        return {k: v for k, v in value.items() if k != seed_key}
     return value
 
 
@@ -114,10 +125,7 @@ def _items(value: Any) -> list[dict[str, Any]]:
 
 
 def _hash_now(rel: str, root: Path) -> str | None:
-    from pedigree.lineage.hashing import Ignore, content_hash
-
-    found = content_hash(root / rel, Ignore(root))
-    return None if found is None else found.md5
+    return dvc_md5(root / rel, root)
 
 
 def _short(value: Any) -> str:
@@ -152,9 +160,10 @@ def compare(
     for path, md5 in sorted((replicated.get("code") or {}).items()):
         check("code", path, md5, model.deps.get(path) or _hash_now(path, root))
     current = {**model.params, "evaluate": evaluate_params}
+    seed = seed_of(summary)
     for section, value in sorted((replicated.get("params") or {}).items()):
-        ours = without_seed(section, current.get(section))
-        if _plain(without_seed(section, value)) != _plain(ours):
+        ours = without_seed(section, current.get(section), seed)
+        if _plain(without_seed(section, value, seed)) != _plain(ours):
             differences.append(f"params `{section}` differ")
     return ReplicateView("stale" if differences else "current", summary, tuple(differences))
 
@@ -206,7 +215,7 @@ def replicates_markdown(view: ReplicateView, metrics: dict[str, Any], seed: int)
     )
     stages = ", ".join(summary["replicates"].get("stages") or [])
     return (
-        f"{stages} ran again once per seed ({SEED_SECTION}.{SEED_KEY} = {_seeds(summary)}) from "
+        f"{stages} ran again once per seed ({seed_of(summary)} = {_seeds(summary)}) from "
         f"the same upstream as this model ({upstream}), with the same params (the seed aside) "
         f"and code. std is the {summary.get('std', 'sample standard deviation (n - 1)')}.\n\n"
         f"{table}"

@@ -24,8 +24,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from pedigree.atomic import BoundedReadError, read_bounded
 from pedigree.errors import SourceError
+from pedigree.stagekit import BoundedReadError, read_bounded
 from stages.common.pets import BREEDS, SPECIES_NAMES, TRIMAP_VALUES, Breed, breed_of_image_id
 
 LIST_FILE = "annotations/list.txt"

@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 import yaml
 
-from pedigree import api, cluster_api
+from pedigree.api import cluster as cluster_api
+from pedigree.api import main as api
 from pedigree.cluster.kube import PodGoneError
 from pedigree.errors import ProjectError, RunNotFoundError
 from tests.conftest import VALID_SPEC, make_project

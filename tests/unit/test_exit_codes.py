@@ -1,4 +1,4 @@
-"""One list of exit codes: the README table, the error classes and the CLI all use ExitCode."""
+"""One list of exit codes: the docs/cli.md table, the error classes and the CLI all use ExitCode."""
 
 from __future__ import annotations
 
@@ -13,14 +13,14 @@ from pedigree.errors import ExitCode, PedigreeError
 from tests.conftest import REPO_ROOT
 
 
-def _readme_codes() -> dict[int, str]:
-    text = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
-    table = text.split("### Exit codes", 1)[1].split("\n## ", 1)[0]
+def _documented_codes() -> dict[int, str]:
+    text = (REPO_ROOT / "docs" / "cli.md").read_text(encoding="utf-8")
+    table = text.split("\n## Exit codes\n", 1)[1].split("\n## ", 1)[0]
     return {int(m[1]): m[2] for m in re.finditer(r"^\| (\d+) \| (.+) \|$", table, re.MULTILINE)}
 
 
-def test_the_readme_table_lists_exactly_the_exit_codes() -> None:
-    assert sorted(_readme_codes()) == sorted(int(code) for code in ExitCode)
+def test_the_docs_table_lists_exactly_the_exit_codes() -> None:
+    assert sorted(_documented_codes()) == sorted(int(code) for code in ExitCode)
 
 
 def test_every_error_class_ends_in_a_documented_code() -> None:

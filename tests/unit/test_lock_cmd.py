@@ -10,8 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from pedigree import lock_api, scaffold_api
-from pedigree.check_api import check
+from pedigree.api import init as init_api
+from pedigree.api import lock as lock_api
+from pedigree.api import stage as stage_api
+from pedigree.api.check import check
 from pedigree.cli.main import main
 from pedigree.errors import PedigreeError, ToolError
 from pedigree.lineage.capture import key_packages
@@ -37,8 +39,8 @@ def project(tmp_path: Path) -> Path:
     root = tmp_path / "proj"
     (root / ".git").mkdir(parents=True)
     (root / ".dvc").mkdir()
-    scaffold_api.init_project(root, "demo")
-    scaffold_api.add_stage(root, "fit", after="hello")
+    init_api.init_project(root, "demo")
+    stage_api.add_stage(root, "fit", after="hello")
     return root
 
 

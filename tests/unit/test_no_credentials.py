@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 import yaml
 
-from pedigree import cluster_api, redact
+from pedigree import redact
+from pedigree.api import cluster as cluster_api
 from pedigree.cli.main import main
 from pedigree.cluster.kube import Call, Kube, api_error
 from pedigree.cluster.runs import parse_run
@@ -354,7 +355,7 @@ def test_image_labels_never_hold_a_repository_credential(tmp_path: Path) -> None
 def test_the_printed_build_argv_holds_no_credential(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Capture
 ) -> None:
-    from pedigree import api
+    from pedigree.api import main as api
     from pedigree.containers.dockerfile import BASE_DOCKERFILE
 
     root = committed_project(tmp_path / "proj", origin=SECRET_ORIGIN)
@@ -382,7 +383,7 @@ def test_the_documented_overlay_patch_gives_the_template_with_the_git_secret(
     Argo's schema."""
     import subprocess
 
-    from pedigree import api
+    from pedigree.api import main as api
     from tests.conftest import REPO_ROOT
     from tests.unit.cluster_conf.builds import KUBECTL
 

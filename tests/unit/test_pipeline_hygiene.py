@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pedigree import api
+from pedigree.api import main as api
 from pedigree.graph import overlaps
 from tests.conftest import REPO_ROOT
 

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from pedigree import api, pull_api
+from pedigree.api import main as api
+from pedigree.api import pull as pull_api
 from pedigree.cluster.pull import PullError
 
 

@@ -5,8 +5,8 @@ One module per concept:
   layout         where the splits live, derived from the spec, params.yaml and splits.json
   prepared       reading provenance.jsonl, splits.json, index.json and stats.json (JSON only)
   graph_hygiene  (a) held-out splits reach only the stages allowed to read them
-  splits         (b) no animal and no identical image content in two splits
+  splits         (b) no group (the spec's groupKey) and no identical content in two splits
   normalization  (c) the normalisation statistics come from the train split only
   records        (d) every dvc.lock stage has a lineage record whose hashes match
-`pedigree.audit_api.audit` runs them. Nothing here imports TensorFlow or click.
+`pedigree.api.audit.audit` runs them. Nothing here imports TensorFlow or click.
 """

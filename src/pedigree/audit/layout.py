@@ -16,8 +16,8 @@ from pedigree.errors import PedigreeError
 from pedigree.spec.model import DataRoles, PipelineSpec, SplitFiles
 
 DECLARE_HINT = (
-    "declare the splits under spec.data in the spec (stage, path, names, groupKey; see the "
-    "README's spec reference) to enable this check"
+    "declare the splits under spec.data in the spec (stage, path, names, groupKey; see "
+    "docs/spec.md) to enable this check"
 )
 
 
@@ -38,7 +38,7 @@ class SplitLayout:
     splits: tuple[str, ...]
     sources: tuple[str, ...]
     train: str = "train"
-    group_key: str = "animal_id"
+    group_key: str = field(kw_only=True)  # no default: every pipeline names its own
     files: SplitFiles = field(default_factory=SplitFiles)
     held_out: dict[str, tuple[str, ...]] = field(default_factory=dict)
     model_selection: dict[str, tuple[str, ...]] = field(default_factory=dict)

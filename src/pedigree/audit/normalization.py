@@ -1,30 +1,33 @@
 """Check (c): the normalisation statistics come from the training split only.
 
 stats.json must say it was computed on the train split (`spec.data.splits.train`), count exactly
-that split's images (and pixels), and carry `samples_sha256`, the sha256 of the sorted ids it
-was computed on (one per line, see `stages.transform.stats.samples_digest`), which must equal
-the same digest recomputed here from the train split's ids in provenance.jsonl. The digest
-proves the exact sample set without decoding a single image.
+that split's samples (`count_samples`; image statistics, as pets writes them: `count_images`,
+and `count_pixels` = count_images x image_size), and carry `samples_sha256`, the sha256 of the
+sorted ids it was computed on (`pedigree.splitrecords.samples_digest`), which must equal the
+same digest recomputed here from the train split's ids in provenance.jsonl. The digest proves
+the exact sample set without reading a single sample.
 """
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Iterable
 from typing import Any
 
 from pedigree.audit.layout import SplitLayout
 from pedigree.audit.model import CheckResult, Finding, result
 from pedigree.audit.prepared import Prepared
+from pedigree.splitrecords import COUNT_KEY, DIGEST_KEY, samples_digest
 
 NAME = "normalization"
-DIGEST_KEY = "samples_sha256"
+__all__ = ["DIGEST_KEY", "check_normalization", "samples_digest", "stats_findings"]
+# Keys that make stats.json image statistics (what the pets pipeline writes).
+IMAGE_KEYS = ("count_images", "count_pixels", "image_size")
 
 
-def samples_digest(sample_ids: Iterable[str]) -> str:
-    """sha256 of the sorted ids, each followed by a newline: transform's definition."""
-    text = "".join(f"{sample_id}\n" for sample_id in sorted(sample_ids))
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+def _counted(stats: dict[str, Any]) -> tuple[str, str]:
+    """(the key stats.json counts its samples under, what they are called in messages)."""
+    if any(key in stats for key in IMAGE_KEYS):
+        return "count_images", "images"
+    return COUNT_KEY, "samples"
 
 
 def _count_pixels(stats: dict[str, Any]) -> int | None:
@@ -50,10 +53,11 @@ def stats_findings(stats: dict[str, Any], prepared: Prepared, layout: SplitLayou
             )
         )
     train = prepared.samples_of(train_split)
-    if stats.get("count_images") != len(train):
+    key, noun = _counted(stats)
+    if stats.get(key) != len(train):
         findings.append(
             Finding(
-                f"{layout.files.stats} counts {stats.get('count_images')} images but the "
+                f"{layout.files.stats} counts {stats.get(key)} {noun} but the "
                 f"{train_split} split "
                 f"holds {len(train)} ({layout.provenance_path})",
                 where,
@@ -61,7 +65,9 @@ def stats_findings(stats: dict[str, Any], prepared: Prepared, layout: SplitLayou
             )
         )
     expected_pixels = _count_pixels(stats)
-    if expected_pixels is None or stats.get("count_pixels") != expected_pixels:
+    if noun == "images" and (
+        expected_pixels is None or stats.get("count_pixels") != expected_pixels
+    ):
         findings.append(
             Finding(
                 f"{layout.files.stats} counts {stats.get('count_pixels')} pixels, which is not "
@@ -115,8 +121,9 @@ def check_normalization(layout: SplitLayout, prepared: Prepared) -> CheckResult:
     elif prepared.stats is not None:
         findings += stats_findings(prepared.stats, prepared, layout)
     count = len(prepared.samples_of(layout.train))
+    noun = _counted(prepared.stats or {})[1]
     passed = (
-        f"{layout.files.stats} was computed on exactly the {count} {layout.train} images "
+        f"{layout.files.stats} was computed on exactly the {count} {layout.train} {noun} "
         f"({DIGEST_KEY} matches)"
     )
     return result(NAME, passed, "normalization statistics are not train-only", findings)

@@ -1,15 +1,19 @@
 """Reading the prepared data the way the audit needs it: JSON only, never TensorFlow.
 
 Four records describe the splits, written by the splits stage (`spec.data.splits`; file names
-from its `files`): per-sample provenance (id, group key, split, source image sha256, shard), the
-split assignment (groups and images per split), each split's index (shards and counts) and the
-normalisation statistics. They are read independently so the checks can
-cross-check them; anything unreadable becomes a Finding, never an exception.
+from its `files`; the format is `pedigree.splitrecords`): per-sample provenance (id, group key,
+split, sha256 of the source content, shard), the split assignment (groups and samples per
+split), each split's index (shards and counts) and the statistics learned from the train split.
+Both vocabularies are read: the generic one (`source.sha256`, `groups`/`samples`) and the image
+one the pets pipeline writes (`source.image_sha256`, `animals`/`images`). They are read
+independently so the checks can cross-check them; anything unreadable becomes a Finding, never
+an exception.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,17 +21,25 @@ from typing import Any
 from pedigree.audit.layout import SplitLayout
 from pedigree.audit.model import Finding
 
+# What a sample's `source` sha256 hashes, by the key it is written under.
+CONTENT_KEYS = (("sha256", "sample"), ("image_sha256", "image"))
+
 
 @dataclass(frozen=True)
 class Sample:
-    """One provenance line: which sample, which group (`groupKey`), which split, which image."""
+    """One provenance line: which sample, which group (`groupKey`), which split, which content.
+
+    `content` says what `sha256` hashes: 'image' (the line wrote `source.image_sha256`) or
+    'sample' (`source.sha256`).
+    """
 
     line: int
     id: str
-    animal_id: str
+    group: str
     split: str
-    image_sha256: str
+    sha256: str
     shard: str
+    content: str = "sample"
 
 
 @dataclass(frozen=True)
@@ -44,6 +56,17 @@ class Prepared:
     def samples_of(self, split: str) -> list[Sample]:
         """The provenance lines of one split."""
         return [s for s in self.samples if s.split == split]
+
+    @property
+    def content(self) -> str:
+        """What the samples' sha256 hash, in words (see `content_of`)."""
+        return content_of(self.samples)
+
+
+def content_of(samples: Iterable[Sample]) -> str:
+    """'image' when every sample's sha256 is of an image (the pets records), else 'sample'."""
+    kinds = {s.content for s in samples}
+    return "image" if kinds == {"image"} else "sample"
 
 
 def _read_json(root: Path, rel: str, fix: str) -> tuple[Any, Finding | None]:
@@ -65,19 +88,23 @@ def _text(value: Any) -> str | None:
 def _sample(data: Any, line: int, group_key: str) -> Sample | str:
     if not isinstance(data, dict):
         return "not a JSON object"
-    source = data.get("source") if isinstance(data.get("source"), dict) else {}
+    source: dict[str, Any] = data["source"] if isinstance(data.get("source"), dict) else {}
+    content, sha256 = next(
+        ((kind, _text(source.get(key))) for key, kind in CONTENT_KEYS if key in source),
+        ("sample", None),
+    )
     fields = {
         "id": _text(data.get("id")),
         group_key: _text(data.get(group_key)),
         "split": _text(data.get("split")),
-        "source.image_sha256": _text(source.get("image_sha256")),
+        "source.sha256 (or source.image_sha256)": sha256,
         "shard": _text(data.get("shard")),
     }
     missing = [k for k, v in fields.items() if v is None]
     if missing:
         return f"missing or empty {', '.join(missing)}"
-    values = [str(v) for v in fields.values()]
-    return Sample(line, *values)
+    sample_id, group, split, sha, shard = (str(v) for v in fields.values())
+    return Sample(line, sample_id, group, split, sha, shard, content=content)
 
 
 def read_provenance(

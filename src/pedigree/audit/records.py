@@ -73,7 +73,7 @@ def record_findings(stage: str, entry: dict[str, Any], record: LineageRecord) ->
         lines.append(f"the record is of a {record.status} run (exit code {record.exit_code})")
     lines += compare("output", _artifact_hashes(record.outputs), lock_outs(entry))
     lines += compare("input", _artifact_hashes(record.inputs), lock_hashes(entry.get("deps")))
-    params = entry.get("params") if isinstance(entry.get("params"), dict) else {}
+    params: dict[str, Any] = entry["params"] if isinstance(entry.get("params"), dict) else {}
     locked = params.get(PARAMS_FILE)
     lines += _param_lines(record.params, locked if isinstance(locked, dict) else {})
     return [

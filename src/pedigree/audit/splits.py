@@ -1,10 +1,11 @@
-"""Check (b), split leakage: no group (`spec.data.splits.groupKey`) and no identical image in
+"""Check (b), split leakage: no group (`spec.data.splits.groupKey`) and no identical content in
 two splits.
 
-Read from the prepared data itself, not from one summary: per-sample provenance.jsonl (animal
-id and the sha256 of the image bytes of every sample), splits.json (animals and images per
-split) and every split's index.json (sample counts and shards). Leakage is looked for in each
-record, and the records are cross-checked, so a hand-edited or stale file cannot hide a leak.
+Read from the prepared data itself, not from one summary: per-sample provenance.jsonl (the group
+and the sha256 of the source content of every sample: an image's bytes, a row's text),
+splits.json (groups and samples per split) and every split's index.json (sample counts and
+shards). Leakage is looked for in each record, and the records are cross-checked, so a
+hand-edited or stale file cannot hide a leak.
 """
 
 from __future__ import annotations
@@ -15,10 +16,12 @@ from typing import Any
 
 from pedigree.audit.layout import SplitLayout
 from pedigree.audit.model import CheckResult, Finding, listing, result
-from pedigree.audit.prepared import Prepared, Sample
+from pedigree.audit.prepared import Prepared, Sample, content_of
 
 NAME = "split-leakage"
 SHA_SHOWN = 12
+# splits.json's lists per split, by role: the generic key first, then the pets (image) one.
+LISTED = {"groups": ("groups", "animals"), "samples": ("samples", "images")}
 
 
 def group_label(layout: SplitLayout) -> str:
@@ -35,10 +38,10 @@ def group_fix(layout: SplitLayout) -> str:
     )
 
 
-def image_fix(layout: SplitLayout) -> str:
-    """How to fix one image content found in two splits."""
+def image_fix(layout: SplitLayout, content: str = "image") -> str:
+    """How to fix one content (an image, a sample) found in two splits."""
     return (
-        f"the source holds the same image more than once, under different {layout.group_key} "
+        f"the source holds the same {content} more than once, under different {layout.group_key} "
         f"values: remove the duplicates (or give them one {layout.group_key}) in the source, "
         f"then re-run {layout.producer} and the stages before it"
     )
@@ -65,10 +68,10 @@ def _describe(found: dict[str, dict[str, list[str]]], show_labels: bool, width: 
 
 
 def leak_findings(samples: list[Sample], where: str, layout: SplitLayout) -> list[Finding]:
-    """Groups, image contents and sample ids that appear in more than one split."""
+    """Groups, contents (images, rows) and sample ids that appear in more than one split."""
     findings = []
     fix = group_fix(layout)
-    animals = spread((s.animal_id, s.split, s.id) for s in samples)
+    animals = spread((s.group, s.split, s.id) for s in samples)
     if animals:
         findings.append(
             Finding(
@@ -78,14 +81,16 @@ def leak_findings(samples: list[Sample], where: str, layout: SplitLayout) -> lis
                 fix,
             )
         )
-    images = spread((s.image_sha256, s.split, s.id) for s in samples)
+    images = spread((s.sha256, s.split, s.id) for s in samples)
     if images:
+        content = content_of(samples)
+        hashed = "the image bytes" if content == "image" else "the source content"
         findings.append(
             Finding(
-                f"{len(images)} identical image(s) (same sha256 of the image bytes) in more "
+                f"{len(images)} identical {content}(s) (same sha256 of {hashed}) in more "
                 "than one split: " + _describe(images, True, SHA_SHOWN),
                 where,
-                image_fix(layout),
+                image_fix(layout, content),
             )
         )
     ids = spread((s.id, s.split, f"line {s.line}") for s in samples)
@@ -105,11 +110,25 @@ def _names(part: Any, key: str) -> list[str]:
     return [str(v) for v in values] if isinstance(values, list) else []
 
 
+def listed_key(doc: dict[str, Any] | None, role: str, content: str = "sample") -> str:
+    """The key splits.json lists `role` ('groups' or 'samples') under: the one it uses, else
+    the pets name for image data ('animals', 'images') or the generic one."""
+    generic, image = LISTED[role]
+    parts = (doc or {}).get("splits")
+    for part in parts.values() if isinstance(parts, dict) else ():
+        for key in (generic, image):
+            if isinstance(part, dict) and key in part:
+                return key
+    return image if content == "image" else generic
+
+
 def summary_findings(doc: dict[str, Any], where: str, layout: SplitLayout) -> list[Finding]:
-    """Leaks that splits.json itself shows (an animal or image id listed in two splits)."""
+    """Leaks that splits.json itself shows (a group or sample id listed in two splits)."""
     splits = doc.get("splits", {})
     findings = []
-    for key, what in (("animals", group_label(layout)), ("images", "image id")):
+    groups, samples = listed_key(doc, "groups"), listed_key(doc, "samples")
+    noun = "image id" if samples == "images" else "sample id"
+    for key, what in ((groups, group_label(layout)), (samples, noun)):
         found = spread(
             (name, split, key) for split in splits for name in _names(splits[split], key)
         )
@@ -149,6 +168,8 @@ def cross_findings(root: Path, prepared: Prepared, layout: SplitLayout) -> list[
             )
         )
     summary = prepared.splits_doc.get("splits", {}) if prepared.splits_doc else None
+    groups = listed_key(prepared.splits_doc, "groups", prepared.content)
+    samples = listed_key(prepared.splits_doc, "samples", prepared.content)
     for split in layout.splits:
         rows = prepared.samples_of(split)
         ids = {s.id for s in rows}
@@ -157,7 +178,7 @@ def cross_findings(root: Path, prepared: Prepared, layout: SplitLayout) -> list[
             if part is None:
                 findings.append(Finding(f"no entry for split '{split}'", layout.splits_file, fix))
             else:
-                for key, mine in (("images", ids), ("animals", {s.animal_id for s in rows})):
+                for key, mine in ((samples, ids), (groups, {s.group for s in rows})):
                     diff = _difference(prov, mine, layout.splits_file, set(_names(part, key)))
                     if diff:
                         findings.append(
@@ -212,9 +233,9 @@ def check_splits(root: Path, layout: SplitLayout, prepared: Prepared) -> CheckRe
         findings += summary_findings(prepared.splits_doc, layout.splits_file, layout)
     findings += cross_findings(root, prepared, layout)
     counts = ", ".join(f"{s} {len(prepared.samples_of(s))}" for s in layout.splits)
-    animals = len({s.animal_id for s in prepared.samples})
+    animals = len({s.group for s in prepared.samples})
     passed = (
-        f"no {group_label(layout)} and no image content in two splits "
+        f"no {group_label(layout)} and no {prepared.content} content in two splits "
         f"({len(prepared.samples)} samples, {animals} {group_label(layout)}s: {counts}; "
         f"provenance, {layout.files.splits} and index files agree)"
     )

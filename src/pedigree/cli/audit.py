@@ -1,6 +1,6 @@
 """`pedigree audit`: data hygiene checks, one PASS/FAIL line each, exit 1 on any failure.
 
-The command parses, calls `pedigree.audit_api.audit`, and renders text or --json. Errors (no
+The command parses, calls `pedigree.api.audit.audit`, and renders text or --json. Errors (no
 project, an invalid spec) are PedigreeError subclasses, printed once by `pedigree.cli.main.main`.
 """
 
@@ -10,8 +10,8 @@ from pathlib import Path
 
 import click
 
-from pedigree.audit_api import CHECKS
-from pedigree.audit_api import audit as run_audit
+from pedigree.api.audit import CHECKS
+from pedigree.api.audit import audit as run_audit
 from pedigree.cli import render
 from pedigree.cli.options import CONTEXT, Options, json_option, spec_option
 

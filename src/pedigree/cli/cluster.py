@@ -1,6 +1,6 @@
 """`pedigree submit`, `pedigree status RUN` and `pedigree logs RUN [STAGE]`: runs on a cluster.
 
-Each command parses, calls one `pedigree.cluster_api` function, and renders text or --json.
+Each command parses, calls one `pedigree.api.cluster` function, and renders text or --json.
 Errors are PedigreeError subclasses, printed once by `pedigree.cli.main.main`.
 """
 
@@ -81,7 +81,7 @@ def show_run_status(
 ) -> int:
     """`pedigree status RUN`: print the run's status (text or JSON); 0 whatever its phase."""
     opts.json = as_json
-    from pedigree import cluster_api
+    from pedigree.api import cluster as cluster_api
 
     status = cluster_api.run_status(run, namespace=namespace, context=context)
     if as_json:
@@ -107,7 +107,7 @@ def _watch_and_report(
     """Watch until the run ends; (last status, exit code). Ctrl-C stops the watching only."""
     ns = _ns_flag(namespace)
     try:
-        from pedigree import cluster_api
+        from pedigree.api import cluster as cluster_api
 
         status = cluster_api.watch(
             run,
@@ -193,7 +193,7 @@ def submit(
       pedigree submit --context kind-pedigree --revision v1.2 --repo https://git.example/pets.git
     """
     opts.json = as_json
-    from pedigree import cluster_api
+    from pedigree.api import cluster as cluster_api
 
     done = cluster_api.submit(
         opts.project,
@@ -262,7 +262,7 @@ def logs(
       pedigree logs pets-x7k2q --tail 50
     """
     opts.json = as_json
-    from pedigree import cluster_api
+    from pedigree.api import cluster as cluster_api
 
     found = cluster_api.logs(run, stage, namespace=namespace, context=context, tail=tail)
     if as_json:

@@ -1,6 +1,6 @@
 """`pedigree lineage PATH`: where an output came from, back to the raw source.
 
-Parses, calls `pedigree.lineage_api.lineage`, prints the rendering. Errors are PedigreeError
+Parses, calls `pedigree.api.lineage.lineage`, prints the rendering. Errors are PedigreeError
 subclasses, printed once by `pedigree.cli.main.main`.
 """
 
@@ -10,7 +10,7 @@ import sys
 
 import click
 
-from pedigree import lineage_api
+from pedigree.api import lineage as lineage_api
 from pedigree.cli.options import CONTEXT, Options, json_option
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from pedigree import lock_api
+from pedigree.api import lock as lock_api
 from pedigree.cli import render
 from pedigree.cli.options import CONTEXT, Options, json_option, spec_option
 

@@ -8,9 +8,11 @@ from pathlib import Path
 
 import click
 
-from pedigree import __version__, api, check_api
+from pedigree import __version__
+from pedigree.api import main as api
 from pedigree.cli import render
 from pedigree.cli.audit import audit
+from pedigree.cli.check import check
 from pedigree.cli.cluster import context_option, logs, namespace_option, show_run_status, submit
 from pedigree.cli.init import init
 from pedigree.cli.lineage import lineage
@@ -70,6 +72,7 @@ cli.add_command(pull)
 cli.add_command(init)
 cli.add_command(stage)
 cli.add_command(lock)
+cli.add_command(check)
 
 
 @cli.command(context_settings=CONTEXT)
@@ -152,49 +155,6 @@ def compile_(opts: Options, target: str, spec: Path | None, as_json: bool) -> in
         for path, changed in files:
             click.echo(f"{'wrote' if changed else 'up to date:'} {path}")
     return 0
-
-
-@cli.command(context_settings=CONTEXT)
-@spec_option
-@click.option(
-    "--no-env", is_flag=True, help="Skip comparing the running environment with the lock."
-)
-@json_option
-@click.pass_obj
-def check(opts: Options, spec: Path | None, no_env: bool, as_json: bool) -> int:
-    """Fail (exit 3) when a generated file is stale, the locks disagree with each other or the
-    .venv, or the serving manifest does not serve the registry's champion; bad params or spec: 2.
-
-    \b
-    Example:
-      pedigree check && git commit -am "pipeline change"
-    """
-    opts.json = as_json
-    report = check_api.check(opts.project, spec, environment=not no_env)
-    if as_json:
-        render.emit_json(
-            {
-                "ok": report.ok,
-                "checks": [
-                    {
-                        "name": i.name,
-                        "ok": i.ok,
-                        "message": i.message,
-                        "hint": i.hint,
-                        "details": list(i.details),
-                    }
-                    for i in report.items
-                ],
-            }
-        )
-    else:
-        for item in report.items:
-            click.echo(f"{'ok  ' if item.ok else 'FAIL'} {item.name}: {item.message}")
-            for detail in item.details:
-                click.echo(f"       {detail}")
-            if item.hint and not item.ok:
-                click.echo(f"       fix: {item.hint}")
-    return ExitCode.OK if report.ok else ExitCode.OUT_OF_SYNC
 
 
 @cli.command(context_settings=CONTEXT)

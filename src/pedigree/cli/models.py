@@ -1,6 +1,6 @@
 """`pedigree models`: list, show, promote and roll back the models in the registry.
 
-Each command parses, calls one `pedigree.registry_api` function, and renders text or --json.
+Each command parses, calls one `pedigree.api.models` function, and renders text or --json.
 Errors are PedigreeError subclasses, printed once by `pedigree.cli.main.main`.
 """
 
@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from pedigree import registry_api
+from pedigree.api import models as models_api
 from pedigree.cli import render
 from pedigree.cli.options import CONTEXT, Options, json_option
 
@@ -87,7 +87,7 @@ def list_(ctx: click.Context, registry: Path | None, as_json: bool) -> int:
     Example:
       pedigree models list --json
     """
-    result = registry_api.list_models(_start(ctx, as_json), registry)
+    result = models_api.list_models(_start(ctx, as_json), registry)
     if as_json:
         render.emit_json(result.to_dict())
         return 0
@@ -131,7 +131,7 @@ def show(ctx: click.Context, version: str, registry: Path | None, as_json: bool)
     Example:
       pedigree models show v3
     """
-    detail = registry_api.show_model(_start(ctx, as_json), version, registry)
+    detail = models_api.show_model(_start(ctx, as_json), version, registry)
     if as_json:
         render.emit_json(detail.to_dict())
         return 0
@@ -196,7 +196,7 @@ def promote(
     Example:
       pedigree models promote v2 --reason "v3 regressed on cats"
     """
-    change = registry_api.promote(_start(ctx, as_json), version, reason, registry)
+    change = models_api.promote(_start(ctx, as_json), version, reason, registry)
     was = "none" if change.before is None else f"v{change.before.version}"
     return _show_change(
         change, as_json, f"promoted v{change.after.version} to champion (was {was})"
@@ -217,7 +217,7 @@ def rollback(ctx: click.Context, reason: str, registry: Path | None, as_json: bo
     Example:
       pedigree models rollback --reason "bad predictions in production"
     """
-    change = registry_api.rollback(_start(ctx, as_json), reason, registry)
+    change = models_api.rollback(_start(ctx, as_json), reason, registry)
     demoted = "none" if change.before is None else f"v{change.before.version}"
     return _show_change(
         change, as_json, f"rolled back {demoted}; champion is now v{change.after.version}"
@@ -238,11 +238,11 @@ def manifest(ctx: click.Context, registry: Path | None, as_json: bool) -> int:
     Example:
       pedigree models manifest && git add cluster-conf/serving
     """
-    change = registry_api.write_manifest(_start(ctx, as_json), registry)
+    change = models_api.write_manifest(_start(ctx, as_json), registry)
     return _show_change(change, as_json, f"champion is v{change.after.version}")
 
 
-def _show_change(change: registry_api.ChampionChange, as_json: bool, summary: str) -> int:
+def _show_change(change: models_api.ChampionChange, as_json: bool, summary: str) -> int:
     """What a promotion or rollback did: JSON, or the summary, the manifest and what to do."""
     if as_json:
         render.emit_json(change.to_dict())

@@ -1,6 +1,6 @@
 """`pedigree pull RUN`: restore a cluster run's results here, with no recompute.
 
-Parses, calls `pedigree.pull_api.pull`, renders text or --json. Errors are PedigreeError
+Parses, calls `pedigree.api.pull.pull`, renders text or --json. Errors are PedigreeError
 subclasses, printed once by `pedigree.cli.main.main`.
 """
 
@@ -14,7 +14,7 @@ from pedigree.cli import render
 from pedigree.cli.options import CONTEXT, Options, json_option
 
 if TYPE_CHECKING:
-    from pedigree.pull_api import PhaseLookup
+    from pedigree.api.pull import PhaseLookup
 
 PULL_TEXT = {
     "restored": "restored from the run's cache",
@@ -25,7 +25,7 @@ PULL_TEXT = {
 
 
 def _phase_lookup() -> PhaseLookup:
-    from pedigree import cluster_api
+    from pedigree.api import cluster as cluster_api
 
     def phase(run: str, namespace: str, context: str | None) -> str:
         return cluster_api.run_status(run, namespace=namespace, context=context).phase
@@ -63,7 +63,7 @@ def pull(
       pedigree pull pets-x7k2q
       pedigree pull pets-x7k2q --offline --remote cluster
     """
-    from pedigree import pull_api
+    from pedigree.api import pull as pull_api
 
     opts.json = as_json
     progress = render.RunProgress(quiet=True)

@@ -101,7 +101,8 @@ def error_json(exc: PedigreeError) -> dict[str, Any]:
     if isinstance(exc, StageFailedError):
         data["stage"] = exc.stage
         data["log_tail"] = exc.log_tail
-    return json.loads(redact_text(json.dumps(data)))
+    redacted: dict[str, Any] = json.loads(redact_text(json.dumps(data)))
+    return redacted
 
 
 def print_traceback() -> None:

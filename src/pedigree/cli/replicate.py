@@ -1,6 +1,6 @@
 """`pedigree replicate`: train, calibrate and evaluate once per seed and show the spread.
 
-Parses, calls `pedigree.replicate_api.replicate`, and renders a table or --json. Errors are
+Parses, calls `pedigree.api.replicate.replicate`, and renders a table or --json. Errors are
 PedigreeError subclasses, printed once by `pedigree.cli.main.main`.
 """
 
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import click
 
-from pedigree import replicate_api
+from pedigree.api import replicate as replicate_api
 from pedigree.cli import render
 from pedigree.cli.options import CONTEXT, Options, json_option
 from pedigree.replicate.stats import STD_KIND

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from pedigree import scaffold_api
+from pedigree.api import stage as stage_api
 from pedigree.cli import render
 from pedigree.cli.options import CONTEXT, Options, json_option, spec_option
 
@@ -39,7 +39,7 @@ def add(opts: Options, name: str, after: str | None, spec: Path | None, as_json:
       pedigree stage add features --after load
     """
     opts.json = as_json
-    report = scaffold_api.add_stage(opts.project, name, after, spec)
+    report = stage_api.add_stage(opts.project, name, after, spec)
     if as_json:
         render.emit_json(
             {

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from pedigree import verify_api
 from pedigree.cli import render
 from pedigree.cli.options import CONTEXT, Options, json_option
 from pedigree.errors import ExitCode
-from pedigree.verify.rerun import NotReplayed, StageVerification
-from pedigree.verify.workspace import Locked
+
+# The verify code reads lineage records (pydantic) and dvc.lock (yaml): imported when the command
+# runs, so that `pedigree --help` and the other commands do not pay for it.
+if TYPE_CHECKING:
+    from pedigree.api import verify as verify_api
+    from pedigree.verify.rerun import NotReplayed, StageVerification
 
 SHORT = 12
 DIFFERS = (
@@ -152,6 +155,9 @@ def verify(
     """
     opts.json = as_json
     say = None if as_json else (lambda name: render.say(f"verifying {name} ..."))
+    from pedigree.api import verify as verify_api
+    from pedigree.verify.workspace import Locked
+
     report = verify_api.verify(opts.project, stages, all_stages, keep, progress=say)
     if as_json:
         render.emit_json(

@@ -5,6 +5,8 @@
 the cluster's pods and `pedigree pull` live beside them.
 """
 
-# Where cluster-conf's kustomize base puts everything (runs, ServiceAccount, MinIO); a constant
-# here, free of imports, so the CLI can name it without loading the kubernetes client.
-DEFAULT_NAMESPACE = "pedigree"
+# The namespace runs go to by default (cluster-conf's kustomize base); it lives with the compiler
+# that writes it into the Argo files. Importing it loads no compiler and no kubernetes client.
+from pedigree.compile import DEFAULT_NAMESPACE
+
+__all__ = ["DEFAULT_NAMESPACE"]

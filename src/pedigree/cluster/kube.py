@@ -169,24 +169,26 @@ class Kube:
         meta = body.get("metadata") or {}
         call = Call("create", "workflows", namespace, meta.get("name") or meta.get("generateName"))
         api = CustomObjectsApi(self.api_client)
-        return self._call(
+        stored: dict[str, Any] = self._call(
             call,
             lambda: api.create_namespaced_custom_object(
                 *WORKFLOWS[:2], namespace, WORKFLOWS[2], body, _request_timeout=TIMEOUT
             ),
         )
+        return stored
 
     def get_workflow(self, namespace: str, name: str) -> dict[str, Any]:
         """GET one Workflow; RunNotFoundError when there is none of that name."""
         from kubernetes.client import CustomObjectsApi
 
         api = CustomObjectsApi(self.api_client)
-        return self._call(
+        found: dict[str, Any] = self._call(
             Call("get", "workflows", namespace, name),
             lambda: api.get_namespaced_custom_object(
                 *WORKFLOWS[:2], namespace, WORKFLOWS[2], name, _request_timeout=TIMEOUT
             ),
         )
+        return found
 
     def list_pods(self, namespace: str, label_selector: str) -> list[Pod]:
         """The pods matching `label_selector`, sorted by name."""

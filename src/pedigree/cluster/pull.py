@@ -23,13 +23,14 @@ import yaml
 
 from pedigree.atomic import write_atomically
 from pedigree.cluster.records import RemoteRecord, RemoteRecords, check_run_name
+from pedigree.envvars import RESTORE_ONLY_ENV as RESTORE_ONLY
 from pedigree.errors import PedigreeError, StageFailedError
 from pedigree.executors import dvc as dvc_executor
 from pedigree.gitstate import git_state
 from pedigree.graph import build_graph
-from pedigree.launch import RESTORE_ONLY, RESTORE_ONLY_EXIT
 from pedigree.lineage.store import parse_record
 from pedigree.spec.model import PipelineSpec
+from pedigree.stagerun import RESTORE_ONLY_EXIT
 
 
 class PullError(PedigreeError):
@@ -137,7 +138,8 @@ def pull(
 
         def read(record: RemoteRecord) -> str:
             path = records.fs.join(records.base, record.run, record.stage, record.name)
-            return records.fs.read_text(path, encoding="utf-8")
+            text: str = records.fs.read_text(path, encoding="utf-8")
+            return text
 
         commit = run_commit(mine, read)
         head, _ = git_state(root)

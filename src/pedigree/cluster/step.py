@@ -2,7 +2,8 @@
 
 Every container of the compiled WorkflowTemplate runs this in the runner environment of its
 image (`/opt/pedigree/runner`), in `/workspace`, where Argo has checked the project out at the
-run's git revision. It does what a cluster step must (README.md, "On a cluster"), with plain DVC:
+run's git revision. It does what a cluster step must (docs/cluster.md, "The workflow"), with
+plain DVC:
 
 1. point DVC at the run's remote (`PEDIGREE_REMOTE`, MinIO's `AWS_ENDPOINT_URL`), in the
    checkout's local config only;
@@ -179,7 +180,7 @@ def pod_image(pod: str, namespace: str) -> tuple[str, str] | None:
         status = client.CoreV1Api().read_namespaced_pod(pod, namespace).status
     except Exception:  # noqa: BLE001 - no digest is a warning, never a failed stage
         return None
-    for container in status.container_statuses or []:
+    for container in (status.container_statuses if status is not None else None) or []:
         if container.name == MAIN_CONTAINER and container.image_id and "@" in container.image_id:
             return container.image, container.image_id.rsplit("@", 1)[1]
     return None
@@ -189,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
     """`python -m pedigree.cluster.step --stage NAME` in the project checkout."""
     parser = argparse.ArgumentParser(
         prog="python -m pedigree.cluster.step",
-        description="Run one pipeline stage on a cluster: restore, run, push (README.md).",
+        description="Run one pipeline stage on a cluster: restore, run, push (docs/cluster.md).",
     )
     parser.add_argument("--stage", required=True, help="the stage to run")
     args = parser.parse_args(argv)

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from pedigree import __version__
-from pedigree.cluster import DEFAULT_NAMESPACE
+from pedigree.compile import DEFAULT_NAMESPACE
 from pedigree.envvars import REMOTE_ENV, WORKFLOW_ENV
 from pedigree.spec.model import Resources, Stage
 

@@ -43,8 +43,7 @@ def implicit_deps(stage: Stage, shared_code: bool) -> list[str]:
 
 
 def _unique(items: list[str]) -> list[str]:
-    seen: set[str] = set()
-    return [x for x in items if not (x in seen or seen.add(x))]
+    return list(dict.fromkeys(items))  # first occurrence of each, in order
 
 
 def dvc_stage(stage: Stage, shared_code: bool) -> dict[str, Any]:

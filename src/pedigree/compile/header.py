@@ -8,25 +8,18 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from pathlib import Path
 
 from pedigree import __version__
 
+# `pedigree.project.HEADER_RE` reads the spec path back from this line (`open_project`).
 HEADER = (
     "# generated from {spec} by pedigree, do not edit: change {spec} and run "
     "`pedigree compile --target dvc`\n"
 )
-HEADER_RE = re.compile(r"^# generated from (\S+) by pedigree")
 SHARED_CODE = "stages/common"
 STAMP = Path(".pedigree") / "compiled.json"
 _COMPILER = Path(__file__).with_name("dvc.py")
-
-
-def spec_named_in(dvc_yaml_text: str) -> str | None:
-    """The spec path a generated dvc.yaml says it came from, if it has our header."""
-    match = HEADER_RE.match(dvc_yaml_text)
-    return match.group(1) if match else None
 
 
 def fingerprint(root: Path, spec_path: str) -> str | None:

@@ -31,7 +31,7 @@ from pedigree.gitstate import git
 from pedigree.redact import url_without_credentials
 
 if TYPE_CHECKING:
-    from pedigree.api import Loaded
+    from pedigree.spec.load import Loaded
 
 CA_SECRET = "pip-ca"  # the Dockerfiles' `--mount=type=secret,id=pip-ca`
 CA_ENV = "PIP_CERT"  # pip's own variable: the host's CA bundle, lent to builds by default
@@ -70,7 +70,7 @@ def plan(
     root: Path, only: Sequence[str] | None = None, python_image: str | None = None
 ) -> list[ImageBuild]:
     """The images to build, base first, then every stage of the spec (or those in `only`)."""
-    from pedigree.api import load
+    from pedigree.spec.load import load
 
     loaded = load(root)
     common = labels(root, loaded.spec.metadata.repository)
@@ -100,9 +100,9 @@ def plan(
 def _require_current_dockerfiles(root: Path, builds: list[ImageBuild], loaded: Loaded) -> None:
     """Refuse to build a stage image from a stale generated Dockerfile: the image would not be
     the one the spec describes."""
-    from pedigree.api import render_image_files
+    from pedigree.containers.dockerfile import render_dockerfiles
 
-    expected = render_image_files(loaded)
+    expected = render_dockerfiles(loaded.spec, loaded.project.spec_path)
     stale = [
         b.dockerfile
         for b in builds

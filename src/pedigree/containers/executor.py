@@ -161,7 +161,7 @@ def run_in_container(stage: str, argv: list[str], root: Path, executor: str) -> 
 
 def _note(root: Path, stage: str, message: str, truncate: bool) -> None:
     """Write `message` to stderr and the stage's log (which `pedigree run` shows on failure)."""
-    from pedigree.launch import stage_log
+    from pedigree.stagerun import stage_log
 
     sys.stderr.write(message)
     sys.stderr.flush()

@@ -3,7 +3,9 @@
 DVC does the real work (hashing, skipping, run-cache, dvc.lock); this adapter only observes it,
 so that `pedigree run` can say which stage runs, which is skipped and for how long, and turns
 DVC's exceptions into pedigree's. Running in-process (not `dvc repro` in a subprocess) keeps a
-no-op `pedigree run` as cheap as a no-op `dvc repro`.
+no-op `pedigree run` as cheap as a no-op `dvc repro`. What it needs of DVC beyond the public
+API (the per-stage hook, two log lines, the exit status) is confined to
+`pedigree.executors.dvc_private`.
 
 Every DVC call runs from the project root (DVC resolves paths against the working directory),
 so the answers are the same from any folder. A stage that fails keeps its previous outputs
@@ -24,15 +26,10 @@ from typing import Any, Literal, Protocol
 
 from pedigree.envvars import OUTPUT_MODE_ENV
 from pedigree.errors import InterruptedRunError, ProjectError, StageFailedError, ToolError
-from pedigree.executors.restore import (
-    OutputKeeper,
-    RestoreNote,
-    StageOut,
-    restore_outputs,
-    stage_outs,
-)
-from pedigree.launch import stage_log
+from pedigree.executors import dvc_private
+from pedigree.executors.restore import OutputKeeper, RestoreNote, StageOut, restore_outputs
 from pedigree.redact import redact_text
+from pedigree.stagerun import stage_log
 
 Outcome = Literal["ran", "restored", "skipped", "would-run"]
 LOG_TAIL_LINES = 20
@@ -76,10 +73,12 @@ class _DvcLogTap(logging.Handler):
         self.git_add: str | None = None
 
     def emit(self, record: logging.LogRecord) -> None:
-        if record.msg == "Stage '%s' is cached - skipping run, checking out outputs":
-            self.restored.add(str(record.args[0]) if record.args else "")
-        elif isinstance(record.msg, str) and "To track the changes with git" in record.msg:
-            self.git_add = str(record.args[0]).strip() if record.args else None
+        restored = dvc_private.restored_from_run_cache(record)
+        hint = dvc_private.git_add_hint(record)
+        if restored is not None:
+            self.restored.add(restored)
+        elif hint is not None:
+            self.git_add = hint
         elif record.levelno >= logging.WARNING:
             # DVC repeats remote URLs in its warnings: keep no credential.
             self.warnings.append(redact_text(record.getMessage()))
@@ -175,23 +174,6 @@ def _log_tail(root: Path, stage: str, before: LogMark) -> str | None:
     return "\n".join(lines[-LOG_TAIL_LINES:])
 
 
-def _exit_status(exc: BaseException | None) -> int | None:
-    from dvc.stage.exceptions import StageCmdFailedError
-
-    while exc is not None:
-        if isinstance(exc, StageCmdFailedError):
-            text = str(exc)
-            marker = "exited with "
-            if marker in text:
-                try:
-                    return int(text.rsplit(marker, 1)[1].strip())
-                except ValueError:
-                    return None
-            return None
-        exc = exc.__cause__
-    return None
-
-
 def reproduce(
     root: Path,
     targets: list[str] | None,
@@ -217,7 +199,6 @@ def reproduce(
     """
     from dvc.exceptions import DvcException
     from dvc.lock import LockError
-    from dvc.repo.reproduce import _reproduce_stage
 
     results: list[StageResult] = []
     pending: set[str] = set()  # dry run: stages that would run, so downstream would too
@@ -227,21 +208,25 @@ def reproduce(
     keeper = OutputKeeper(root.resolve())
 
     def observed(stage: Any, **kwargs: Any) -> Any:
-        name = stage.addressing
+        name = dvc_private.stage_name(stage)
         current[:] = [name]
         observer.stage_started(name)
         started = time.monotonic()
-        upstream = [s.addressing for s in kwargs.get("upstream") or []]
+        upstream = dvc_private.upstream_names(kwargs)
         # DVC forces every stage of the plan; `--force` with targets forces only the targets.
         kwargs["force"] = force and (not targets or name in targets)
         if not dry:
-            outs[name] = stage_outs(stage)
+            outs[name] = dvc_private.stage_outs(stage)
             log_marks[name] = _log_mark(root, name)
             keeper.keep(name, outs[name])
         # A stage downstream of one that would run would run too. DVC's own dry run would hash
         # its deps, which that stage has not written yet: in a fresh clone they are missing and
         # `dvc repro --dry` fails on them.
-        ret = stage if dry and pending & set(upstream) else _reproduce_stage(stage, **kwargs)
+        ret = (
+            stage
+            if dry and pending & set(upstream)
+            else dvc_private.reproduce_stage(stage, **kwargs)
+        )
         keeper.discard(name)
         seconds = time.monotonic() - started
         if dry:
@@ -274,7 +259,7 @@ def reproduce(
     with _in_project(root) as root, _tapped_dvc_log() as tap, _stage_environment(quiet_stages):
         repo = _open_repo(root, remote)
         try:
-            repo.reproduce(targets=targets, force=False, dry=dry, repro_fn=observed, pull=pull)
+            dvc_private.reproduce(repo, targets, dry, pull, observed)
         except LockError as exc:
             raise ToolError(
                 f"another pedigree or dvc command is using this project: {exc}",
@@ -291,15 +276,15 @@ def reproduce(
         finally:
             repo.close()
         if failure is not None:
-            stage, exc = failure
+            stage, error = failure
             note = restored(stage)
-            if isinstance(exc, KeyboardInterrupt):
+            if isinstance(error, KeyboardInterrupt):
                 clause = note.sentence()
                 raise InterruptedRunError(
                     f"interrupted during stage '{stage}'" + (f"; {clause}" if clause else ""),
                     "run again to finish the pipeline",
                 ) from None
-            raise _stage_error(root, stage, exc, log_marks.get(stage), note) from None
+            raise _stage_error(root, stage, error, log_marks.get(stage), note) from None
     return ReproResult(tuple(results), tuple(tap.warnings), tap.git_add)
 
 
@@ -307,7 +292,7 @@ def _stage_error(
     root: Path, stage: str, exc: BaseException, before: LogMark, note: RestoreNote
 ) -> StageFailedError | InterruptedRunError:
     """The error for a stage DVC could not run: interrupted, did not start, or failed."""
-    status = _exit_status(exc)
+    status = dvc_private.exit_status(exc)
     restored = note.sentence()
     suffix = f"; {restored}" if restored else ""
     if status in (130, -2):

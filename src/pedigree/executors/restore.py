@@ -57,15 +57,6 @@ class RestoreNote:
         return "; ".join(parts)
 
 
-def stage_outs(stage: Any) -> tuple[StageOut, ...]:
-    """The outputs of a DVC stage object, as plain data."""
-    return tuple(
-        StageOut(str(out.def_path).replace(os.sep, "/"), bool(out.use_cache), bool(out.persist))
-        for out in stage.outs
-        if out.is_in_repo
-    )
-
-
 def _inside(root: Path, rel: str) -> Path | None:
     """`root / rel` when it stays inside the project after resolving symlinks, else None."""
     path = root / rel

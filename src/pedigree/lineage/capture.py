@@ -197,10 +197,13 @@ def key_packages(root: Path, lock_rel: str | None) -> dict[str, str]:
     return {name: v for name in sorted(names) if (v := _version(name)) is not None}
 
 
-def environment(
-    root: Path, deps: tuple[str, ...], params: dict[str, Any], env: Mapping[str, str]
-) -> Environment:
-    """The environment the stage runs in: this interpreter and `env`, the stage's variables."""
+def environment(root: Path, deps: tuple[str, ...], env: Mapping[str, str]) -> Environment:
+    """The environment the stage runs in: this interpreter and `env`, the stage's variables.
+
+    Threads and determinism come from the variables alone (THREAD_ENV, DETERMINISM_ENV): how a
+    stage's params set them (pets: a `determinism` section) is the stage's business, and the
+    params are in the record anyway.
+    """
     import hashlib
 
     lock_rel = next((d for d in deps if d.endswith("requirements.lock")), None)
@@ -211,16 +214,8 @@ def environment(
             "sha256": hashlib.sha256((root / lock_rel).read_bytes()).hexdigest(),
         }
     packages = key_packages(root, lock_rel)
-    determinism_params = (
-        params.get("determinism") if isinstance(params.get("determinism"), dict) else {}
-    )
     threads: dict[str, Any] = {k: env.get(k) for k in THREAD_ENV}
-    for key in ("intra_op_threads", "inter_op_threads"):
-        if key in determinism_params:
-            threads[key] = determinism_params[key]
     determinism: dict[str, Any] = {k: env.get(k) for k in DETERMINISM_ENV}
-    if "op_determinism" in determinism_params:
-        determinism["op_determinism"] = determinism_params["op_determinism"]
     image = env.get(IMAGE_ENV)
     return Environment(
         python=platform.python_version(),
@@ -303,7 +298,7 @@ def begin(root: Path, stage: str, argv: list[str], env: Mapping[str, str]) -> Ru
         params=params,
         inputs=tuple(inputs),
         code=code,
-        environment=environment(root, definition.deps, params, env),
+        environment=environment(root, definition.deps, env),
         env={k: env[k] for k in (*THREAD_ENV, *DETERMINISM_ENV) if k in env},
     )
 

@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -136,5 +137,7 @@ def build_document(lineage: Lineage) -> ProvDocument:
 
 def render_prov(lineage: Lineage) -> str:
     """PROV-JSON text of `lineage` (stable: keys sorted)."""
-    data = json.loads(build_document(lineage).serialize(format="json"))
+    text = io.StringIO()
+    build_document(lineage).serialize(text, format="json")
+    data = json.loads(text.getvalue())
     return json.dumps(data, indent=2, sort_keys=True) + "\n"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -84,12 +85,13 @@ def parse_record(text: str | bytes, where: str, hint: str | None = None) -> Line
         hint or "restore it from git, or re-run the stage with `pedigree run --stage NAME --force`"
     )
     if isinstance(text, bytes):
+        raw = text
         try:
-            text = text.decode("utf-8")
+            text = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
-            line = text.count(b"\n", 0, exc.start) + 1
+            line = raw.count(b"\n", 0, exc.start) + 1
             raise _invalid(
-                where, f"line {line}: not UTF-8: byte 0x{text[exc.start]:02x}", hint
+                where, f"line {line}: not UTF-8: byte 0x{raw[exc.start]:02x}", hint
             ) from None
     try:
         data = json.loads(text)
@@ -169,7 +171,7 @@ def adopt_from_history(root: Path, stage: str, lock_outs: dict[str, str]) -> Lin
     return None
 
 
-def lock_outs(entry: dict) -> dict[str, str]:
+def lock_outs(entry: dict[str, Any]) -> dict[str, str]:
     """{path: md5} of a dvc.lock stage entry's outs."""
     outs: dict[str, str] = {}
     # dvc.lock is a user-editable file: anything but the expected shape means "no outs".

@@ -92,4 +92,5 @@ def event_from_row(database: Path, row: tuple[Any, ...]) -> Event:
         if not all(isinstance(item[k], t) for k, t in REASON_KEYS.items()):
             raise _problem(database, "events", key, "reasons", "a reason with a wrong value type")
         reasons.append(Reason(item["check"], item["passed"], item["message"]))
-    return Event(*row[:6], tuple(reasons), row[7])
+    event_id, at, kind, version, previous, actor = row[:6]
+    return Event(event_id, at, kind, version, previous, actor, tuple(reasons), row[7])

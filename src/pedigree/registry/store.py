@@ -209,7 +209,8 @@ class Registry:
     def history(self, version: int | None = None) -> list[Event]:
         """Every event in order; with `version`, the events that involve that version."""
         with self._transaction(write=False) as conn:
-            where, args = "", ()
+            where = ""
+            args: tuple[int, ...] = ()
             if version is not None:
                 self._get(conn, version)
                 where, args = "WHERE version = ? OR previous_champion = ?", (version, version)

@@ -5,5 +5,5 @@ Modules, one concept each:
   summary    replicates/summary.json: its shape, reading it back, writing it atomically
   workspace  the scratch workspace per seed (.pedigree/replicate/seed-N/) and its stage runs
   upstream   what the replicates reuse: upstream outputs checked current, params and code
-The API the CLI calls is `pedigree.replicate_api`.
+The API the CLI calls is `pedigree.api.replicate`.
 """

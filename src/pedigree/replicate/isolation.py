@@ -16,6 +16,7 @@ upstream outputs and the replicated stages' outputs) is taken before and after t
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -106,8 +107,7 @@ def shared_upstream(plan: Plan) -> Path:
         stats = [[k, *v] for k, v in sorted(_stats(base, [rel]).items())]
         if digest and isinstance(mark, dict) and mark == {"md5": digest, "files": stats}:
             continue  # copied from the same content and not changed since
-        source = plan.root / rel
-        _replace_with(base / rel, lambda partial, source=source: _copy(source, partial))
+        _replace_with(base / rel, functools.partial(_copy, plan.root / rel))
         copied = [[k, *v] for k, v in sorted(_stats(base, [rel]).items())]
         marks[rel] = {"md5": digest, "files": copied}
     write_atomically(base / MARKS, json.dumps(marks, sort_keys=True))

@@ -8,10 +8,11 @@ replicating the same seeds again rewrites the same bytes and evaluate stays up t
 Shape (schema pedigree.replicates/v1):
   seeds       [1, 2, 3]; [] when nothing was replicated yet
   std         what "std" means: the sample standard deviation (n - 1)
-  replicates  what every seed shares, or null: the replicated stages, the upstream outputs
-              (dvc.lock outs, e.g. data/prepared, models/tune) and the data inputs the stages
-              read (e.g. models/tune/best_params.json) with their hashes, the params without
-              determinism.seed, and the code folders and environment locks with their hashes
+  replicates  what every seed shares, or null: the replicated stages, the params key varied
+              per seed (`seed`, spec.replicate.seed, e.g. determinism.seed), the upstream
+              outputs (dvc.lock outs, e.g. data/prepared, models/tune) and the data inputs the
+              stages read (e.g. models/tune/best_params.json) with their hashes, the params
+              without the seed, and the code folders and environment locks with their hashes
   runs        per seed, every numeric leaf of the seed's metrics.json as a key path ("iou.pet")
   metrics     per key path: n, mean, std, min, max, range
 """
@@ -40,16 +41,20 @@ class Replicated:
     inputs: dict[str, str]  # data deps of the replicated stages -> md5
     params: dict[str, Any]  # params.yaml sections, the seed (spec.replicate.seed) left out
     code: dict[str, str]  # code folders and environment locks -> md5
+    seed: str | None = None  # the params key varied per seed (section.key), spec.replicate.seed
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
-        return {
+        doc: dict[str, Any] = {
             "stages": list(self.stages),
             "upstream": dict(sorted(self.upstream.items())),
             "inputs": dict(sorted(self.inputs.items())),
             "params": self.params,
             "code": dict(sorted(self.code.items())),
         }
+        if self.seed is not None:
+            doc["seed"] = self.seed
+        return doc
 
 
 @dataclass(frozen=True)

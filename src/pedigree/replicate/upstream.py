@@ -62,9 +62,10 @@ def without_seed(params: dict[str, Any], seed: str) -> dict[str, Any]:
 
 
 def _stale_upstream(root: Path, upstream: tuple[str, ...]) -> None:
-    from pedigree import api
+    from pedigree.spec.load import load
+    from pedigree.staleness import project_status
 
-    stale = [s for s in api.status(root) if s.stage in upstream and s.stale]
+    stale = [s for s in project_status(load(root)) if s.stage in upstream and s.stale]
     if stale:
         reasons = "; ".join(
             f"{s.stage}: {', '.join(r.render() for r in s.reasons[:3])}" for s in stale
@@ -102,14 +103,15 @@ def _check_recorded(root: Path, producer: str, out: str, lock: dict[str, Any]) -
 
 def make_plan(root: Path) -> Plan:
     """Check the project can be replicated as it stands, and say how."""
-    from pedigree import api
     from pedigree.compile.dvc import implicit_deps
     from pedigree.compile.header import SHARED_CODE
+    from pedigree.compile.render import dvc_yaml_is_current
     from pedigree.dvclock import read_lock_stages
     from pedigree.graph import build_graph, is_within, producer_of
     from pedigree.lineage.capture import read_params, read_stage_def
+    from pedigree.spec.load import load
 
-    loaded = api.load(root)
+    loaded = load(root)
     spec = loaded.spec
     declared = spec.spec.replicate
     if declared is None:
@@ -120,7 +122,7 @@ def make_plan(root: Path) -> Plan:
         )
     # `pedigree.spec.checks` has made sure every declared stage exists.
     chosen = set(declared.stages)
-    if not api.dvc_yaml_is_current(loaded):
+    if not dvc_yaml_is_current(loaded):
         raise StaleError(f"dvc.yaml is stale: {loaded.project.spec_path} changed", RUN_FIRST)
     graph = build_graph(spec)
     ours = tuple(s for s in graph.order if s in chosen)
@@ -144,14 +146,14 @@ def make_plan(root: Path) -> Plan:
                 links[out] = producer.name
             inputs[dep] = ""
     upstream_hashes = {}
-    for path, producer in sorted(links.items()):
-        if producer is None:
+    for path, maker in sorted(links.items()):
+        if maker is None:
             found = _current_hash(root, path)
             if found is None:
                 raise ReplicateError(f"{path} (a pipeline input) is missing", RUN_FIRST)
             upstream_hashes[path] = found
         else:
-            upstream_hashes[path] = _check_recorded(root, producer, path, lock)
+            upstream_hashes[path] = _check_recorded(root, maker, path, lock)
     for dep in inputs:
         inputs[dep] = _current_hash(root, dep) or ""
     shared = (root / SHARED_CODE).is_dir()
@@ -181,7 +183,7 @@ def make_plan(root: Path) -> Plan:
             raise StaleError(f"dvc.yaml has no command for stage '{name}'", RUN_FIRST)
         commands[name] = cmd
     replicated = Replicated(
-        ours, upstream_hashes, inputs, without_seed(params, declared.seed), code
+        ours, upstream_hashes, inputs, without_seed(params, declared.seed), code, declared.seed
     )
     return Plan(
         root,

@@ -139,8 +139,10 @@ def _tail(path: Path) -> str:
 
 def run_stage(ws: Path, stage: str, cmd: str, seed: int) -> None:
     """Run `stage` in the workspace as dvc.yaml runs it; StageFailedError naming the seed."""
-    from pedigree.launch import LINEAGE_SWITCH, OUTPUT_MODE, resolve_argv, stage_log
+    from pedigree.envvars import LINEAGE_SWITCH_ENV as LINEAGE_SWITCH
+    from pedigree.envvars import OUTPUT_MODE_ENV as OUTPUT_MODE
     from pedigree.lineage.events import DISABLED_ENV
+    from pedigree.stagerun import resolve_argv, stage_log
 
     env = dict(os.environ)
     env[OUTPUT_MODE] = "log"  # the output goes to the stage's log in the workspace

@@ -44,8 +44,9 @@ def stage_files(stage: str, description: str) -> dict[str, str]:
     return {
         f"stages/{stage}/__init__.py": t.STAGE_INIT.format(**fields),
         f"stages/{stage}/__main__.py": t.STAGE_MAIN.format(**fields),
+        f"stages/{stage}/params.py": t.STAGE_PARAMS.format(**fields),
         f"images/{stage}/requirements.in": t.STAGE_REQUIREMENTS.format(**fields),
-        f"images/{stage}/requirements.lock": t.EMPTY_LOCK,
+        f"images/{stage}/requirements.lock": t.UNCOMPILED_LOCK,
     }
 
 
@@ -58,7 +59,7 @@ def project_files(pipeline: str, stage: str = DEFAULT_STAGE) -> dict[str, str]:
         "stages/__init__.py": t.STAGES_INIT,
         **stage_files(stage, "writes a summary of its params"),
         "images/requirements.in": t.COMBINED_REQUIREMENTS + t.COMBINED_INCLUDE.format(stage=stage),
-        "images/requirements.lock": t.EMPTY_LOCK,
+        "images/requirements.lock": t.UNCOMPILED_LOCK,
         ".gitignore": t.GITIGNORE,
         ".dvcignore": t.DVCIGNORE,
     }

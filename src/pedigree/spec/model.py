@@ -9,6 +9,7 @@ from __future__ import annotations
 import posixpath
 import re
 import shlex
+from collections.abc import Callable
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
@@ -21,6 +22,7 @@ from pedigree.spec.text import (
     refuse_hidden,
     refuse_interpolation,
 )
+from pedigree.splitrecords import INDEX_FILE, PROVENANCE_FILE, SPLITS_FILE, STATS_FILE
 
 API_VERSION = "pedigree/v1"
 SUPPORTED_API_VERSIONS = (API_VERSION,)
@@ -91,7 +93,7 @@ def _scalar_to_str(value: object) -> object:
     return value
 
 
-def _matches(pattern: re.Pattern[str], what: str, example: str):  # noqa: ANN202
+def _matches(pattern: re.Pattern[str], what: str, example: str) -> Callable[[str], str]:
     def check(value: str) -> str:
         if not pattern.fullmatch(value):
             raise ValueError(f"{value!r} is not a valid {what} (example: {example})")
@@ -298,10 +300,10 @@ ParamsKey = Annotated[str, AfterValidator(_params_key)]
 class SplitFiles(_Strict):
     """The records the splits stage writes in its folder (names inside `path`)."""
 
-    splits: FileName = "splits.json"  # split -> its groups and sample ids
-    stats: FileName = "stats.json"  # normalisation statistics, computed on the train split
-    provenance: FileName = "provenance.jsonl"  # one line per sample: id, group, split, source
-    index: FileName = "index.json"  # per split folder: its shards and count
+    splits: FileName = SPLITS_FILE  # split -> its groups and sample ids
+    stats: FileName = STATS_FILE  # normalisation statistics, computed on the train split
+    provenance: FileName = PROVENANCE_FILE  # one line per sample: id, group, split, source
+    index: FileName = INDEX_FILE  # per split folder: its shards and count
 
 
 class Splits(_Strict):

@@ -32,7 +32,7 @@ PROTECTED: dict[str, str] = {
 # Files git and DVC own wherever they are: DVC writes a .gitignore next to every output.
 PROTECTED_NAMES = (".gitignore", ".dvcignore", ".gitattributes", ".git")
 # State may live under .pedigree/ (the registry does), but not in what pedigree keeps there:
-# pedigree.launch.LOG_DIR, pedigree.lineage.store.HISTORY_DIR and EVENTS_FILE,
+# pedigree.stagerun.LOG_DIR, pedigree.lineage.store.HISTORY_DIR and EVENTS_FILE,
 # pedigree.replicate.workspace.SCRATCH and pedigree.compile.header.STAMP.
 PEDIGREE_OWNED: dict[str, str] = {
     ".pedigree/logs": "the stage logs",

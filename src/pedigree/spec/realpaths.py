@@ -245,7 +245,7 @@ def spec_state_uses(root: Path, spec_path: str) -> list[PathUse]:
             if isinstance(path, str):
                 key = ("spec", "stages", i, "state", j)
                 what = f"stage '{stage.get('name')}' state"
-                uses.append(PathUse(what, path, key, True, tuple(state), spec_path))
+                uses.append(PathUse(what, path, key, True, tuple(state or ()), spec_path))
     return uses
 
 

@@ -8,10 +8,10 @@ import difflib
 from pedigree.errors import Problem
 from pedigree.graph import is_within
 from pedigree.spec.model import PipelineSpec
-from pedigree.spec.yamlsource import YamlDocument
+from pedigree.spec.yamlsource import KeyPath, YamlDocument
 
 
-def _unknown_stage(name: str, names: list[str], doc: YamlDocument, where: tuple) -> list[Problem]:
+def _unknown_stage(name: str, names: list[str], doc: YamlDocument, where: KeyPath) -> list[Problem]:
     if name in names:
         return []
     close = difflib.get_close_matches(name, names, n=1, cutoff=0.6)
@@ -20,7 +20,7 @@ def _unknown_stage(name: str, names: list[str], doc: YamlDocument, where: tuple)
 
 
 def _unknown_split(
-    name: str, names: tuple[str, ...], doc: YamlDocument, where: tuple
+    name: str, names: tuple[str, ...], doc: YamlDocument, where: KeyPath
 ) -> list[Problem]:
     if name in names:
         return []

@@ -124,10 +124,10 @@ def load_yaml_bytes(raw: bytes, name: str) -> YamlDocument:
         node = loader.get_single_node()
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark is not None else None
+        at = mark.line + 1 if mark is not None else None
         what = ", ".join(x for x in (exc.context, exc.problem) if x) or "malformed YAML"
         raise YamlLoadError(
-            Problem(name, line, "", f"malformed YAML: {what}", "fix the YAML syntax at that line")
+            Problem(name, at, "", f"malformed YAML: {what}", "fix the YAML syntax at that line")
         ) from None
     except yaml.YAMLError as exc:
         raise YamlLoadError(Problem(name, None, "", f"malformed YAML: {exc}")) from None
@@ -139,7 +139,7 @@ def load_yaml_bytes(raw: bytes, name: str) -> YamlDocument:
         loader.dispose()
     if node is None:
         raise YamlLoadError(
-            Problem(name, None, "", "file is empty", "start from the example in README.md")
+            Problem(name, None, "", "file is empty", "start from the example in docs/spec.md")
         )
     builder = _Builder(name, yaml.SafeLoader(""))
     data = builder.build(node, (), 0)

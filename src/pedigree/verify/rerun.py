@@ -11,9 +11,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pedigree.launch import OUTPUT_MODE, stage_log
+from pedigree.envvars import OUTPUT_MODE_ENV as OUTPUT_MODE
 from pedigree.lineage import store
 from pedigree.lineage.record import LineageRecord
+from pedigree.stagerun import stage_log
 from pedigree.verify.compare import OutputCheck, compare_outputs
 from pedigree.verify.envdiff import Difference, differences
 from pedigree.verify.workspace import Locked, LockedStage, Placed, build, command, place_state

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pedigree.audit_api import CHECKS, audit
+from pedigree.api.audit import CHECKS, audit
 from pedigree.cli.main import main
 from pedigree.errors import PedigreeError
 from tests.unit.audit.conftest import build, rewrite_json, spec_text

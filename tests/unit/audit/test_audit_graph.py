@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from pedigree import api
+from pedigree.api import main as api
 from pedigree.audit.graph_hygiene import check_graph, reached_splits, violations
 from pedigree.audit.layout import NotApplicable, derive_layout
 from pedigree.lineage.record import Artifact

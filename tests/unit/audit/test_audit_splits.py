@@ -116,7 +116,8 @@ def test_unreadable_records_fail_the_check(tmp_path: Path) -> None:
     found = messages(result)
     assert f"{PROVENANCE}:10: line 10: not valid JSON (Expecting ',' delimiter)" in found
     assert (
-        f"{PROVENANCE}:11: line 11: missing or empty animal_id, source.image_sha256, shard" in found
+        f"{PROVENANCE}:11: line 11: missing or empty animal_id, "
+        "source.sha256 (or source.image_sha256), shard" in found
     )
     assert "data/prepared/splits.json: data/prepared/splits.json is missing" in found
     assert "pedigree run --stage transform --force" in result.findings[0].fix

@@ -123,7 +123,7 @@ def test_bad_flag_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
 def test_internal_errors_are_one_line(
     monkeypatch: pytest.MonkeyPatch, project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from pedigree import api
+    from pedigree.api import main as api
 
     def boom(*_args: object, **_kwargs: object) -> None:
         raise RuntimeError("kaput")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from pedigree import cluster_api
+from pedigree.api import cluster as cluster_api
 from pedigree.cli.main import main
 from tests.unit.cluster.kube_mock import (
     RUN,

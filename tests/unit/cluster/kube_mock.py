@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 import kmock
 import pytest
 
-from pedigree import api
+from pedigree.api import main as api
 from tests.conftest import VALID_SPEC, make_project
 
 NAMESPACE = "pedigree"

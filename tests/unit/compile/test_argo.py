@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 import yaml
 
-from pedigree import __version__, api
+from pedigree import __version__
+from pedigree.api import main as api
 from pedigree.compile.argo import (
     render_argo,
     workflow_object,

@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pedigree import api
+from pedigree.api import main as api
 from pedigree.compile.dvc import render_dvc_yaml
-from pedigree.compile.header import spec_named_in
+from pedigree.project import spec_named_in
 from pedigree.spec.checks import load_spec
 from tests.conftest import REPO_ROOT
 

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from pedigree import __version__, api
+from pedigree import __version__
+from pedigree.api import main as api
 from pedigree.cli.main import main
 from pedigree.containers import build
 from pedigree.containers.dockerfile import render_dockerfile, render_dockerfiles

@@ -19,7 +19,7 @@ from pedigree.executors.restore import (
     StageOut,
     restore_outputs,
 )
-from pedigree.launch import stage_log
+from pedigree.stagerun import stage_log
 
 LOCK = """\
 schema: '2.0'

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from pedigree.lineage import store
+from pedigree.lineage import capture, store
 from pedigree.lineage.capture import find_seeds, kind_of, read_stage_def
 from pedigree.lineage.hashing import content_hash
 from tests.unit.conftest import launch_demo_stage
@@ -179,3 +179,28 @@ def test_dirty_means_the_stage_code_not_files_a_run_rewrites(project: Path) -> N
     (project / "stages" / "demo" / "code.py").write_text("x = 2\n")
     assert launch_demo_stage(project).returncode == 0
     assert store.read_current(project, "demo").code.git_dirty is True
+
+
+def test_threads_and_determinism_come_from_the_variables_not_a_params_section(
+    project: Path,
+) -> None:
+    # A section that happens to be called `determinism` means nothing to the library: the
+    # record keeps it under params, and the environment says only what the variables say.
+    (project / "dvc.yaml").write_text(
+        DVC_YAML.replace("    - demo\n", "    - demo\n    - determinism\n")
+    )
+    with (project / "params.yaml").open("a") as handle:
+        handle.write("determinism: {intra_op_threads: 2, op_determinism: true}\n")
+    env = {"OMP_NUM_THREADS": "3", "PYTHONHASHSEED": "0"}
+    run = capture.begin(project, "demo", ["python", "stage.py"], env)
+    assert run.params["determinism"] == {"intra_op_threads": 2, "op_determinism": True}
+    assert run.environment.threads == {
+        "OMP_NUM_THREADS": "3",
+        "TF_NUM_INTRAOP_THREADS": None,
+        "TF_NUM_INTEROP_THREADS": None,
+    }
+    assert run.environment.determinism == {
+        "PYTHONHASHSEED": "0",
+        "TF_ENABLE_ONEDNN_OPTS": None,
+        "TF_DETERMINISTIC_OPS": None,
+    }

@@ -15,14 +15,15 @@ from collections.abc import Callable
 
 import pytest
 
-from pedigree import api, lineage_api
+from pedigree.api import lineage as lineage_api
+from pedigree.api import main as api
+from pedigree.api.lineage import FORMATS, lineage
 from pedigree.audit.records import check_records
 from pedigree.cli.main import main
 from pedigree.errors import ToolError
 from pedigree.executors.dvc import StageResult
 from pedigree.lineage import store
 from pedigree.lineage.store import LineageError, history, read_current
-from pedigree.lineage_api import FORMATS, lineage
 from tests.unit.lineage.conftest import TinyProject, record
 
 HINT = (

@@ -1,4 +1,4 @@
-"""`pedigree.lineage_api.lineage` and the `pedigree lineage` command on the tiny project."""
+"""`pedigree.api.lineage.lineage` and the `pedigree lineage` command on the tiny project."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from pedigree.api.lineage import lineage, project_path
 from pedigree.cli.main import main
 from pedigree.lineage.store import LineageError
-from pedigree.lineage_api import lineage, project_path
 from tests.unit.lineage.conftest import RUN_IDS, TinyProject
 
 

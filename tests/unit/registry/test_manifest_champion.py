@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from pedigree import registry_api
+from pedigree.api import models as models_api
 from pedigree.cli.main import main
 from pedigree.errors import RegistryError
 from pedigree.registry.records import ModelVersion
@@ -53,7 +53,7 @@ def served(checked: Path, tmp_path: Path) -> Path:
     registry = Registry(checked / ".pedigree" / "registry")
     for content, score in ((b"one", 0.5), (b"two", 0.6), (b"three", 0.7), (b"four", 0.8)):
         registry.release(make_candidate(tmp_path / "models", content, score), better)
-    registry_api.write_manifest(checked)
+    models_api.write_manifest(checked)
     return checked
 
 
@@ -72,7 +72,7 @@ WORKER = textwrap.dedent(
     """
     import random, sys, time
     from pathlib import Path
-    from pedigree import registry_api
+    from pedigree.api import models as models_api
     from pedigree.errors import RegistryError
     from pedigree.registry import serving
 
@@ -96,9 +96,9 @@ WORKER = textwrap.dedent(
             time.sleep(0.0005)
         try:
             if rng.random() < 0.5:
-                registry_api.rollback(root, "race", actor=f"w{index}")
+                models_api.rollback(root, "race", actor=f"w{index}")
             else:
-                registry_api.promote(root, rng.randint(1, 4), "race", actor=f"w{index}")
+                models_api.promote(root, rng.randint(1, 4), "race", actor=f"w{index}")
         except RegistryError:
             pass  # already the champion / nothing to roll back to: a normal refusal
         (barrier / f"done-{r}-{index}").touch()
@@ -174,9 +174,9 @@ def test_a_failing_manifest_write_leaves_the_champion_unchanged(served: Path) ->
     target.unlink()
     target.mkdir()  # a folder where the file belongs: the write fails
     with pytest.raises(RegistryError, match=r"cannot write the serving manifest .*pets\.yaml"):
-        registry_api.promote(served, 2, "try")
+        models_api.promote(served, 2, "try")
     with pytest.raises(RegistryError, match=r"cannot write the serving manifest"):
-        registry_api.rollback(served, "try")
+        models_api.rollback(served, "try")
     registry = Registry(served / ".pedigree" / "registry")
     champion = registry.champion()
     assert champion is not None and champion.version == 4

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from pedigree.api.replicate import parse_seeds
 from pedigree.replicate.summary import (
     NO_RESULTS_NOTE,
     SCHEMA,
@@ -18,7 +19,6 @@ from pedigree.replicate.summary import (
     write_summary,
 )
 from pedigree.replicate.upstream import ReplicateError, without_seed
-from pedigree.replicate_api import parse_seeds
 from tests.conftest import REPO_ROOT
 
 REPLICATED = Replicated(
@@ -115,3 +115,11 @@ def test_bad_seeds(text: str, match: str) -> None:
     with pytest.raises(ReplicateError, match=match) as info:
         parse_seeds(text)
     assert info.value.exit_code == 2 and "--seeds 1,2,3" in (info.value.hint or "")
+
+
+def test_the_summary_names_the_seed_it_varied() -> None:
+    # evaluate's report reads the seed key from here; an older summary without it means
+    # determinism.seed there.
+    assert "seed" not in REPLICATED.to_dict()
+    seeded = Replicated(("fit",), {}, {}, {"fit": {"trees": 3}}, {}, seed="fit.random_state")
+    assert seeded.to_dict()["seed"] == "fit.random_state"

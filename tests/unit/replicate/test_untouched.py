@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from pedigree import replicate_api
+from pedigree.api import replicate as replicate_api
 from pedigree.lineage.store import EVENTS_FILE
 from pedigree.replicate import upstream
 from pedigree.replicate.summary import SUMMARY_PATH, Replicated

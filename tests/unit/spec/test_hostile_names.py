@@ -323,9 +323,9 @@ def test_state_under_pedigree_is_fine(tmp_path: Path, state: str) -> None:
 
 def test_pedigree_owned_matches_what_pedigree_writes() -> None:
     from pedigree.compile.header import STAMP
-    from pedigree.launch import LOG_DIR
     from pedigree.lineage.store import EVENTS_FILE, HISTORY_DIR
     from pedigree.replicate.workspace import SCRATCH
+    from pedigree.stagerun import LOG_DIR
 
     for path in (STAMP, LOG_DIR, EVENTS_FILE, HISTORY_DIR, SCRATCH):
         assert any(path.as_posix().startswith(owned) for owned in PEDIGREE_OWNED), path

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from pedigree import api
+from pedigree.api import main as api
 from pedigree.cli.main import main
 from pedigree.errors import ParamsError, SpecError
 from pedigree.executors import dvc as dvc_executor

@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from pedigree import api, pull_api, verify_api
+from pedigree.api import main as api
+from pedigree.api import pull as pull_api
+from pedigree.api import verify as verify_api
 from pedigree.cli.main import main
 from pedigree.errors import SpecError
 from pedigree.executors import dvc as dvc_executor

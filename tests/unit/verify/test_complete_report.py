@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pedigree import verify_api
+from pedigree.api import verify as verify_api
 from pedigree.cli.main import main
 from pedigree.errors import ToolError
 from pedigree.verify.compare import OutputCheck

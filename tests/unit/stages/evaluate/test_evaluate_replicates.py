@@ -199,6 +199,26 @@ def test_the_seed_alone_does_not_make_them_stale(tmp_path: Path, lock: Path) -> 
     assert view.state == "current"
 
 
+def test_the_seed_key_comes_from_the_summary(tmp_path: Path, lock: Path) -> None:
+    # A pipeline whose seed is train.epochs (any declared key): only that key may differ, and
+    # determinism.seed is then an ordinary param.
+    doc = summary_doc(seed="train.epochs")
+    doc["replicates"]["params"]["train"] = {"epochs": 99, "patience": 1}
+    doc["replicates"]["params"]["determinism"]["seed"] = 1234
+    summary = read_summary(write(tmp_path, doc))
+    view = compare(summary, lock, [MODEL, CALIBRATION], EVALUATE)
+    assert view.state == "current", view.differences
+    assert "once per seed (train.epochs = 1, 2)" in replicates_markdown(view, METRICS, 1234)
+    doc["replicates"]["params"]["determinism"]["seed"] = 7
+    view = compare(read_summary(write(tmp_path, doc)), lock, [MODEL, CALIBRATION], EVALUATE)
+    assert view.differences == ("params `determinism` differ",)
+
+
+def test_a_malformed_seed_key_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(SourceError, match=r"\[replicates\.seed\]: expected section\.key"):
+        read_summary(write(tmp_path, summary_doc(seed="seed")))
+
+
 def test_code_outside_the_models_stages_is_hashed_now(tmp_path: Path, lock: Path) -> None:
     code = tmp_path / "stages" / "evaluate"
     code.mkdir(parents=True)

@@ -1,6 +1,6 @@
 """The API behind `pedigree audit`: run the data hygiene checks and return one report.
 
-Like `pedigree.api`, it takes plain arguments, returns data (`AuditReport`) and raises a
+Like the rest of `pedigree.api`, it takes plain arguments, returns data (`AuditReport`) and raises a
 PedigreeError subclass only for user errors (no project, an invalid spec, an unknown check).
 A check that finds something wrong is a result, not an exception: the report says which.
 """
@@ -23,18 +23,18 @@ NEEDS_DATA = frozenset({SPLITS, NORMALIZATION})
 
 def audit(start: Path, spec: str | Path | None = None, only: str | None = None) -> AuditReport:
     """Run every check (or only the one named `only`) on the project around `start`."""
-    from pedigree import api
     from pedigree.audit.graph_hygiene import check_graph
     from pedigree.audit.layout import NotApplicable, derive_layout
     from pedigree.audit.normalization import check_normalization
     from pedigree.audit.prepared import load_prepared
     from pedigree.audit.records import check_records
     from pedigree.audit.splits import check_splits
+    from pedigree.spec.load import load
 
     if only is not None and only not in CHECKS:
         raise PedigreeError(f"no audit check named '{only}'", "checks: " + ", ".join(CHECKS))
     selected = CHECKS if only is None else (only,)
-    loaded = api.load(start, spec)
+    loaded = load(start, spec)
     root, spec_path = loaded.project.root, loaded.project.spec_path
     results: list[CheckResult] = []
     layout = None

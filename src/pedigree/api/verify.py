@@ -14,7 +14,6 @@ from pathlib import Path
 from pedigree.dvclock import read_lock_stages
 from pedigree.errors import PedigreeError
 from pedigree.project import open_project
-from pedigree.spec.realpaths import refuse_escaping_compiled_paths
 from pedigree.verify.cache import cache_dir
 from pedigree.verify.rerun import StageVerification, not_replayed, rerun
 from pedigree.verify.workspace import Locked, LockedStage, locked_stage
@@ -95,6 +94,8 @@ def verify(
     """
     replay = replay or rerun
     root = open_project(start).root
+    from pedigree.spec.realpaths import refuse_escaping_compiled_paths  # yaml: only here
+
     refuse_escaping_compiled_paths(root)  # no stage path may lead out through a symlink
     entries = read_lock_stages(root / "dvc.lock")
     cache = cache_dir(root)

@@ -11,7 +11,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pedigree import api
+from pedigree.compile.render import dvc_yaml_is_current
+from pedigree.lineage.adopt import adopt_restored_records
+from pedigree.spec.load import load
 
 if TYPE_CHECKING:
     from pedigree.cluster.pull import PullReport
@@ -36,11 +38,11 @@ def pull(
     from pedigree.cluster.pull import PullError
     from pedigree.spec.realpaths import refuse_escaping_compiled_paths
 
-    loaded = api.load(start)
+    loaded = load(start)
     # Restoring writes every output of dvc.yaml: none may lead out of the project via a symlink
     # (the spec's paths were checked by `load`; these are the ones DVC will write).
     refuse_escaping_compiled_paths(loaded.project.root)
-    if not api.dvc_yaml_is_current(loaded):
+    if not dvc_yaml_is_current(loaded):
         raise PullError(
             f"dvc.yaml is stale: {loaded.project.spec_path} changed since it was compiled, so "
             "this checkout is not the revision the cluster ran",
@@ -57,5 +59,5 @@ def pull(
                 "--offline pulls whatever the remote holds",
             )
     return puller.pull(
-        loaded.project.root, loaded.spec, run, observer, api.adopt_restored_records, remote
+        loaded.project.root, loaded.spec, run, observer, adopt_restored_records, remote
     )

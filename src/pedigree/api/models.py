@@ -1,8 +1,8 @@
 """The API behind `pedigree models`: list, show, promote and roll back registered models.
 
-Like `pedigree.api`, each function takes plain arguments, returns data and raises PedigreeError
-subclasses. The registry (SQLite, pydantic settings, YAML rendering) is imported inside the
-functions so that importing this module, as every CLI start-up does, stays cheap.
+Like the rest of `pedigree.api`, each function takes plain arguments, returns data and raises
+PedigreeError subclasses. The registry (SQLite, pydantic settings, YAML rendering) is imported
+inside the functions so that importing this module, as every CLI start-up does, stays cheap.
 """
 
 from __future__ import annotations
@@ -137,11 +137,11 @@ class _ManifestWriter:
     """
 
     def __init__(self, root: Path, start: Path) -> None:
-        from pedigree import api
         from pedigree.registry.settings import serving_settings
+        from pedigree.spec.load import load
 
         self.root = root
-        self.pipeline = api.load(start).spec.metadata.name
+        self.pipeline = load(start).spec.metadata.name
         self.settings: ServingSettings = serving_settings(root / PARAMS_FILE)
         self.path: Path | None = None
 

@@ -13,15 +13,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pedigree.api import (
-    Loaded,
-    dvc_yaml_is_current,
-    load,
-    render_argo_files,
-    render_image_files,
-)
+from pedigree.api.main import render_image_files
 from pedigree.atomic import read_bytes_or_none
+from pedigree.compile.render import differing_files, dvc_yaml_is_current, render_argo_files
 from pedigree.errors import ParamsError, PedigreeError, SpecError
+from pedigree.spec.load import Loaded, load
 
 RUNNER_LOCK = "images/base/requirements.lock"
 
@@ -222,19 +218,6 @@ def _check_serving(loaded: Loaded) -> CheckItem | None:
             "release.serving in params.yaml (edited by hand, or the settings changed)"
         )
     return CheckItem("serving", False, message, fix)
-
-
-def differing_files(root: Path, expected: dict[str, str]) -> tuple[list[str], list[str]]:
-    """(missing, stale): the generated files absent under `root`, and those whose bytes are not
-    `expected`'s (repo-relative paths, in `expected`'s order)."""
-    found = {rel: read_bytes_or_none(root / rel) for rel in expected}
-    missing = [rel for rel, data in found.items() if data is None]
-    stale = [
-        rel
-        for rel, data in found.items()
-        if data is not None and data != expected[rel].encode("utf-8")
-    ]
-    return missing, stale
 
 
 def _relock_hint(problems: list[str], stage_locks: list[tuple[str, str]]) -> str:

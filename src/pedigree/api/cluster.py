@@ -81,8 +81,8 @@ def submit(
     would be readable by anyone who can list Workflows. They are removed, with a warning that
     names the Secret a private repository's credentials belong in.
     """
-    from pedigree.api import load
     from pedigree.compile.argo import workflow_path
+    from pedigree.spec.load import load
 
     loaded = load(start, spec)
     root = loaded.project.root
@@ -110,8 +110,7 @@ def submit(
 def _stale_cluster_files(loaded: Any) -> list[str]:
     """A warning when the compiled Argo files differ from the spec: the cluster runs the
     WorkflowTemplate Argo CD synced from git, not the pipeline as the spec says now."""
-    from pedigree.api import render_argo_files
-    from pedigree.check_api import differing_files
+    from pedigree.compile.render import differing_files, render_argo_files
 
     missing, different = differing_files(loaded.project.root, render_argo_files(loaded))
     stale = missing + different

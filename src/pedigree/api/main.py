@@ -1,8 +1,8 @@
-"""The small API the CLI (and any script) calls: one function per user action.
+"""The API behind `pedigree validate`, `compile`, `run` and `status`: one function per action.
 
 Each function takes plain arguments, returns data, and raises a PedigreeError subclass on
 failure. Side effects go through adapters (`pedigree.executors.dvc`) and the one file writer
-below, so tests can run every path.
+(`pedigree.compile.render.write_generated`), so tests can run every path.
 
 Importing this module is cheap on purpose: the spec models (pydantic) and the compiler are
 imported inside the functions that need them, so a no-op `pedigree run` whose dvc.yaml is
@@ -13,54 +13,47 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from pedigree.atomic import read_bytes_or_none, write_atomically
-from pedigree.compile.header import SHARED_CODE, stamp_is_current, write_stamp
+from pedigree.compile.header import stamp_is_current
+from pedigree.compile.render import (
+    CompileResult,
+    dvc_yaml_is_current,
+    ensure_dvc_yaml,
+    render_argo_files,
+    render_dvc,
+    write_generated,
+)
 from pedigree.dvclock import read_lock_stages
-from pedigree.errors import ParamsError, PedigreeError, StaleError
+from pedigree.errors import PedigreeError
 from pedigree.executors import dvc as dvc_executor
-from pedigree.project import PARAMS_FILE, Project, open_project
+from pedigree.lineage.adopt import adopt_restored_records
+from pedigree.project import open_project
+from pedigree.spec.load import Loaded, check_compiled, load
+
+# Names the API's callers use with these functions (`api.load(...)`, `api.CompileResult`).
+__all__ = [
+    "CompileResult",
+    "Loaded",
+    "RunReport",
+    "adopt_restored_records",
+    "check_compiled",
+    "compile_argo",
+    "compile_dvc",
+    "compile_images",
+    "dvc_yaml_is_current",
+    "load",
+    "render_argo_files",
+    "render_dvc",
+    "render_image_files",
+    "run",
+    "status",
+    "validate",
+]
 
 if TYPE_CHECKING:
     from pedigree.spec.model import PipelineSpec
     from pedigree.staleness import StageStatus
-
-
-@dataclass(frozen=True)
-class Loaded:
-    """A project with its validated spec."""
-
-    project: Project
-    spec: PipelineSpec
-
-
-def load(start: Path, spec: str | Path | None = None, remember_params: bool = False) -> Loaded:
-    """Open the project around `start` and validate its spec (project files included: paths
-    resolved through symlinks, params.yaml against the stages' own models). With
-    `remember_params`, a clean params check is remembered in .pedigree/ for later runs."""
-    from pedigree.spec.checks import load_spec
-
-    project = open_project(start, spec)
-    parsed = load_spec(
-        project.spec_file, project.root, display=project.spec_path, remember_params=remember_params
-    )
-    return Loaded(project, parsed)
-
-
-def check_compiled(root: Path, spec_path: str | None = None, remember_params: bool = False) -> None:
-    """What `load` checks on the project, for commands that work from the compiled dvc.yaml
-    instead of the spec (`pedigree run`'s fast path, pull, verify): no stage path leads out of
-    the project through a symlink (SpecError), params.yaml passes the stages' own models
-    (ParamsError). With `spec_path`, the spec's state paths (not in dvc.yaml) are checked too.
-    Cheap when nothing changed: a few lstat calls and, for params, the hashes remembered in
-    .pedigree/."""
-    from pedigree.spec.params_check import compiled_stages, refuse_bad_params
-    from pedigree.spec.realpaths import refuse_escaping_compiled_paths
-
-    stages = read_lock_stages(root / "dvc.yaml")
-    refuse_escaping_compiled_paths(root, stages, spec_path)
-    refuse_bad_params(root, compiled_stages(stages), remember_params)
 
 
 def validate(spec_file: Path | None, start: Path) -> PipelineSpec:
@@ -79,55 +72,17 @@ def validate(spec_file: Path | None, start: Path) -> PipelineSpec:
     return load_spec(project.spec_file, project.root, display=project.spec_path)
 
 
-def render_dvc(loaded: Loaded) -> str:
-    """The dvc.yaml text the spec compiles to."""
-    from pedigree.compile.dvc import render_dvc_yaml
-
-    shared = (loaded.project.root / SHARED_CODE).is_dir()
-    return render_dvc_yaml(loaded.spec, loaded.project.spec_path, shared)
-
-
-def dvc_yaml_is_current(loaded: Loaded) -> bool:
-    """True when dvc.yaml exists and is exactly what the spec compiles to."""
-    path = loaded.project.dvc_yaml
-    return path.is_file() and path.read_text(encoding="utf-8") == render_dvc(loaded)
-
-
-@dataclass(frozen=True)
-class CompileResult:
-    """What `compile` wrote (or would write)."""
-
-    path: Path
-    changed: bool
-
-
 def compile_dvc(start: Path, spec: str | Path | None = None) -> CompileResult:
     """Write dvc.yaml from the spec; unchanged content leaves the file untouched."""
     loaded = load(start, spec)
-    return _ensure_dvc_yaml(loaded)
-
-
-def _ensure_dvc_yaml(loaded: Loaded) -> CompileResult:
-    root = loaded.project.root
-    (result,) = _write_generated(
-        root, {loaded.project.dvc_yaml.relative_to(root).as_posix(): render_dvc(loaded)}
-    )
-    write_stamp(root, loaded.project.spec_path)
-    return result
-
-
-def render_argo_files(loaded: Loaded) -> dict[str, str]:
-    """Repo-relative path -> text of the Argo files the spec compiles to."""
-    from pedigree.compile.argo import render_argo
-
-    return render_argo(loaded.spec, loaded.project.spec_path)
+    return ensure_dvc_yaml(loaded)
 
 
 def compile_argo(start: Path, spec: str | Path | None = None) -> tuple[CompileResult, ...]:
     """Write the Argo WorkflowTemplate and its Workflow under cluster-conf/ from the spec;
     files whose content is unchanged are left untouched."""
     loaded = load(start, spec)
-    return _write_generated(loaded.project.root, render_argo_files(loaded))
+    return write_generated(loaded.project.root, render_argo_files(loaded))
 
 
 def render_image_files(loaded: Loaded) -> dict[str, str]:
@@ -141,19 +96,7 @@ def compile_images(start: Path, spec: str | Path | None = None) -> tuple[Compile
     """Write each stage's <image dir>/Dockerfile from the spec; files whose content is unchanged
     are left untouched (images/base/Dockerfile is hand-written and never touched)."""
     loaded = load(start, spec)
-    return _write_generated(loaded.project.root, render_image_files(loaded))
-
-
-def _write_generated(root: Path, files: dict[str, str]) -> tuple[CompileResult, ...]:
-    """Write each repo-relative file whose bytes differ; unchanged ones keep their mtime."""
-    results = []
-    for rel, text in files.items():
-        path = root / rel
-        changed = read_bytes_or_none(path) != text.encode("utf-8")
-        if changed:
-            write_atomically(path, text)
-        results.append(CompileResult(path, changed))
-    return tuple(results)
+    return write_generated(loaded.project.root, render_image_files(loaded))
 
 
 @dataclass(frozen=True)
@@ -206,7 +149,7 @@ def run(
             # A dry run writes nothing; DVC plans from the old dvc.yaml, so say it is stale.
             stale = not dvc_yaml_is_current(loaded)
         else:
-            regenerated = _ensure_dvc_yaml(loaded).changed
+            regenerated = ensure_dvc_yaml(loaded).changed
     else:
         check_compiled(project.root, project.spec_path, remember_params=not dry_run)
     from pedigree.containers.executor import check_ready, executor_environment
@@ -241,34 +184,6 @@ def _stages_in_run(root: Path, loaded: Loaded | None, stage: str | None) -> list
     return list(read_lock_stages(root / "dvc.yaml"))
 
 
-def adopt_restored_records(root: Path, results: tuple[dvc_executor.StageResult, ...]) -> list[str]:
-    """After a run-cache restore (`pedigree run`, `pedigree pull`), make current the lineage
-    record of the run that made the restored outputs (it is in the local history); warn when
-    none is kept here."""
-    from pedigree.lineage import store
-
-    restored = [r.stage for r in results if r.outcome == "restored"]
-    if not restored:
-        return []
-    entries = read_lock_stages(root / "dvc.lock")
-    warnings = []
-    for stage in restored:
-        outs = store.lock_outs(entries.get(stage) or {})
-        try:
-            current = store.read_current(root, stage)
-        except store.LineageError:
-            current = None  # a corrupt record is replaced by the restored run's, if kept
-        if current is not None and store.outputs_match(current, outs):
-            continue
-        if store.adopt_from_history(root, stage, outs) is None:
-            warnings.append(
-                f"stage '{stage}' was restored from DVC's run-cache, but no lineage record of the "
-                f"run that made those outputs is kept here: run `pedigree run --stage {stage} "
-                "--force` to record one"
-            )
-    return warnings
-
-
 def _with_lineage(git_add: str | None) -> str:
     """DVC's `git add ...` hint, with the lineage records that belong with dvc.lock."""
     from pedigree.lineage.store import RECORDS_DIR
@@ -287,28 +202,6 @@ def _require_stage(spec: PipelineSpec, name: str) -> None:
 
 def status(start: Path, spec: str | Path | None = None) -> list[StageStatus]:
     """Every stage in run order: stale or not, and why."""
-    from pedigree.staleness import explain
+    from pedigree.staleness import project_status
 
-    loaded = load(start, spec)
-    _ensure_compiled_for_status(loaded)
-    root = loaded.project.root
-    raw = dvc_executor.status(root)
-    return explain(raw, loaded.spec, read_lock_stages(root / "dvc.lock"), _current_params(root))
-
-
-def _current_params(root: Path) -> dict[str, Any]:
-    from pedigree.spec.yamlsource import YamlLoadError, load_yaml_file
-
-    path = root / PARAMS_FILE
-    try:
-        return {PARAMS_FILE: load_yaml_file(path, PARAMS_FILE).data}
-    except YamlLoadError as exc:
-        raise ParamsError([exc.problem]) from None
-
-
-def _ensure_compiled_for_status(loaded: Loaded) -> None:
-    if not dvc_yaml_is_current(loaded):
-        raise StaleError(
-            f"dvc.yaml is stale: {loaded.project.spec_path} changed since it was compiled",
-            "run `pedigree compile --target dvc` (or `pedigree run`, which compiles first)",
-        )
+    return project_status(load(start, spec))

@@ -20,11 +20,15 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pedigree.dvclock import read_lock_stages
-from pedigree.lineage.store import RECORDS_DIR, LineageError, restore_hint
-from pedigree.lineage.trace import Lineage, trace
 from pedigree.project import open_project
+
+# The records are pydantic models: imported by the functions, so that `pedigree --help` (which
+# imports this module for FORMATS) does not load pydantic.
+if TYPE_CHECKING:
+    from pedigree.lineage.trace import Lineage
 
 FORMATS = ("tree", "json", "openlineage", "prov", "dot")
 LOCK_FILE = "dvc.lock"
@@ -41,6 +45,8 @@ class LineageView:
 
 def project_path(root: Path, start: Path, path: str) -> str:
     """`path` (relative to `start`, or absolute) as a POSIX path relative to the project root."""
+    from pedigree.lineage.store import LineageError
+
     given = Path(path)
     full = given if given.is_absolute() else start.resolve() / given
     rel = Path(os.path.relpath(os.path.normpath(full), root))
@@ -74,6 +80,8 @@ def check_standard_fields(lineage: Lineage, fmt: str) -> None:
     but OpenLineage needs a UUID and both it and PROV need ISO 8601 times: a record edited by
     hand must be named, not end in an internal error deep in the event or PROV library.
     """
+    from pedigree.lineage.store import RECORDS_DIR, LineageError, restore_hint
+
     for step in lineage.steps:
         record, where = step.record, f"{RECORDS_DIR.as_posix()}/{step.stage}.json"
         hint = restore_hint(where, step.stage)
@@ -103,6 +111,7 @@ def check_standard_fields(lineage: Lineage, fmt: str) -> None:
 def render(root: Path, lineage: Lineage, fmt: str) -> str:
     """`lineage` as text in format `fmt` (one of FORMATS)."""
     from pedigree.lineage import formats
+    from pedigree.lineage.store import LineageError
 
     if fmt in ("openlineage", "prov"):
         check_standard_fields(lineage, fmt)
@@ -132,6 +141,9 @@ def render(root: Path, lineage: Lineage, fmt: str) -> str:
 
 def lineage(start: Path, path: str, fmt: str = "tree") -> LineageView:
     """The upstream lineage of `path` in the project around `start`, rendered as `fmt`."""
+    from pedigree.lineage.store import LineageError
+    from pedigree.lineage.trace import trace
+
     if fmt not in FORMATS:
         raise LineageError(f"unknown lineage format '{fmt}'", f"use one of: {', '.join(FORMATS)}")
     project = open_project(start)

@@ -1,0 +1,1 @@
+"""The pipeline's stage code: one package per stage, run as `python -m stages.NAME`."""

@@ -1,0 +1,1 @@
+"""Code every stage of this pipeline shares (an implicit dependency of each stage)."""

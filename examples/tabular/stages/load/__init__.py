@@ -1,0 +1,1 @@
+"""Stage load: generates the synthetic customer table (seeded)."""

@@ -1,0 +1,1 @@
+"""Stage score: scores the model on the held-out test split."""

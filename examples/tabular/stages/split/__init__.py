@@ -1,0 +1,1 @@
+"""Stage split: splits the rows by customer into train, validation and test."""

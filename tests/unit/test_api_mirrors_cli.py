@@ -1,0 +1,21 @@
+"""`pedigree.api` mirrors `pedigree.cli` module by module: the API behind `cli/X.py` is
+`api/X.py` (the import layers themselves are checked by `lint-imports` in `make lint`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pedigree
+
+PACKAGE = Path(pedigree.__file__).parent
+CLI_ONLY = {"options", "render"}  # click options and terminal output: nothing to call below
+
+
+def _modules(folder: str) -> set[str]:
+    return {p.stem for p in (PACKAGE / folder).glob("*.py") if p.stem != "__init__"}
+
+
+def test_every_command_module_has_its_api_module_and_no_other() -> None:
+    cli = _modules("cli")
+    assert cli >= CLI_ONLY  # the exceptions are still there
+    assert cli - CLI_ONLY == _modules("api")
