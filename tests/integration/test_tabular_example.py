@@ -170,6 +170,7 @@ def test_replicate_varies_the_declared_seed(tabular: Path, tmp_path: Path) -> No
     doc = json.loads(pedigree(root, "replicate", "--seeds", "1,2", "--json").stdout)
     summary = json.loads((root / "replicates" / "summary.json").read_text(encoding="utf-8"))
     assert doc["summary"] == summary and summary["seeds"] == [1, 2]
+    assert doc["changed"] is True and doc["readers"] == []  # no stage of this example reads it
     replicated = summary["replicates"]
     assert replicated["stages"] == ["fit", "score"] and replicated["seed"] == "fit.seed"
     assert "seed" not in replicated["params"]["fit"]

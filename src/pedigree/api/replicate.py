@@ -60,12 +60,14 @@ class ReplicateResult:
     summary: Summary
     seeds: tuple[SeedOutcome, ...]
     changed: bool  # the summary's bytes changed
+    readers: tuple[str, ...] = ()  # the stages whose deps include the summary (dvc.yaml)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form: the summary plus what ran."""
         return {
             "path": str(self.path),
             "changed": self.changed,
+            "readers": list(self.readers),
             "summary": self.summary.to_dict(),
             "seeds": [
                 {
@@ -177,4 +179,22 @@ def replicate(
     changed = before != summary.to_json()
     if changed:
         write_summary(root, summary)
-    return ReplicateResult(path, summary, tuple(outcomes), changed)
+    return ReplicateResult(path, summary, tuple(outcomes), changed, summary_readers(root))
+
+
+def summary_readers(root: Path) -> tuple[str, ...]:
+    """The stages of dvc.yaml that depend on the replicates summary, in dvc.yaml's order."""
+    import yaml
+
+    try:
+        doc = yaml.safe_load((root / "dvc.yaml").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return ()
+    stages = doc.get("stages") if isinstance(doc, dict) else None
+    if not isinstance(stages, dict):
+        return ()
+    return tuple(
+        name
+        for name, body in stages.items()
+        if isinstance(body, dict) and SUMMARY_PATH in (body.get("deps") or [])
+    )

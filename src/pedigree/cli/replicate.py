@@ -65,7 +65,8 @@ def replicate(opts: Options, seeds: str, force: bool, as_json: bool) -> int:
     (run `pedigree run` first).
     A seed already replicated from the same upstream, params and code is reused. The mean,
     standard deviation (sample, n - 1), min, max and range of every evaluation metric go to
-    replicates/summary.json; commit it, and `pedigree run` shows the spread in the report.
+    replicates/summary.json; commit it. A stage that lists it in its deps (pets: evaluate, whose
+    report shows the spread) re-runs on the next `pedigree run`.
 
     \b
     Examples:
@@ -91,6 +92,9 @@ def replicate(opts: Options, seeds: str, force: bool, as_json: bool) -> int:
     render.say(f"std: {STD_KIND}, over {count} seeds")
     state = "wrote" if result.changed else "unchanged:"
     render.say(f"{state} {result.path}")
-    if result.changed:
-        render.say("note: commit it; `pedigree run` then re-runs the stages that read it")
+    if result.changed and result.readers:
+        readers = ", ".join(result.readers)
+        render.say(f"note: commit it; `pedigree run` then re-runs {readers}, which read it")
+    elif result.changed:
+        render.say("note: commit it (no stage reads it: it records the spread beside the run)")
     return 0
