@@ -8,5 +8,6 @@ Modules, one concept each:
   gate      the decision: absolute thresholds AND beating the champion by a margin (pure)
   candidate what the registry stores about the model: hashes, metrics, git, environment, lineage
   __main__  the stage end to end: register, decide, promote, write release.json and the manifest
-The registry itself (SQLite + artifacts) and the serving manifest are `pedigree.registry`'s.
+The registry itself (event files in git, `release.registry`) and the serving manifest are
+`pedigree.registry`'s.
 """

@@ -1,32 +1,33 @@
 """`python -m stages.release`: register the evaluated model and promote it only if it earns it.
 
 Reads evaluate's evaluation.json (model hash, test split hash, metrics), the model and its
-calibration, and dvc.lock (the lineage stored with the version). Registers the model in the
-registry (idempotent on its content hash), runs the gate against the live champion under the
-registry's write lock, and writes, atomically:
+calibration, and dvc.lock (the files' DVC hashes and the lineage stored with the version).
+Under the registry's lock it registers the model (`release.registry`: event files in git),
+runs the gate against the champion the log replays to, and writes:
+  <registry>/events/*.json             the new events (registered, promoted or rejected)
   <out>/release.json                   the decision (promoted or rejected) with every reason
   cluster-conf/serving/<pipeline>.yaml the serving manifest of the champion (so a promotion
-                                       reaches the cluster through git), written under the
-                                       registry's write lock before the decision commits
-A rejection is a normal outcome: the stage exits 0 and says why.
+                                       reaches the cluster through git), written under the lock
+A rejection is a normal outcome: the stage exits 0 and says why. When the log already holds the
+decision for this model, test split and gate settings (a re-run: `pedigree verify`, a fresh
+clone, a registry changed by `pedigree models promote`), the registry re-checks it and writes
+nothing, and release.json comes out byte-identical.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from pedigree.registry.records import ModelVersion, ReleaseOutcome
 from pedigree.registry.serving import write_serving_manifest
 from pedigree.registry.settings import resolve_registry
-from pedigree.registry.snapshot import keep as keep_snapshot
-from pedigree.registry.store import Registry
-from pedigree.stagekit import atomic_output, load_params, note_state, run_stage
+from pedigree.registry.store import Registry, lock_path
+from pedigree.stagekit import atomic_output, load_params, run_stage
 from stages.release.candidate import build_candidate
-from stages.release.gate import Gate
+from stages.release.gate import Gate, gate_digest
 from stages.release.params import ReleaseParams, check_metric_names, metric_value
 
 RELEASE_JSON = "release.json"
@@ -110,26 +111,21 @@ def main(argv: list[str] | None = None) -> int:
     candidate = build_candidate(args.evaluation, args.model, args.calibration, args.lock, root)
     check_metric_names(params, candidate.metrics, args.params)
     registry_root = resolve_registry(root, params.registry)
-    registry = Registry(registry_root)
+    registry = Registry(registry_root, lock_path(root, registry_root))
     written: list[Path] = []
 
     def serve(champion: ModelVersion) -> None:
-        # called inside the registry's write transaction, before it commits: a concurrent
-        # release or `pedigree models promote` cannot write its manifest in between, so the
-        # manifest always names the champion the registry holds
+        # called under the registry's lock, after its events are written: a concurrent release
+        # or `pedigree models promote` cannot write its manifest in between, so the manifest
+        # always names the champion the log replays to
         written.append(write_serving_manifest(root, args.pipeline, champion, params.serving))
 
-    # The registry as the gate found it is kept, so `pedigree verify` can replay this decision.
-    with tempfile.TemporaryDirectory(dir=registry_root) as tmp:
-        copy = Path(tmp) / "before.sqlite"
-        outcome = registry.release(
-            candidate,
-            Gate(params, candidate.test_split_sha256),
-            snapshot_to=copy,
-            on_champion=serve,
-        )
-        snapshot, digest = keep_snapshot(registry_root, copy)
-    note_state("registry", registry.database, snapshot, digest, root)
+    outcome = registry.release(
+        candidate,
+        Gate(params, candidate.test_split_sha256),
+        gate=gate_digest(params),
+        on_champion=serve,
+    )
     # always under the project root
     manifest = written[-1].relative_to(root).as_posix() if written else None
     doc = document(outcome, params, candidate.test_split_sha256, manifest)

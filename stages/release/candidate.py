@@ -13,12 +13,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from pedigree.dvclock import read_lock_stages
 from pedigree.errors import SourceError
 from pedigree.gitstate import git_state
 from pedigree.locks import read_lock
 from pedigree.registry.records import Candidate
-from pedigree.stagekit import sha256_file
+from pedigree.stagekit import read_lock_stages, sha256_file
 
 # The stages whose environment made (or judged) the model, and the packages worth naming.
 MODEL_STAGES = ("train", "calibrate", "evaluate")
@@ -77,10 +76,38 @@ def environment(root: Path) -> dict[str, Any]:
     }
 
 
-def lock_entries(lock: Path) -> dict[str, Any]:
-    """dvc.lock's stage entries (all but release itself): the lineage the model came from."""
-    stages = read_lock_stages(lock)
-    return {name: entry for name, entry in sorted(stages.items()) if name != "release"}
+def _project_path(path: Path, root: Path) -> str:
+    """`path` as dvc.lock writes it: relative to the project root, with forward slashes."""
+    absolute = path if path.is_absolute() else root / path
+    try:
+        return absolute.resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return path.as_posix()  # outside the project: no DVC output can hold it
+
+
+def dvc_file(stages: dict[str, Any], path: Path, root: Path) -> dict[str, Any]:
+    """{path, md5, size, sha256} of `path` as the registry records it: md5 and size from the
+    dvc.lock out (of a stage other than release) that is the file, or, for a file inside a
+    folder out, that folder's `.dir` hash (with `out`: the folder); sha256 of the bytes."""
+    rel = _project_path(path, root)
+    found: dict[str, Any] = {"path": rel}
+    for name, entry in sorted(stages.items()):
+        outs = entry.get("outs") if isinstance(entry, dict) and name != "release" else None
+        for out in outs if isinstance(outs, list) else []:
+            if not isinstance(out, dict) or not isinstance(out.get("path"), str):
+                continue
+            where = out["path"].rstrip("/")
+            if where == rel:
+                found.update(md5=out.get("md5"), size=out.get("size"))
+            elif rel.startswith(where + "/") and "md5" not in found:
+                # no per-file hash for a file inside a folder out: DVC hashes the folder
+                found.update(out=where, md5=out.get("md5"), size=None)
+    found.setdefault("md5", None)
+    found.setdefault("size", None)
+    if found["size"] is None and path.is_file():
+        found["size"] = path.stat().st_size
+    found["sha256"] = sha256_file(path)
+    return found
 
 
 def build_candidate(
@@ -109,6 +136,7 @@ def build_candidate(
         )
     # Not dvc.lock or metrics files: a run rewrites those as it goes.
     commit, dirty = git_state(root, [p for p in CODE_PATHS if (root / p).exists()])
+    stages = read_lock_stages(lock)
     return Candidate(
         model_path=model,
         model_sha256=model_sha,
@@ -119,5 +147,7 @@ def build_candidate(
         git_commit=commit,
         git_dirty=dirty,
         environment=environment(root),
-        lineage=lock_entries(lock),
+        lineage={name: entry for name, entry in sorted(stages.items()) if name != "release"},
+        model_file=dvc_file(stages, model, root),
+        calibration_file=dvc_file(stages, calibration_path, root),
     )

@@ -13,6 +13,8 @@ outcome, reported with every reason, never an error.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass
 
 from pedigree.registry.records import GateDecision, ModelVersion, Reason
@@ -31,6 +33,23 @@ class Gate:
     def __call__(self, challenger: ModelVersion, champion: ModelVersion | None) -> GateDecision:
         """Decide (the registry calls this under its write lock, with the live champion)."""
         return decide(challenger, champion, self.params, self.test_split_sha256)
+
+
+def gate_digest(params: ReleaseParams) -> str:
+    """sha256 of the canonical JSON of the settings that decide: primary metric, direction,
+    margin and thresholds. The registry keys a recorded decision by it, so a release under other
+    settings decides anew, and the same settings find (and re-check) the decision they took."""
+    settings = {
+        "primary_metric": params.primary_metric,
+        "higher_is_better": params.higher_is_better,
+        "margin": params.margin,
+        # a list, in params order: the order of the reasons a decision gives
+        "thresholds": [
+            [name, bound.model_dump(mode="json")] for name, bound in params.thresholds.items()
+        ],
+    }
+    text = json.dumps(settings, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def _fmt(value: float) -> str:

@@ -107,6 +107,11 @@ def make_pets_project(root: Path, params: dict | None = None) -> Path:
             )
         else:
             shutil.copy2(source, root / name)
+    # The registry folder (a spec input) without the repository's own events: a new project's
+    # registry is empty.
+    registry = root / "registry" / "pets"
+    registry.mkdir(parents=True)
+    shutil.copy2(REPO_ROOT / "registry" / "pets" / "README.md", registry / "README.md")
     # None: the tiny test data; {} (the benchmarks without --tiny): the project's own params.
     set_params(root, TINY_PARAMS if params is None else params)
     sh(root, "git", "init", "-q")

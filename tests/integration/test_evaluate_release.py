@@ -62,7 +62,8 @@ def test_the_run_writes_a_report_and_a_first_release(ran_project: Path) -> None:
     assert release["decision"] == "promoted" and release["version"] == 1
     assert release["model_sha256"] == evaluation["model"]["sha256"]
     assert served_sha(ran_project) == release["model_sha256"]
-    # the registry keeps the model outside DVC's outputs, with its lineage from dvc.lock
+    # the registry records the model by its hashes (it stays a DVC output), with its lineage
+    # from dvc.lock, in event files under registry/pets
     (version,) = models_json(ran_project, "list")["versions"]
     assert version["status"] == "champion"
     assert set(version["lineage"]) == {
@@ -107,7 +108,14 @@ def test_a_new_model_meets_the_gate_and_a_promotion_can_be_rolled_back(ran_proje
     assert rolled["champion_before"]["version"] == 2
     assert rolled["champion_after"]["version"] == 1
     assert served_sha(ran_project) == first["model_sha256"]
-    # nothing changed for DVC: a new run re-runs nothing, and never re-promotes v2
+    # the registry (a dep of release) changed: release re-runs, finds its decisions in the
+    # log, writes no event and never re-promotes v2; then nothing re-runs
+    events = sorted((ran_project / "registry" / "pets" / "events").iterdir())
+    release_json = (ran_project / "models" / "release" / "release.json").read_bytes()
+    assert run_outcomes(ran_project) == only("release")
+    assert sorted((ran_project / "registry" / "pets" / "events").iterdir()) == events
+    assert (ran_project / "models" / "release" / "release.json").read_bytes() == release_json
+    assert served_sha(ran_project) == first["model_sha256"]
     assert run_outcomes(ran_project) == only()
     listing = models_json(ran_project, "list")
     statuses = {v["version"]: v["status"] for v in listing["versions"]}

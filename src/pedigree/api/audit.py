@@ -16,7 +16,8 @@ GRAPH = "graph-hygiene"
 SPLITS = "split-leakage"
 NORMALIZATION = "normalization"
 RECORDS = "lineage-records"
-CHECKS: tuple[str, ...] = (GRAPH, SPLITS, NORMALIZATION, RECORDS)
+CHAMPIONS = "champions"
+CHECKS: tuple[str, ...] = (GRAPH, SPLITS, NORMALIZATION, RECORDS, CHAMPIONS)
 NEEDS_LAYOUT = frozenset({GRAPH, SPLITS, NORMALIZATION})
 NEEDS_DATA = frozenset({SPLITS, NORMALIZATION})
 
@@ -51,6 +52,8 @@ def audit(start: Path, spec: str | Path | None = None, only: str | None = None) 
     for name in selected:
         if name == RECORDS:
             results.append(check_records(root))
+        elif name == CHAMPIONS:
+            results.append(_champions(root))
         elif layout is None:
             continue  # already reported: the spec declares no splits
         elif name == GRAPH:
@@ -61,3 +64,28 @@ def audit(start: Path, spec: str | Path | None = None, only: str | None = None) 
             results.append(check_normalization(layout, prepared))
     order = {name: i for i, name in enumerate(CHECKS)}
     return AuditReport(root, tuple(sorted(results, key=lambda r: order[r.name])))
+
+
+def _champions(root: Path) -> CheckResult:
+    """The `champions` check on the project's registry (release.registry in params.yaml)."""
+    from pedigree.audit.champions import check_champions
+    from pedigree.errors import ParamsError
+    from pedigree.project import PARAMS_FILE
+    from pedigree.registry.events import events_dir, load_events
+    from pedigree.registry.replay import replay
+    from pedigree.registry.settings import registry_root
+
+    try:
+        folder = registry_root(root, root / PARAMS_FILE, None)
+    except ParamsError as exc:
+        return not_applicable(
+            CHAMPIONS,
+            "release.registry in params.yaml is invalid: "
+            + "; ".join(p.render() for p in exc.problems),
+            "fix release.registry in params.yaml",
+        )
+    log = events_dir(folder)
+    has_events = log.is_dir() and any(not p.name.startswith(".") for p in log.iterdir())
+    return check_champions(
+        folder if has_events else None, log, lambda: replay(load_events(folder)).history
+    )

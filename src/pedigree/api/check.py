@@ -149,17 +149,18 @@ def _check_generated(
 
 
 def _check_serving(loaded: Loaded) -> CheckItem | None:
-    """cluster-conf/serving/<pipeline>.yaml is exactly the manifest of the registry's champion;
-    None (no check) where the project has no registry here (nothing released yet, or the
-    registry lives on the cluster). A registry that cannot be read fails the item."""
-    from pedigree.registry.database import DATABASE
+    """cluster-conf/serving/<pipeline>.yaml is exactly the manifest of the champion the
+    registry's event log replays to; None (no check) where the registry has no events yet
+    (nothing released). A log that does not replay (a damaged or edited event file) fails the
+    item, naming the file."""
+    from pedigree.registry.events import events_dir
     from pedigree.registry.serving import (
         render_serving_manifest,
         served_model,
         serving_manifest_path,
     )
     from pedigree.registry.settings import registry_root, serving_settings
-    from pedigree.registry.store import Registry
+    from pedigree.registry.store import Registry, lock_path
 
     root = loaded.project.root
     params = root / "params.yaml"
@@ -167,9 +168,10 @@ def _check_serving(loaded: Loaded) -> CheckItem | None:
     try:
         manifest = serving_manifest_path(root, pipeline)
         folder = registry_root(root, params, None)
-        if not (folder / DATABASE).exists():
+        log = events_dir(folder)
+        if not log.is_dir() or not any(not p.name.startswith(".") for p in log.iterdir()):
             return None
-        champion = Registry(folder, create=False).champion()
+        champion = Registry(folder, lock_path(root, folder), create=False).champion()
     except ParamsError as exc:
         problems = tuple(p.render() for p in exc.problems)
         return CheckItem("serving", False, "release.registry is invalid", None, problems)

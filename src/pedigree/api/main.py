@@ -171,7 +171,7 @@ def run(
     if not dry_run:
         warnings += adopt_restored_records(project.root, repro.stages)
         if any(r.outcome in ("ran", "restored") for r in repro.stages):
-            git_add = _with_lineage(git_add)
+            git_add = _git_add_hint(project.root, _with_lineage(git_add))
     return RunReport(repro.stages, regenerated, dry_run, tuple(warnings), git_add, stale)
 
 
@@ -192,6 +192,36 @@ def _with_lineage(git_add: str | None) -> str:
     if RECORDS_DIR.as_posix() not in parts:
         parts.append(RECORDS_DIR.as_posix())
     return " ".join(parts)
+
+
+def _git_add_hint(root: Path, git_add: str) -> str | None:
+    """The `git add` hint naming only what git shows changed: DVC's paths and the lineage
+    records, plus the registry folder (params.yaml `release.registry`) and the serving manifests,
+    which release writes and which are committed with the run. None when nothing changed (a
+    fresh clone whose stages came back from the cache); all of them outside git."""
+    from pedigree.gitstate import git
+    from pedigree.project import PARAMS_FILE
+    from pedigree.registry.serving import SERVING_DIR
+    from pedigree.registry.settings import registry_root
+
+    parts = git_add.split()
+    head, paths = parts[:2], parts[2:]
+    extra = [SERVING_DIR.as_posix()]
+    try:
+        folder = registry_root(root, root / PARAMS_FILE, None)
+        extra.append(folder.relative_to(root.resolve()).as_posix())
+    except (PedigreeError, ValueError):
+        pass  # a broken release section (the run reported it), or a registry outside the project
+    paths += [p for p in extra if p not in paths and p != "." and (root / p).exists()]
+    changed = git(root, "status", "--porcelain", "--untracked-files=all", "--", *paths)
+    if changed is None:
+        return " ".join(head + paths)
+    # porcelain lines are "XY PATH" (git() strips the first line's leading blank status column)
+    names = [
+        line.split(maxsplit=1)[-1].split(" -> ")[-1].strip('"') for line in changed.splitlines()
+    ]
+    kept = [p for p in paths if any(n == p or n.startswith(p.rstrip("/") + "/") for n in names)]
+    return " ".join(head + kept) if kept else None
 
 
 def _require_stage(spec: PipelineSpec, name: str) -> None:

@@ -1,7 +1,7 @@
-"""The API behind `pedigree models`: list, show, promote and roll back registered models.
+"""The API behind `pedigree models`: list, show, get, promote, roll back and import models.
 
 Like the rest of `pedigree.api`, each function takes plain arguments, returns data and raises
-PedigreeError subclasses. The registry (SQLite, pydantic settings, YAML rendering) is imported
+PedigreeError subclasses. The registry (its event log, pydantic settings, YAML, DVC) is imported
 inside the functions so that importing this module, as every CLI start-up does, stays cheap.
 """
 
@@ -17,6 +17,8 @@ from pedigree.errors import RegistryError
 from pedigree.project import PARAMS_FILE, find_root
 
 if TYPE_CHECKING:
+    from pedigree.registry.fetch import Fetched
+    from pedigree.registry.migrate import ImportResult
     from pedigree.registry.records import Event, ModelVersion
     from pedigree.registry.settings import ServingSettings
     from pedigree.registry.store import Registry
@@ -26,11 +28,14 @@ VERSION = re.compile(r"^[vV]?([0-9]{1,9})$")
 
 @dataclass(frozen=True)
 class ModelList:
-    """Every registered version and which one is the champion."""
+    """Every registered version, which one is the champion, and the champion changes that no
+    longer held when the log was replayed (superseded: e.g. two merged branches promoted
+    different models from the same champion)."""
 
     registry: Path
     versions: tuple[ModelVersion, ...]
     champion: int | None
+    superseded: tuple[Event, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -38,16 +43,16 @@ class ModelList:
             "registry": str(self.registry),
             "champion": self.champion,
             "versions": [v.to_dict() for v in self.versions],
+            "superseded": [e.to_dict() for e in self.superseded],
         }
 
 
 @dataclass(frozen=True)
 class ModelDetail:
-    """One version with its stored model's path and its history."""
+    """One version (its files by DVC md5 and sha256 are in `version.files`) and its history."""
 
     registry: Path
     version: ModelVersion
-    artifact_path: Path
     history: tuple[Event, ...]
 
     def to_dict(self) -> dict[str, Any]:
@@ -55,7 +60,6 @@ class ModelDetail:
         return {
             "registry": str(self.registry),
             "version": self.version.to_dict(),
-            "artifact_path": str(self.artifact_path),
             "history": [e.to_dict() for e in self.history],
         }
 
@@ -100,31 +104,38 @@ def parse_version(text: str | int) -> int:
     return int(match.group(1))
 
 
-def _open(start: Path, registry: Path | None) -> tuple[Path, Registry]:
-    """The project root and its registry, which must already exist (no command here creates
-    one: there is nothing to list, promote or roll back in a registry no release has made)."""
+def _folder(start: Path, registry: Path | None) -> tuple[Path, Path]:
+    """The project root and its registry folder (`--registry`, else release.registry)."""
     from pedigree.registry.settings import registry_root
-    from pedigree.registry.store import Registry
 
     root = find_root(start)
-    folder = registry_root(root, root / PARAMS_FILE, registry)
-    return root, Registry(folder, create=False)
+    return root, registry_root(root, root / PARAMS_FILE, registry)
+
+
+def _open(start: Path, registry: Path | None) -> tuple[Path, Registry]:
+    """The project root and its registry, which must already have events (no command here
+    creates one: there is nothing to list, promote or roll back in a registry no release has
+    made). Writers take turns on the lock under .pedigree/locks/."""
+    from pedigree.registry.store import Registry, lock_path
+
+    root, folder = _folder(start, registry)
+    return root, Registry(folder, lock_path(root, folder), create=False)
 
 
 def list_models(start: Path, registry: Path | None = None) -> ModelList:
     """Every version in the registry of the project around `start`, ascending."""
     _, store = _open(start, registry)
-    versions = tuple(store.versions())
-    champion = next((v.version for v in versions if v.status == "champion"), None)
-    return ModelList(store.root, versions, champion)
+    state = store.state()
+    champion = None if state.champion is None else state.champion.version
+    superseded = tuple(e for e in state.history if e.superseded)
+    return ModelList(store.root, state.versions, champion, superseded)
 
 
 def show_model(start: Path, version: int | str, registry: Path | None = None) -> ModelDetail:
     """One version (`3` or `v3`): every field, its scores per test split and its history."""
     number = parse_version(version)
     _, store = _open(start, registry)
-    found = store.get(number)
-    return ModelDetail(store.root, found, store.artifact_path(found), tuple(store.history(number)))
+    return ModelDetail(store.root, store.get(number), tuple(store.history(number)))
 
 
 class _ManifestWriter:
@@ -191,3 +202,63 @@ def write_manifest(start: Path, registry: Path | None = None) -> ChampionChange:
     writer = _ManifestWriter(root, start)
     champion = store.publish(writer)
     return ChampionChange("manifest", store.root, champion, champion, writer.written)
+
+
+@dataclass(frozen=True)
+class FetchedModel:
+    """What `pedigree models get` wrote: the version and each file with where it came from."""
+
+    registry: Path
+    version: ModelVersion
+    files: tuple[Fetched, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {
+            "registry": str(self.registry),
+            "version": self.version.version,
+            "model_sha256": self.version.model_sha256,
+            "files": [f.to_dict() for f in self.files],
+        }
+
+
+def calibration_path(model: Path) -> Path:
+    """Where `get` writes the calibration next to the model: `<model stem>.calibration.json`."""
+    return model.with_name(model.stem + ".calibration.json")
+
+
+def get_model(
+    start: Path,
+    version: int | str,
+    output: Path | None = None,
+    calibration: bool = True,
+    registry: Path | None = None,
+    remote: str | None = None,
+) -> FetchedModel:
+    """Write `version`'s model (default `./v<N>-<file name>`) and, with `calibration`, its
+    calibration next to it, from the DVC cache or remote by their recorded md5, each verified by
+    its sha256 (RegistryError, nothing written, when one is missing or differs)."""
+    from pedigree.registry.fetch import fetch_file, recorded_file
+
+    number = parse_version(version)
+    root, store = _open(start, registry)
+    found = store.get(number)
+    model = recorded_file(found, "model") or {}
+    name = Path(str(model.get("path") or "model")).name
+    target = Path(output) if output is not None else Path.cwd() / f"v{number}-{name}"
+    fetched = [fetch_file(root, found, "model", target, remote)]
+    if calibration and recorded_file(found, "calibration") is not None:
+        fetched.append(fetch_file(root, found, "calibration", calibration_path(target), remote))
+    return FetchedModel(store.root, found, tuple(fetched))
+
+
+def import_registry(start: Path, source: Path, registry: Path | None = None) -> ImportResult:
+    """Turn the old SQLite registry at `source` (its folder or registry.sqlite) into event files
+    of the project's registry, which must have none yet."""
+    from pedigree.registry.migrate import import_registry as migrate
+    from pedigree.registry.store import Registry, lock_path
+
+    root, folder = _folder(start, registry)
+    store = Registry(folder, lock_path(root, folder))
+    with store.locked():
+        return migrate(Path(source), folder)

@@ -2,11 +2,14 @@
 
 Each stage is re-run on its own, in a scratch folder outside the project, from exactly the inputs
 dvc.lock records for it (see `pedigree.verify.workspace`); its outputs are hashed and compared
-with dvc.lock. The user's workspace, dvc.lock and DVC cache are only read.
+with dvc.lock. The user's workspace, dvc.lock and DVC cache are only read. The model registry
+(params.yaml `release.registry`, event files in git) is an append-only log: release is re-run
+against it as the working tree holds it, and must find there the decision it recorded.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -78,6 +81,18 @@ def select_stages(root: Path, names: tuple[str, ...], all_stages: bool) -> list[
     return [s for s in order if s in names]
 
 
+def _logs(root: Path) -> frozenset[str]:
+    """The append-only logs among stage deps: the registry folder, relative to the project."""
+    from pedigree.project import PARAMS_FILE
+    from pedigree.registry.settings import registry_root
+
+    try:
+        folder = registry_root(root, root / PARAMS_FILE, None)
+        return frozenset({folder.relative_to(root.resolve()).as_posix()})
+    except (PedigreeError, ValueError):  # invalid release section, or outside the project
+        return frozenset()
+
+
 def verify(
     start: Path,
     names: tuple[str, ...] = (),
@@ -92,8 +107,8 @@ def verify(
     gone) is reported as such, with why, and the others are still verified. `replay` re-runs
     one stage (default: `pedigree.verify.rerun.rerun`; a stand-in in tests).
     """
-    replay = replay or rerun
     root = open_project(start).root
+    replay = replay or functools.partial(rerun, logs=_logs(root))
     from pedigree.spec.realpaths import refuse_escaping_compiled_paths  # yaml: only here
 
     refuse_escaping_compiled_paths(root)  # no stage path may lead out through a symlink

@@ -42,6 +42,8 @@ def audit(opts: Options, only: str | None, spec: Path | None, as_json: bool) -> 
     The split checks need spec.data in the spec; without it they print SKIP and why.
       lineage-records  every dvc.lock stage has a lineage record whose hashes, params and
                        workspace outputs match
+      champions        every champion change in the model registry's log passed the
+                       gate, or was made by hand with a reason (SKIP without a registry)
     Exit codes: 0 every check passed, 1 a check failed, 2 user error (no project, bad spec).
 
     \b

@@ -55,8 +55,10 @@ def pull(
     """Restore run RUN's results from the DVC remote: no stage runs, dvc.lock is updated and the
     cluster's lineage records become current, so `pedigree lineage` and `verify` work on them.
 
-    The checkout must be at the git commit the run used (pull says which). Stateful stages
-    (release) decide against the cluster's registry and are not pulled.
+    The checkout must be at the git commit the run used (pull says which). Files for git the
+    run's steps wrote (release: the registry's event files and the serving manifest) come home
+    byte-identical; commit them with dvc.lock and lineage/ (pull prints the `git add` line).
+    Stages marked `stateful` keep state on the cluster and are not pulled.
 
     \b
     Examples:
@@ -87,6 +89,7 @@ def pull(
                 ],
                 "not_pulled": list(report.not_pulled),
                 "records": report.records,
+                "files": list(report.files),
                 "warnings": list(report.warnings),
                 "git_add": report.git_add,
             }
@@ -97,6 +100,8 @@ def pull(
         render.say(f"  {result.stage:<12} {PULL_TEXT[result.outcome]}")
     for stage in report.not_pulled:
         render.say(f"  {stage:<12} not pulled: stateful (or downstream of a stateful stage)")
+    for path in report.files:
+        render.say(f"  {path}  (written by the run, for git)")
     for warning in report.warnings:
         render.say(f"warning: {warning}")
     if report.git_add:

@@ -4,11 +4,14 @@ The cluster's steps pushed their outputs, their DVC run-cache entries and their 
 to the DVC remote (`pedigree.cluster.step`). Pulling is `dvc repro --pull` on the same git
 revision, with the launcher told that no stage may run: every stage is restored from the
 run-cache, dvc.lock is updated as if the stages had run here, and the records the cluster wrote
-become `lineage/<stage>.json`. A stage whose results are not in the remote fails the pull
-instead of quietly running on this machine.
+become `lineage/<stage>.json`. The files for git the steps wrote (release: the registry's event
+files and the serving manifest) are put in place first, byte-identical (`pedigree.cluster.files`):
+release's run-cache entry is keyed by the registry as its step left it. A stage whose results
+are not in the remote fails the pull instead of quietly running on this machine, and the files
+put in place are taken out again.
 
-Stateful stages (release: its registry lives on the cluster) cannot be restored from a
-run-cache; they, and anything downstream of them, are reported as not pulled.
+Stages marked `stateful` (state outside git and DVC, on the cluster's volume) cannot be restored
+from a run-cache; they, and anything downstream of them, are reported as not pulled.
 """
 
 from __future__ import annotations
@@ -22,11 +25,12 @@ from pathlib import Path
 import yaml
 
 from pedigree.atomic import write_atomically
+from pedigree.cluster.files import RemoteFiles, StepFile, git_add_paths, placed
 from pedigree.cluster.records import RemoteRecord, RemoteRecords, check_run_name
 from pedigree.envvars import RESTORE_ONLY_ENV as RESTORE_ONLY
 from pedigree.errors import PedigreeError, StageFailedError
 from pedigree.executors import dvc as dvc_executor
-from pedigree.gitstate import git_state
+from pedigree.gitstate import git, git_state
 from pedigree.graph import build_graph
 from pedigree.lineage.store import parse_record
 from pedigree.spec.model import PipelineSpec
@@ -45,6 +49,7 @@ class PullReport:
     commit: str
     stages: tuple[dvc_executor.StageResult, ...]
     records: int
+    files: tuple[str, ...]  # files for git the run's steps wrote that changed here
     not_pulled: tuple[str, ...]
     warnings: tuple[str, ...]
     git_add: str | None
@@ -60,6 +65,33 @@ def pullable(spec: PipelineSpec) -> tuple[list[str], list[str]]:
             left_out.add(name)
     restore = [n for n in graph.order if n not in left_out]
     return restore, [n for n in graph.order if n in left_out]
+
+
+def step_files(
+    root: Path, run: str, stages: list[str], remote: str | None
+) -> list[tuple[StepFile, bytes]]:
+    """The files for git the steps of `stages` in `run` wrote, with their checked bytes."""
+    found: dict[str, tuple[StepFile, bytes]] = {}
+    with RemoteFiles(root, remote) as files:
+        for stage in stages:
+            for file in files.listing(run, stage):
+                other = found.get(file.path)
+                if other is not None and other[0].sha256 != file.sha256:
+                    raise PullError(
+                        f"two steps of run '{run}' wrote different versions of {file.path}",
+                        "a file for git belongs to one stage: change the stages so that one "
+                        "writes it, and run the pipeline again",
+                    )
+                found[file.path] = (file, files.fetch(run, file))
+    return [found[path] for path in sorted(found)]
+
+
+def _changed_here(root: Path) -> Callable[[str], bool]:
+    def changed(rel: str) -> bool:
+        status = git(root, "status", "--porcelain", "--untracked-files=all", "--", rel)
+        return status is None or bool(status)  # unknown counts as changed: never overwrite
+
+    return changed
 
 
 def run_commit(records: list[RemoteRecord], read: Callable[[RemoteRecord], str]) -> str:
@@ -152,8 +184,13 @@ def pull(
         # Stages the cluster restored from an earlier run's cache carry that run's record.
         fetched = records.fetch(records.listing())
     restore, left_out = pullable(spec)
+    wanted = step_files(root, run, restore, remote)
     try:
-        with _restore_only(), _forgetting(root / "dvc.lock", restore):
+        with (
+            placed(root, wanted, _changed_here(root)) as written,
+            _restore_only(),
+            _forgetting(root / "dvc.lock", restore),
+        ):
             repro = dvc_executor.reproduce(
                 root, restore, force=False, dry=False, observer=observer, pull=True, remote=remote
             )
@@ -168,6 +205,15 @@ def pull(
         raise
     warnings = list(repro.warnings) + adopt(root, repro.stages)
     git_add = repro.git_add or ("git add dvc.lock lineage" if repro.stages else None)
+    if written:
+        git_add = " ".join([git_add or "git add", *git_add_paths(written)])
     return PullReport(
-        run, commit, repro.stages, len(fetched), tuple(left_out), tuple(warnings), git_add
+        run,
+        commit,
+        repro.stages,
+        len(fetched),
+        tuple(written),
+        tuple(left_out),
+        tuple(warnings),
+        git_add,
     )

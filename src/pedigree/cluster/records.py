@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pedigree.errors import PedigreeError, ToolError
 from pedigree.lineage.store import HISTORY_DIR
@@ -22,6 +22,7 @@ from pedigree.redact import redact_text, url_without_credentials
 
 PREFIX = ("pedigree", "lineage")
 RUN_NAME = re.compile(r"^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$")
+_Folder = TypeVar("_Folder", bound="RemoteFolder")
 REMOTE_HINT = (
     "check that the remote is reachable and its URL, endpoint and credentials are right "
     "(`dvc remote list`, `dvc config --local --list`)"
@@ -47,17 +48,20 @@ def check_run_name(run: str) -> str:
     return run
 
 
-class RemoteRecords:
-    """The records folder of one DVC remote (the project's default one unless named)."""
+class RemoteFolder:
+    """A folder of pedigree's own under one DVC remote (the project's default one unless
+    named): `<remote>/<prefix...>`, reached through DVC's filesystem for that remote."""
 
-    def __init__(self, root: Path, remote: str | None = None) -> None:
+    def __init__(
+        self, root: Path, remote: str | None, prefix: tuple[str, ...], purpose: str
+    ) -> None:
         from dvc.exceptions import DvcException
         from dvc.repo import Repo
 
         self.root = root
         try:
             self._repo = Repo(str(root))
-            self._remote = self._repo.cloud.get_remote(remote, "pedigree lineage records")
+            self._remote = self._repo.cloud.get_remote(remote, purpose)
         except DvcException as exc:
             raise ToolError(
                 f"no usable DVC remote: {redact_text(str(exc))}",
@@ -65,13 +69,13 @@ class RemoteRecords:
                 "(and `dvc remote modify cluster endpointurl URL` for MinIO)",
             ) from None
         self.fs: Any = self._remote.fs
-        self.base: str = self.fs.join(self._remote.path, *PREFIX)
+        self.base: str = self.fs.join(self._remote.path, *prefix)
 
     def close(self) -> None:
         """Release the DVC repository."""
         self._repo.close()
 
-    def __enter__(self) -> RemoteRecords:
+    def __enter__(self: _Folder) -> _Folder:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -79,11 +83,11 @@ class RemoteRecords:
 
     @property
     def url(self) -> str:
-        """Where the records are, for messages (a remote URL's user part left out)."""
+        """Where the folder is, for messages (a remote URL's user part left out)."""
         return url_without_credentials(str(self.base))
 
     @contextmanager
-    def _using(self, doing: str) -> Iterator[None]:
+    def using(self, doing: str) -> Iterator[None]:
         """A failure of the remote's filesystem (any backend: S3, HTTP, SSH...) as a ToolError
         whose message has no credentials (backends repeat the URL, user and password too)."""
         try:
@@ -97,12 +101,19 @@ class RemoteRecords:
                 REMOTE_HINT,
             ) from None
 
+
+class RemoteRecords(RemoteFolder):
+    """The lineage records folder of one DVC remote (the project's default one unless named)."""
+
+    def __init__(self, root: Path, remote: str | None = None) -> None:
+        super().__init__(root, remote, PREFIX, "pedigree lineage records")
+
     def publish(self, run: str) -> list[str]:
         """Copy every local history record to the remote under `run`; the remote paths."""
         check_run_name(run)
         history = self.root / HISTORY_DIR
         copied = []
-        with self._using("copy lineage records to"):
+        with self.using("copy lineage records to"):
             for path in sorted(history.glob("*/*.json")) if history.is_dir() else []:
                 target = self.fs.join(self.base, run, path.parent.name, path.name)
                 self.fs.makedirs(self.fs.parent(target), exist_ok=True)
@@ -114,7 +125,7 @@ class RemoteRecords:
         """Records in the remote: those of `run`, or of every run."""
         top = self.base if run is None else self.fs.join(self.base, check_run_name(run))
         found = []
-        with self._using("list lineage records in"):
+        with self.using("list lineage records in"):
             if not self.fs.exists(top):
                 return []
             for path in sorted(self.fs.find(top)):
@@ -126,7 +137,7 @@ class RemoteRecords:
     def fetch(self, records: list[RemoteRecord]) -> list[Path]:
         """Copy `records` into the local history (existing files are kept); the local paths."""
         written = []
-        with self._using("copy lineage records from"):
+        with self.using("copy lineage records from"):
             for record in records:
                 local = self.root / HISTORY_DIR / record.stage / record.name
                 if not local.exists():

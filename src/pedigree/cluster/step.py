@@ -11,8 +11,11 @@ plain DVC:
 3. `dvc repro --pull STAGE`: upstream stages are restored from the remote's run-cache (their own
    steps pushed it), then the stage runs through the launcher as it does locally;
 4. copy the lineage records to the remote (see `pedigree.cluster.records`), whatever the outcome;
-5. `dvc push --run-cache STAGE`: the outputs and the run-cache entry, so downstream steps and
-   `pedigree pull` restore instead of recomputing.
+5. once the stage succeeded, copy the files for git it added or changed (release: the registry's
+   event files and the serving manifest) to the remote (see `pedigree.cluster.files`);
+6. `dvc push --run-cache STAGE`: the outputs and the run-cache entry, so downstream steps and
+   `pedigree pull` restore instead of recomputing; then the objects of its `cache: false`
+   outputs (metrics, plots), which the run-cache entry needs and `dvc push` leaves out.
 
 The exit status is DVC's, so Argo's retryStrategy retries a failed stage.
 """
@@ -26,10 +29,14 @@ import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pedigree.envvars import DIGEST_ENV, IMAGE_ENV, REMOTE_ENV, WORKFLOW_ENV
 from pedigree.errors import PedigreeError
 from pedigree.redact import redact_text
+
+if TYPE_CHECKING:
+    from pedigree.cluster.files import Published
 
 REMOTE_NAME = "pedigree-cluster"
 ENDPOINT_ENV = "AWS_ENDPOINT_URL"
@@ -37,6 +44,8 @@ MAIN_CONTAINER = "main"  # the name Argo gives a container template's container
 
 Dvc = Callable[[list[str], Mapping[str, str]], int]
 ImageLookup = Callable[[str, str], "tuple[str, str] | None"]
+# (config, env) -> a function that sends home the files for git changed since the call
+Watch = Callable[["StepConfig", Mapping[str, str]], Callable[[], "Published"]]
 
 
 @dataclass(frozen=True)
@@ -102,6 +111,8 @@ def run_step(
     image_lookup: ImageLookup,
     publish: Callable[[StepConfig], int],
     say: Callable[[str], None],
+    watch: Watch,
+    push_uncached: Callable[[StepConfig], int],
 ) -> int:
     """Run one step (see the module docstring); the exit status for Argo."""
     image = None
@@ -123,6 +134,10 @@ def run_step(
     # pushed (keyed by its inputs, command and params), and this stage runs unless an identical
     # run already exists.
     (config.root / "dvc.lock").unlink(missing_ok=True)
+    try:
+        send_files = watch(config, env)
+    except PedigreeError as exc:
+        return _failed(say, str(exc))
     say(f"step {config.stage}: restoring inputs from {config.remote}, then running the stage")
     code = dvc(["repro", "--pull", config.stage], env)
     try:
@@ -134,10 +149,23 @@ def run_step(
         say(f"step {config.stage}: {published} lineage record(s) copied to the remote")
     if code != 0:
         return _failed(say, f"stage '{config.stage}' failed (dvc exited {code})", code)
+    try:
+        sent = send_files()
+    except (PedigreeError, OSError) as exc:
+        return _failed(say, f"cannot copy the stage's files for git to the remote: {exc}")
+    for line in sent.left_out:
+        say(f"warning: {line}: the stage changed it, it is not sent home")
+    if sent.files:
+        names = ", ".join(f.path for f in sent.files)
+        say(f"step {config.stage}: {len(sent.files)} file(s) for git copied to the remote: {names}")
     say(f"step {config.stage}: pushing outputs and run-cache to {config.remote}")
     pushed = dvc(["push", "--run-cache", "--remote", REMOTE_NAME, config.stage], env)
     if pushed != 0:
         return _failed(say, f"cannot push the outputs of '{config.stage}'", pushed)
+    try:
+        push_uncached(config)
+    except Exception as exc:  # noqa: BLE001 - DVC and its remotes raise their own errors
+        return _failed(say, f"cannot push the uncached outputs of '{config.stage}': {exc}")
     if published < 0:
         return _failed(say, f"the lineage record of '{config.stage}' did not reach the remote")
     if published == 0:
@@ -153,6 +181,22 @@ def publish_records(config: StepConfig) -> int:
 
     with RemoteRecords(config.root, REMOTE_NAME) as remote:
         return len(remote.publish(config.workflow))
+
+
+def push_uncached_outputs(config: StepConfig) -> int:
+    """Push the objects of the stage's `cache: false` outputs (metrics, plots), which its
+    run-cache entry needs and `dvc push` leaves out; how many."""
+    from pedigree.executors.dvc_private import push_uncached_outputs as push
+
+    return push(str(config.root), config.stage, REMOTE_NAME)
+
+
+def watch_files(config: StepConfig, env: Mapping[str, str]) -> Callable[[], Published]:
+    """Note the checkout's work tree now; the function returned sends home the files for git
+    the stage added or changed since (`pedigree.cluster.files`)."""
+    from pedigree.cluster.files import watch
+
+    return watch(config.root, config.workflow, config.stage, REMOTE_NAME, env)
 
 
 def _failed(say: Callable[[str], None], message: str, code: int = 1) -> int:
@@ -205,7 +249,9 @@ def main(argv: list[str] | None = None) -> int:
     except PedigreeError as exc:
         say(f"error: {exc}")
         return 2
-    return run_step(config, subprocess_dvc, pod_image, publish_records, say)
+    return run_step(
+        config, subprocess_dvc, pod_image, publish_records, say, watch_files, push_uncached_outputs
+    )
 
 
 if __name__ == "__main__":

@@ -54,7 +54,7 @@ OWN_EXPRESSION = re.compile(r"\{\{workflow\.(parameters\.[a-z0-9-]+|name)\}\}")
 
 # The whole run, every stage and retry included: three times the step deadline, room for a slow
 # stage plus its retry and everything else. A run still going after 12 hours is stuck, and a
-# stuck run holds nodes (and the state volume) until something stops it.
+# stuck run holds nodes until something stops it.
 WORKFLOW_DEADLINE_SECONDS = 12 * 60 * 60
 
 # Pods are deleted once they finish, but only after this delay: `pedigree logs RUN STAGE`

@@ -20,6 +20,7 @@ from pedigree.spec.model import Resources, Stage
 NAMESPACE = DEFAULT_NAMESPACE
 SERVICE_ACCOUNT = "pedigree-pipeline"
 S3_SECRET = "pedigree-s3"
+# Claimed only by stages that declare `state` (see step_volumes); pets declares none.
 STATE_PVC = "pedigree-state"
 WORKSPACE = "/workspace"
 RUNNER_PYTHON = "/opt/pedigree/runner/bin/python"
@@ -141,7 +142,7 @@ def container_security_context() -> dict[str, Any]:
 def pod_security_context() -> dict[str, Any]:
     """The pod's defaults (Argo's own init and wait containers included).
 
-    fsGroup makes the volumes (the checkout, /tmp, the state PVC) writable by the user.
+    fsGroup makes the volumes (the checkout, /tmp, a `state` PVC) writable by the user.
     """
     return {
         "runAsNonRoot": True,
@@ -165,10 +166,14 @@ def retry_strategy(retries: int) -> dict[str, Any]:
 def step_volumes(stage: Stage) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """The step's volumes and the container's mounts.
 
-    /tmp is an emptyDir because the root filesystem is read-only. A stateful stage's `state`
-    paths (release: the model registry) live on the PVC, each under its own subPath and mounted
-    at its place in the checkout: the state outlives runs, while the checkout is new in every
-    pod. (Container runtimes mount parents first, so these nest inside the /workspace artifact.)
+    /tmp is an emptyDir because the root filesystem is read-only. A stage that declares
+    `state` (paths outside git and DVC that outlive runs) gets them from the PVC STATE_PVC,
+    each under its own subPath and mounted at its place in the checkout, since the checkout is
+    new in every pod. (Container runtimes mount parents first, so these nest inside the
+    /workspace artifact.) The pets pipeline declares none: its model registry is files in git,
+    read from the checked-out revision, and its new event files travel home through the DVC
+    remote (`pedigree.cluster.files`), so its template claims no volume. A pipeline that does
+    declare `state` must add a PVC named STATE_PVC to its cluster configuration.
     """
     volumes: list[dict[str, Any]] = [{"name": "tmp", "emptyDir": {}}]
     mounts: list[dict[str, Any]] = [{"name": "tmp", "mountPath": "/tmp"}]

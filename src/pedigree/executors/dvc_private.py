@@ -104,3 +104,60 @@ def exit_status(exc: BaseException | None) -> int | None:
                 return None
         exc = exc.__cause__
     return None
+
+
+# --- fetching one object by its hash (`pedigree models get`) -------------------------------
+# DVC's public API fetches files by their path at a git revision (`dvc.api.open`); the registry
+# knows a model by its md5 alone, so it reads DVC's object stores directly: the cache
+# (`repo.cache.local`, and `repo.cache.legacy` for DVC 2 hashes) by `oid_to_path`, and a remote
+# through `repo.cloud.pull` with a `HashInfo`, which fills the cache the same way `dvc pull` does.
+
+
+def cached_object(root: str, md5: str) -> str | None:
+    """The path of the object `md5` in the DVC cache of the project at `root`, else None."""
+    from dvc.repo import Repo
+
+    with Repo(root) as repo:
+        for odb in (repo.cache.local, repo.cache.legacy):
+            if odb is None:
+                continue
+            path = odb.oid_to_path(md5)
+            if odb.fs.exists(path):
+                return str(path)
+    return None
+
+
+def pull_object(root: str, md5: str, remote: str | None = None) -> str | None:
+    """Fetch the object `md5` from the DVC remote (`remote`, else the default) into the cache;
+    its path there, or None when the remote does not have it (DVC only logs a warning then).
+    Raises DVC's own errors (no remote configured, remote unreachable)."""
+    from dvc.repo import Repo
+    from dvc_data.hashfile.hash_info import HashInfo
+
+    with Repo(root) as repo:
+        repo.cloud.pull([HashInfo("md5", md5)], remote=remote)
+    return cached_object(root, md5)
+
+
+# --- a cluster step's `cache: false` outputs -----------------------------------------------
+# `dvc push --run-cache STAGE` sends the run-cache entry and the stage's cached outputs, but not
+# the objects of its `cache: false` outputs (metrics, plots): DVC 3 pushes by the workspace
+# index, where they are not cached, although the run-cache entry needs them (saving it commits
+# them to the local cache). Without them no other checkout restores the stage from the
+# run-cache. So they are pushed by hash, from the stage's lock entry, with `repo.cloud.push`.
+
+
+def push_uncached_outputs(root: str, stage: str, remote: str | None = None) -> int:
+    """Push the cache objects of `stage`'s `cache: false` outputs to the DVC remote; how many."""
+    from dvc.repo import Repo
+
+    with Repo(root) as repo:
+        objs = [
+            out.hash_info
+            for found in repo.stage.collect(stage)
+            for out in found.outs
+            if not out.use_cache and out.hash_info
+        ]
+        if objs:
+            repo.cloud.push(objs, remote=remote)
+    return len(objs)

@@ -13,9 +13,10 @@ import os
 import platform
 import posixpath
 import re
+import time
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -246,6 +247,7 @@ class Run:
     code: Code
     environment: Environment
     env: Mapping[str, str]
+    started_ns: int = 0  # time.time_ns() when the inputs were hashed
 
     def record(
         self, ended: str, exit_code: int, status: Status, outputs: list[Artifact]
@@ -273,6 +275,7 @@ class Run:
 def begin(root: Path, stage: str, argv: list[str], env: Mapping[str, str]) -> Run:
     """Note everything known before `stage` starts; `env` is the stage's environment."""
     started = now()
+    started_ns = time.time_ns()
     definition = read_stage_def(root, stage)
     ignore = Ignore(root)
     inputs = hash_paths(root, definition.deps, ignore)
@@ -300,7 +303,42 @@ def begin(root: Path, stage: str, argv: list[str], env: Mapping[str, str]) -> Ru
         code=code,
         environment=environment(root, definition.deps, env),
         env={k: env[k] for k in (*THREAD_ENV, *DETERMINISM_ENV) if k in env},
+        started_ns=started_ns,
     )
+
+
+SLACK_NS = 2_000_000_000
+
+
+def _changed_since(path: Path, since_ns: int) -> bool:
+    """Whether anything at `path` (a file, or any entry below a folder) changed after `since_ns`."""
+    try:
+        if path.stat().st_mtime_ns >= since_ns:
+            return True
+        if path.is_dir():
+            for folder, dirs, files in os.walk(path):
+                for name in (*dirs, *files):
+                    if os.lstat(os.path.join(folder, name)).st_mtime_ns >= since_ns:
+                        return True
+    except OSError:
+        return True  # gone or unreadable: hash it again and record what is there
+    return False
+
+
+def _inputs_after(run: Run) -> tuple[Artifact, ...]:
+    """The inputs as they are after the run. A stage may add to an input it reads (release
+    appends its decision to the registry's log); DVC records deps after the command, so the
+    record does too, or it would disagree with dvc.lock. Only what changed is hashed again."""
+    # file times come from a coarse kernel clock: a write just after the start can carry a
+    # time a little before it, so anything touched from shortly before the start counts
+    since = run.started_ns - SLACK_NS
+    touched = tuple(
+        a.path for a in run.inputs if a.kind == "data" and _changed_since(run.root / a.path, since)
+    )
+    if not touched:
+        return run.inputs
+    again = {a.path: a for a in hash_paths(run.root, touched, Ignore(run.root))}
+    return tuple(again.get(a.path, a) for a in run.inputs)
 
 
 def read_state(state_file: Path | None) -> dict[str, StateSnapshot]:
@@ -320,6 +358,8 @@ def finish(run: Run, exit_code: int, state_file: Path | None = None) -> LineageR
         "succeeded" if exit_code == 0 else ("interrupted" if exit_code == 130 else "failed")
     )
     outputs = hash_paths(run.root, run.definition.outs, Ignore(run.root)) if exit_code == 0 else []
+    if exit_code == 0 and run.started_ns:
+        run = replace(run, inputs=_inputs_after(run))
     record = run.record(now(), exit_code, status, outputs)
     state = read_state(state_file)
     return record.model_copy(update={"state": state}) if state else record

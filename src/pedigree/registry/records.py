@@ -7,7 +7,7 @@ heavy, so the release stage, the API and the CLI can all share them.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,11 +26,17 @@ class Candidate:
     git_dirty: bool | None
     environment: dict[str, Any]
     lineage: dict[str, Any]
+    # the files as DVC tracks them: {"path", "md5", "size", "sha256"} (md5 from dvc.lock)
+    model_file: dict[str, Any] = field(default_factory=dict)
+    calibration_file: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class ModelVersion:
-    """One registered model: its number, status, stored artifact and everything it came from."""
+    """One registered model: its number, status, its files and everything it came from.
+
+    `artifact` is the model's path in the project (a DVC output); `files` holds the model's and
+    the calibration's DVC hashes and sha256 (`pedigree models get` fetches them by those)."""
 
     version: int
     model_sha256: str
@@ -45,6 +51,7 @@ class ModelVersion:
     git_dirty: bool | None
     environment: dict[str, Any]
     lineage: dict[str, Any]
+    files: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -78,7 +85,8 @@ class GateDecision:
 
 @dataclass(frozen=True)
 class Event:
-    """One line of history. For champion changes `version` is the champion afterwards."""
+    """One line of history. For champion changes `version` is the champion afterwards (unless
+    `superseded`: the change no longer held when replayed, so it changed nothing)."""
 
     id: int
     at: str
@@ -88,6 +96,8 @@ class Event:
     actor: str
     reasons: tuple[Reason, ...]
     note: str | None
+    superseded: bool = False
+    file: str = ""  # the event file it was read from
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""

@@ -19,7 +19,7 @@ from pedigree.spec.errors import problems_from_validation
 from pedigree.spec.yamlsource import YamlDocument, YamlLoadError, load_yaml_file
 
 SECTION = "release"
-DEFAULT_REGISTRY = ".pedigree/registry"
+DEFAULT_REGISTRY = "registry"  # params.yaml names the pipeline's: registry/<pipeline>
 # Full matches (`fullmatch`): a `$` anchor would also accept a trailing newline.
 DNS1123_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
 STORAGE_SCHEMES = ("s3://", "gs://", "https://", "file://")
@@ -55,7 +55,7 @@ def _registry_path(value: str) -> str:
     from pedigree.spec.text import refuse_hidden
 
     if not value.strip() or "\0" in value:
-        raise ValueError("the registry folder is empty (example: .pedigree/registry)")
+        raise ValueError("the registry folder is empty (example: registry/pets)")
     refuse_hidden(value, "registry folder")
     return value
 
@@ -117,7 +117,7 @@ def _read(params_file: Path, key: str, need_file: bool) -> tuple[YamlDocument | 
 
 def registry_root(project_root: Path, params_file: Path, override: Path | None) -> Path:
     """The registry folder: `override` (relative to the working directory, like any flag), else
-    `release.registry` (relative to the project root), else `.pedigree/registry`."""
+    `release.registry` (relative to the project root), else `registry`."""
     if override is not None:
         return Path(override).resolve()
     _, keys = _read(params_file, "registry", need_file=False)

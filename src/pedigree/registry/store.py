@@ -1,363 +1,253 @@
-"""The embedded model registry: one SQLite file for the records, one folder for the artifacts.
+"""The model registry: an append-only log of event files in the repository, and its replay.
 
-Layout under the registry root:
-    registry.sqlite                  versions, scores per test split, and an append-only history
-    artifacts/<sha256>/model.keras   every registered model, content-addressed
-    artifacts/<sha256>/calibration.json
+Layout under the registry folder (`release.registry` in params.yaml, `registry/<pipeline>`):
+    events/<time>-<kind>-<digest>.json   one file per event, committed with the run
 
-Every change happens in one `BEGIN IMMEDIATE` transaction: SQLite then lets exactly one writer in
-at a time, across processes, so a release reads the champion, asks the gate and records the
-outcome against the champion as it really is, and two releases at once cannot lose or duplicate
-a version. WAL mode lets readers (`pedigree models list`) run while a release writes.
+Writers in one clone take turns under an exclusive lock on a file outside the registry (under
+`.pedigree/`), read the log, decide and append; so a release decides against the champion as it
+really is and two releases at once cannot both promote from the same champion. Writers in two
+clones cannot share a lock: their logs merge in git without conflict, and replaying the merged
+log applies a champion change only while the champion it replaces still holds
+(`pedigree.registry.replay`), so a conflicting promotion shows as superseded and never wins.
 
-Whatever the champion implies outside the database (the serving manifest) is written by an
-`OnChampion` callback inside that same transaction, so it always names the committed champion.
-The file itself (creation, refusing a damaged one) is `pedigree.registry.database`'s business.
+Whatever the champion implies outside the log (the serving manifest) is written by an
+`OnChampion` callback while the lock is held, so it always names the champion the log replays to.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
-import sqlite3
 from collections.abc import Callable, Iterator
-from dataclasses import asdict
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pedigree.errors import RegistryError
-from pedigree.registry import database as db
-from pedigree.registry.artifacts import store_artifacts
-from pedigree.registry.database import DATABASE, SCHEMA_VERSION, STATUSES
+from pedigree.registry.events import (
+    DECISION_KINDS,
+    RegistryEvent,
+    events_dir,
+    load_events,
+    now,
+    write_event,
+)
 from pedigree.registry.records import (
     Candidate,
     Decide,
     Event,
+    GateDecision,
     ModelVersion,
     Reason,
     ReleaseOutcome,
 )
-from pedigree.registry.rows import event_from_row, version_from_row
-from pedigree.registry.snapshot import backup
+from pedigree.registry.replay import RegistryState, replay
 
-__all__ = ["DATABASE", "SCHEMA_VERSION", "STATUSES", "OnChampion", "Registry"]
+__all__ = ["OnChampion", "Registry", "lock_path"]
 
-# Events after which `version` is the champion: rollback walks these back in time.
-CHAMPION_EVENTS = ("promoted", "manual-promote", "rolled-back")
+LOCKS = ".pedigree/locks"  # ignored by git and by DVC: the lock never changes what is committed
+
 PROMOTE_HINT = "promote one by hand: `pedigree models promote VERSION`"
 
 OnChampion = Callable[[ModelVersion], None]
-"""Called with the champion inside the transaction that decided it, before it commits: what it
-writes (the serving manifest) then always names the champion the registry commits, because no
-other writer can change the champion until this one has committed."""
+"""Called with the champion while the registry's lock is held, after its events are written:
+what it writes (the serving manifest) then always names the champion the log replays to."""
 
 
-def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+def lock_path(project_root: Path, registry: Path) -> Path:
+    """The lock file writers of the registry folder `registry` take turns on."""
+    import hashlib
 
-
-def _dumps(value: Any) -> str:
-    # canonical JSON: the same dict is always stored as the same text
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+    key = hashlib.sha256(str(registry.resolve()).encode("utf-8")).hexdigest()[:16]
+    return project_root / LOCKS / f"registry-{key}.lock"
 
 
 class Registry:
-    """A model registry rooted at a folder.
+    """The registry rooted at a folder, with `lock` the file writers take turns on.
 
-    With `create` (the default: the release stage, `pedigree models promote`), a missing
-    registry is created; without it (reading commands) a missing one is a RegistryError. Either
-    way an existing file that is empty, truncated or not a registry is refused, never rewritten.
-    """
+    With `create` (the release stage, `pedigree models promote`), a missing registry is an empty
+    one; without it (reading commands) a registry with no events is a RegistryError."""
 
-    def __init__(self, root: Path, timeout: float = 60.0, create: bool = True) -> None:
+    def __init__(self, root: Path, lock: Path, create: bool = True) -> None:
         self.root = Path(root)
-        self.database = self.root / DATABASE
-        self.timeout = timeout
-        if not create and not self.database.exists():
+        self.lock = Path(lock)
+        if not create and not any(self._event_files()):
             raise RegistryError(
-                f"no model registry at {self.root} ({DATABASE} is missing)",
+                f"no model registry at {self.root} (it has no events)",
                 "run the pipeline (`pedigree run`) to release a first model, or pass --registry",
             )
-        if create:
-            try:
-                (self.root / "artifacts").mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
-                raise RegistryError(
-                    f"cannot create the model registry at {self.root}: {exc.strerror}",
-                    "check the path and its permissions, or pass another --registry",
-                ) from None
-        self._initialise(create)
 
-    # --- connections and transactions -------------------------------------------------------
+    def _event_files(self) -> Iterator[Path]:
+        folder = events_dir(self.root)
+        if folder.is_dir():
+            yield from (p for p in folder.iterdir() if not p.name.startswith("."))
 
     @contextlib.contextmanager
-    def _connection(self) -> Iterator[sqlite3.Connection]:
-        with self._translated_errors():
-            conn = sqlite3.connect(self.database, timeout=self.timeout, isolation_level=None)
-        try:
-            with self._translated_errors():
-                conn.execute("PRAGMA foreign_keys = ON")
-                yield conn
-        finally:
-            conn.close()
-
-    @contextlib.contextmanager
-    def _transaction(self, write: bool) -> Iterator[sqlite3.Connection]:
-        """One transaction; IMMEDIATE takes the write lock at BEGIN: read-decide-write is atomic."""
-        with self._connection() as conn:
-            conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
-            try:
-                yield conn
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
-
-    def _translated_errors(self) -> contextlib.AbstractContextManager[None]:
-        return db.translated_errors(self.database, self.timeout)
-
-    @contextlib.contextmanager
-    def _init_lock(self) -> Iterator[None]:
-        # Creating the file and switching it to WAL must not race: processes opening a fresh
-        # registry at once take turns here (SQLite does not wait for the WAL switch's lock).
+    def _locked(self) -> Iterator[None]:
         try:
             import fcntl
-        except ImportError:  # pragma: no cover - not POSIX: SQLite's own locking only
+        except ImportError:  # pragma: no cover - not POSIX: no cross-process lock
             yield
             return
-        with (self.root / ".init.lock").open("a+b") as handle:
+        try:
+            self.lock.parent.mkdir(parents=True, exist_ok=True)
+            handle = self.lock.open("a+b")
+        except OSError as exc:
+            raise RegistryError(
+                f"cannot open the registry's lock {self.lock}: {exc.strerror}",
+                "check that the project folder is writable",
+            ) from None
+        with handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
             try:
                 yield
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
-    def _initialise(self, create: bool) -> None:
-        if not create:
-            self._check()
-            return
-        with self._init_lock():
-            if not self.database.exists():
-                with self._translated_errors():
-                    db.create(self.database)
-                return
-            self._check()
-            with self._connection() as conn:
-                # a copy made with SQLite's backup API (a release snapshot) is not in WAL mode
-                if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
-                    conn.execute("PRAGMA journal_mode = WAL")
+    def locked(self) -> contextlib.AbstractContextManager[None]:
+        """The writers' lock, for a writer outside this class (`pedigree models import`)."""
+        return self._locked()
 
-    def _check(self) -> None:
-        """Refuse a file that is not a whole registry, before anything reads or writes it."""
-        db.check_header(self.database)
-        with self._connection() as conn:
-            db.check_contents(conn, self.database)
+    def _hand_over(
+        self, on_champion: OnChampion | None, champion: ModelVersion, written: RegistryEvent
+    ) -> None:
+        """Give `on_champion` the new champion; when it fails (the manifest cannot be written),
+        remove the event just written (under the lock, never committed) and re-raise: a champion
+        change is recorded only together with what serves it."""
+        if on_champion is None:
+            return
+        try:
+            on_champion(champion)
+        except BaseException:
+            (events_dir(self.root) / written.name).unlink(missing_ok=True)
+            raise
 
     # --- reading -----------------------------------------------------------------------------
 
-    def _row_to_version(self, conn: sqlite3.Connection, row: tuple[Any, ...]) -> ModelVersion:
-        scores = conn.execute(
-            "SELECT test_split_sha256, metrics FROM scores WHERE version = ? "
-            "ORDER BY test_split_sha256",
-            (row[0],),
-        ).fetchall()
-        return version_from_row(self.database, row, scores)
+    def events(self) -> tuple[RegistryEvent, ...]:
+        """The log, in replay order (RegistryError naming a damaged file)."""
+        return load_events(self.root)
 
-    def _select(
-        self, conn: sqlite3.Connection, where: str = "", args: tuple[Any, ...] = ()
-    ) -> list[ModelVersion]:
-        rows = conn.execute(
-            "SELECT version, model_sha256, registered_at, status, artifact, calibration, metrics, "
-            "test_split_sha256, git_commit, git_dirty, environment, lineage FROM versions "
-            f"{where} ORDER BY version",
-            args,
-        ).fetchall()
-        return [self._row_to_version(conn, row) for row in rows]
-
-    def _get(self, conn: sqlite3.Connection, version: int) -> ModelVersion:
-        found = self._select(conn, "WHERE version = ?", (version,))
-        if found:
-            return found[0]
-        existing = [row[0] for row in conn.execute("SELECT version FROM versions ORDER BY 1")]
-        hint = (
-            "existing versions: " + ", ".join(f"v{v}" for v in existing)
-            if existing
-            else "the registry is empty: run the pipeline (`pedigree run`) to release a model"
-        )
-        raise RegistryError(f"no model version {version} in the registry at {self.root}", hint)
-
-    def _champion(self, conn: sqlite3.Connection) -> ModelVersion | None:
-        found = self._select(conn, "WHERE status = 'champion'")
-        return found[0] if found else None
+    def state(self) -> RegistryState:
+        """The registry the log replays to."""
+        return replay(self.events())
 
     def versions(self) -> list[ModelVersion]:
         """Every registered version, ascending."""
-        with self._transaction(write=False) as conn:
-            return self._select(conn)
+        return list(self.state().versions)
 
     def get(self, version: int) -> ModelVersion:
         """One version; RegistryError naming the existing versions when it is not there."""
-        with self._transaction(write=False) as conn:
-            return self._get(conn, version)
+        return _get(self.state(), version, self.root)
 
     def champion(self) -> ModelVersion | None:
         """The version serving now, or None before the first promotion."""
-        with self._transaction(write=False) as conn:
-            return self._champion(conn)
+        return self.state().champion
 
     def history(self, version: int | None = None) -> list[Event]:
         """Every event in order; with `version`, the events that involve that version."""
-        with self._transaction(write=False) as conn:
-            where = ""
-            args: tuple[int, ...] = ()
-            if version is not None:
-                self._get(conn, version)
-                where, args = "WHERE version = ? OR previous_champion = ?", (version, version)
-            rows = conn.execute(
-                "SELECT id, at, kind, version, previous_champion, actor, reasons, note "
-                f"FROM events {where} ORDER BY id",
-                args,
-            ).fetchall()
-        return [event_from_row(self.database, row) for row in rows]
-
-    def artifact_path(self, version: ModelVersion) -> Path:
-        """Absolute path of the stored model file of `version`."""
-        return (self.root / version.artifact).resolve()
+        state = self.state()
+        if version is None:
+            return list(state.history)
+        _get(state, version, self.root)
+        return [e for e in state.history if version in (e.version, e.previous_champion)]
 
     # --- writing -----------------------------------------------------------------------------
 
-    def _event(
-        self,
-        conn: sqlite3.Connection,
-        kind: str,
-        version: int,
-        previous: int | None,
-        actor: str,
-        reasons: tuple[Reason, ...] = (),
-        note: str | None = None,
-    ) -> None:
-        conn.execute(
-            "INSERT INTO events (at, kind, version, previous_champion, actor, reasons, note) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (_now(), kind, version, previous, actor, _dumps([asdict(r) for r in reasons]), note),
-        )
+    def _add(self, event: RegistryEvent) -> RegistryEvent:
+        return write_event(self.root, event)
 
-    def _set_champion(self, conn: sqlite3.Connection, version: int, old_status: str) -> None:
-        # demote first: the one_champion index refuses two champions even for a moment
-        conn.execute(
-            "UPDATE versions SET status = ? WHERE status = 'champion' AND version != ?",
-            (old_status, version),
-        )
-        conn.execute("UPDATE versions SET status = 'champion' WHERE version = ?", (version,))
-
-    def _register(
-        self, conn: sqlite3.Connection, candidate: Candidate, artifact: str, actor: str
-    ) -> tuple[int, bool]:
-        """Find or add the version of `candidate` and record its score on its test split."""
-        row = conn.execute(
-            "SELECT version FROM versions WHERE model_sha256 = ?", (candidate.model_sha256,)
-        ).fetchone()
-        if row is not None:
-            self._score(conn, row[0], candidate)
-            return row[0], False
-        version = conn.execute("SELECT coalesce(max(version), 0) + 1 FROM versions").fetchone()[0]
-        conn.execute(
-            "INSERT INTO versions VALUES (?, ?, ?, 'challenger', ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                version,
-                candidate.model_sha256,
-                _now(),
-                artifact,
-                _dumps(candidate.calibration),
-                _dumps(candidate.metrics),
-                candidate.test_split_sha256,
-                candidate.git_commit,
-                None if candidate.git_dirty is None else int(candidate.git_dirty),
-                _dumps(candidate.environment),
-                _dumps(candidate.lineage),
-            ),
-        )
-        champion = self._champion(conn)
-        self._event(
-            conn, "registered", version, None if champion is None else champion.version, actor
-        )
-        self._score(conn, version, candidate)
-        return version, True
-
-    def _score(self, conn: sqlite3.Connection, version: int, candidate: Candidate) -> None:
-        conn.execute(
-            "INSERT OR REPLACE INTO scores (version, test_split_sha256, metrics) VALUES (?, ?, ?)",
-            (version, candidate.test_split_sha256, _dumps(candidate.metrics)),
-        )
-
-    def register(self, candidate: Candidate, actor: str = "release") -> tuple[ModelVersion, bool]:
-        """Store the model and record it (idempotent on its sha256); True when it is new."""
-        artifact = store_artifacts(self.root, candidate)
-        with self._transaction(write=True) as conn:
-            version, new = self._register(conn, candidate, artifact, actor)
-            return self._get(conn, version), new
+    def _register(self, state: RegistryState, candidate: Candidate, actor: str) -> None:
+        """Add a registered event for a new model, or a scored event for a new test split."""
+        known = state.by_sha256(candidate.model_sha256)
+        if known is not None and candidate.test_split_sha256 in known.scores:
+            return
+        split = {"test_split_sha256": candidate.test_split_sha256, "metrics": candidate.metrics}
+        if known is not None:
+            self._add(RegistryEvent("scored", now(), candidate.model_sha256, actor, data=split))
+            return
+        data: dict[str, Any] = {
+            **split,
+            "model": dict(candidate.model_file) or {"path": candidate.model_path.as_posix()},
+            "calibration": {
+                "values": candidate.calibration,
+                "file": dict(candidate.calibration_file),
+            },
+            "git_commit": candidate.git_commit,
+            "git_dirty": candidate.git_dirty,
+            "environment": candidate.environment,
+            "lineage": candidate.lineage,
+        }
+        self._add(RegistryEvent("registered", now(), candidate.model_sha256, actor, data=data))
 
     def release(
         self,
         candidate: Candidate,
         decide: Decide,
+        gate: str,
         actor: str = "release",
-        snapshot_to: Path | None = None,
         on_champion: OnChampion | None = None,
     ) -> ReleaseOutcome:
-        """Register `candidate`, ask `decide` against the current champion, record the outcome.
+        """Register `candidate`, ask `decide` against the champion, and record the decision.
 
-        The read of the champion, the decision and its recording share one write lock, so
-        concurrent releases are decided one after the other, each against the real champion.
-        With `snapshot_to`, the database as the decision found it is copied there first; with
-        `on_champion`, the champion afterwards (changed or not) is handed to it before the
-        outcome commits (see OnChampion).
+        `gate` identifies the gate's settings (a digest of them). When the log already holds
+        the decision for this model, test split and gate, it is not taken again: the decision is
+        recomputed against the log as it was then and must agree with the recorded one (a
+        RegistryError otherwise: the log was altered), and nothing is written. So re-running
+        release, in any clone, gives the same outcome and leaves the log unchanged.
         """
-        artifact = store_artifacts(self.root, candidate)
-        with self._transaction(write=True) as conn:
-            if snapshot_to is not None:
-                backup(self.database, snapshot_to, self.timeout)
-            version, new = self._register(conn, candidate, artifact, actor)
-            challenger = self._get(conn, version)
-            before = self._champion(conn)
-            decision = decide(challenger, before)
-            previous = None if before is None else before.version
-            if decision.promoted:
-                self._set_champion(conn, version, "retired")
-            elif challenger.status == "challenger":
-                # only a never-promoted model is marked rejected; a former champion keeps its story
-                conn.execute(
-                    "UPDATE versions SET status = 'rejected' WHERE version = ?", (version,)
+        with self._locked():
+            events = self.events()
+            index = _decision_index(events, candidate, gate)
+            if index is None:
+                self._register(replay(events), candidate, actor)
+                state = self.state()
+                challenger = _must(state.by_sha256(candidate.model_sha256))
+                before = state.champion
+                decision = decide(challenger, before)
+                self._add(
+                    RegistryEvent(
+                        "promoted" if decision.promoted else "rejected",
+                        now(),
+                        candidate.model_sha256,
+                        actor,
+                        replaces=None if before is None else before.model_sha256,
+                        reasons=tuple(r.to_dict() for r in decision.reasons),
+                        data={"test_split_sha256": candidate.test_split_sha256, "gate": gate},
+                    )
                 )
-            kind = "promoted" if decision.promoted else "rejected"
-            self._event(conn, kind, version, previous, actor, decision.reasons)
-            after = self._champion(conn)
-            if after is not None and on_champion is not None:
-                on_champion(after)
-            return ReleaseOutcome(self._get(conn, version), new, before, decision, after)
+                events = self.events()
+                index = _decision_index(events, candidate, gate)
+            outcome = _outcome(self.root, events, _must(index), candidate, decide)
+            champion = self.state().champion
+            if champion is not None and on_champion is not None:
+                on_champion(champion)
+            return outcome
 
     def promote(
         self, version: int, reason: str, actor: str, on_champion: OnChampion | None = None
     ) -> ModelVersion:
         """Make any registered `version` the champion by hand (an override of the gate);
-        `on_champion` gets the new champion before the change commits (see OnChampion)."""
-        with self._transaction(write=True) as conn:
-            target = self._get(conn, version)
-            before = self._champion(conn)
+        `on_champion` gets the new champion while the lock is held (see OnChampion)."""
+        with self._locked():
+            state = self.state()
+            target = _get(state, version, self.root)
+            before = state.champion
             if before is not None and before.version == version:
                 raise RegistryError(
                     f"v{version} is already the champion",
                     "nothing to do; `pedigree models list` shows every version",
                 )
-            self._set_champion(conn, version, "retired")
-            previous = None if before is None else before.version
-            self._event(
-                conn, "manual-promote", target.version, previous, actor, note=reason or None
+            written = self._add(
+                RegistryEvent(
+                    "manual-promote",
+                    now(),
+                    target.model_sha256,
+                    actor,
+                    replaces=None if before is None else before.model_sha256,
+                    note=reason or None,
+                )
             )
-            after = self._get(conn, version)
-            if on_champion is not None:
-                on_champion(after)
+            after = _must(self.state().champion)
+            self._hand_over(on_champion, after, written)
             return after
 
     def rollback(
@@ -367,42 +257,132 @@ class Registry:
 
         Returns (demoted, restored). Repeated rollbacks walk further back: rolled-back versions
         are never restored by a rollback (a human can still promote one). `on_champion` gets the
-        restored champion before the change commits (see OnChampion).
+        restored champion while the lock is held (see OnChampion).
         """
-        with self._transaction(write=True) as conn:
-            current = self._champion(conn)
+        with self._locked():
+            state = self.state()
+            current = state.champion
             if current is None:
                 raise RegistryError(
                     f"there is no champion to roll back in the registry at {self.root}",
                     PROMOTE_HINT,
                 )
-            marks = ", ".join("?" * len(CHAMPION_EVENTS))
-            row = conn.execute(
-                f"SELECT e.version FROM events e JOIN versions v ON v.version = e.version "
-                f"WHERE e.kind IN ({marks}) AND e.version != ? AND v.status != 'rolled-back' "
-                "ORDER BY e.id DESC LIMIT 1",
-                (*CHAMPION_EVENTS, current.version),
-            ).fetchone()
-            if row is None:
+            restore = _earlier_champion(state, current)
+            if restore is None:
                 raise RegistryError(
                     f"there is no earlier champion to roll back to from v{current.version}",
                     PROMOTE_HINT,
                 )
-            self._set_champion(conn, row[0], "rolled-back")
-            self._event(conn, "rolled-back", row[0], current.version, actor, note=reason or None)
-            restored = self._get(conn, row[0])
-            if on_champion is not None:
-                on_champion(restored)
-            return self._get(conn, current.version), restored
+            written = self._add(
+                RegistryEvent(
+                    "rolled-back",
+                    now(),
+                    restore.model_sha256,
+                    actor,
+                    replaces=current.model_sha256,
+                    note=reason or None,
+                )
+            )
+            after = self.state()
+            restored = _must(after.champion)
+            self._hand_over(on_champion, restored, written)
+            return _must(after.by_sha256(current.model_sha256)), restored
 
     def publish(self, on_champion: OnChampion) -> ModelVersion:
-        """Hand the champion to `on_champion` under the write lock, changing nothing: re-writes
-        what the champion implies (the serving manifest) while no one can change it."""
-        with self._transaction(write=True) as conn:
-            champion = self._champion(conn)
+        """Hand the champion to `on_champion` under the lock, changing nothing: re-writes what
+        the champion implies (the serving manifest) while no one can change it."""
+        with self._locked():
+            champion = self.state().champion
             if champion is None:
                 raise RegistryError(
                     f"the registry at {self.root} has no champion to serve", PROMOTE_HINT
                 )
             on_champion(champion)
             return champion
+
+
+T = TypeVar("T")
+
+
+def _must(value: T | None) -> T:
+    if value is None:  # the log was just written and read back under the lock
+        raise RegistryError(
+            "the registry changed under its lock", "run the command again; report it if it recurs"
+        )
+    return value
+
+
+def _get(state: RegistryState, version: int, root: Path) -> ModelVersion:
+    found = state.by_number(version)
+    if found is not None:
+        return found
+    hint = (
+        "existing versions: " + ", ".join(f"v{v.version}" for v in state.versions)
+        if state.versions
+        else "the registry is empty: run the pipeline (`pedigree run`) to release a model"
+    )
+    raise RegistryError(f"no model version {version} in the registry at {root}", hint)
+
+
+def _decision_index(
+    events: tuple[RegistryEvent, ...], candidate: Candidate, gate: str
+) -> int | None:
+    """Where the log holds the gate's decision on this model and test split (the first one)."""
+    for index, event in enumerate(events):
+        if (
+            event.kind in DECISION_KINDS
+            and event.model_sha256 == candidate.model_sha256
+            and event.data.get("test_split_sha256") == candidate.test_split_sha256
+            and event.data.get("gate") == gate
+        ):
+            return index
+    return None
+
+
+def _outcome(
+    root: Path,
+    events: tuple[RegistryEvent, ...],
+    index: int,
+    candidate: Candidate,
+    decide: Decide,
+) -> ReleaseOutcome:
+    """The release outcome recorded at `events[index]`, re-decided from the log before it."""
+    recorded = events[index]
+    before = replay(events[:index])
+    challenger = _must(before.by_sha256(candidate.model_sha256))
+    decision = decide(challenger, before.champion)
+    reasons = tuple(Reason(**r) for r in recorded.reasons)
+    if decision != GateDecision(recorded.kind == "promoted", reasons):
+        raise RegistryError(
+            f"{events_dir(root) / recorded.name}: the recorded decision "
+            f"({recorded.kind}) is not what the gate decides from the log before it: the log "
+            "was altered, or an event was removed",
+            f"restore the registry's events from git (`git checkout -- {root}`)",
+        )
+    after = replay(events[: index + 1])
+    first = not any(
+        e.kind in DECISION_KINDS and e.model_sha256 == candidate.model_sha256
+        for e in events[:index]
+    )
+    return ReleaseOutcome(
+        challenger=_must(after.by_sha256(candidate.model_sha256)),
+        newly_registered=first,
+        champion_before=before.champion,
+        decision=decision,
+        champion_after=after.champion,
+    )
+
+
+def _earlier_champion(state: RegistryState, current: ModelVersion) -> ModelVersion | None:
+    """The most recent champion before `current` that was not rolled back."""
+    for event in reversed(state.history):
+        if event.superseded or event.kind not in ("promoted", "manual-promote", "rolled-back"):
+            continue
+        candidate = state.by_number(event.version)
+        if (
+            candidate is not None
+            and candidate.version != current.version
+            and candidate.status != "rolled-back"
+        ):
+            return candidate
+    return None

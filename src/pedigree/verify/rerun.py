@@ -1,4 +1,9 @@
-"""Re-running one stage in a scratch workspace, as `dvc repro` would have run it."""
+"""Re-running one stage in a scratch workspace, as `dvc repro` would have run it.
+
+A stage that appends to a log it reads (release and the model registry) must find in it the
+decision it recorded: when the re-run adds files to the log, the log lacked that decision and the
+stage is reported as not reproduced, with the files it added.
+"""
 
 from __future__ import annotations
 
@@ -13,11 +18,12 @@ from pathlib import Path
 
 from pedigree.envvars import OUTPUT_MODE_ENV as OUTPUT_MODE
 from pedigree.lineage import store
+from pedigree.lineage.hashing import Ignore, content_hash
 from pedigree.lineage.record import LineageRecord
 from pedigree.stagerun import stage_log
 from pedigree.verify.compare import OutputCheck, compare_outputs
 from pedigree.verify.envdiff import Difference, differences
-from pedigree.verify.workspace import Locked, LockedStage, Placed, build, command, place_state
+from pedigree.verify.workspace import Locked, LockedStage, Placed, build, command
 
 LOG_TAIL = 15
 
@@ -90,15 +96,47 @@ def _recorded_record(root: Path, locked: LockedStage) -> LineageRecord | None:
     return record if record is not None and store.outputs_match(record, outs) else None
 
 
-def rerun(root: Path, cache: Path, locked: LockedStage, keep: bool) -> StageVerification:
-    """Re-run `locked` from its recorded inputs in a fresh scratch folder and compare outputs."""
+def _files(folder: Path) -> set[str]:
+    return {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()}
+
+
+def _log_checks(
+    stage: str, scratch: Path, placed: list[Placed], before: dict[str, set[str]]
+) -> list[OutputCheck]:
+    """A failing check for every log the re-run added files to (it lacked the decision)."""
+    checks = []
+    for item in placed:
+        if item.path not in before:
+            continue
+        added = sorted(_files(scratch / item.path) - before[item.path])
+        if not added:
+            continue
+        found = content_hash(scratch / item.path, Ignore(scratch))
+        why = (
+            f"the log {item.path} lacks the decision this run recorded: the re-run decided "
+            "anew and added the files below (check out the commit whose log holds it, or "
+            "restore the log from git)"
+        )
+        details = (why, *(f"extra:   {name}" for name in added))
+        checks.append(
+            OutputCheck(stage, item.path, item.md5, None if found is None else found.md5, details)
+        )
+    return checks
+
+
+def rerun(
+    root: Path, cache: Path, locked: LockedStage, keep: bool, logs: frozenset[str] = frozenset()
+) -> StageVerification:
+    """Re-run `locked` from its recorded inputs in a fresh scratch folder and compare outputs.
+
+    `logs`: deps that are append-only logs the stage writes to (see `pedigree.verify.workspace`).
+    """
     scratch = Path(tempfile.mkdtemp(prefix=f"pedigree-verify-{locked.name}-"))
     started = time.monotonic()
     recorded = _recorded_record(root, locked)
     try:
-        placed = build(root, cache, locked, scratch)
-        if recorded is not None:
-            place_state(root, locked.name, recorded.state, scratch)
+        placed = build(root, cache, locked, scratch, logs)
+        before = {p.path: _files(scratch / p.path) for p in placed if p.path in logs}
         done = subprocess.run(
             command(locked), cwd=scratch, env=_env(), capture_output=True, text=True, check=False
         )
@@ -109,6 +147,7 @@ def rerun(root: Path, cache: Path, locked: LockedStage, keep: bool) -> StageVeri
             text = log.read_text(encoding="utf-8", errors="replace") if log.is_file() else ""
             tail = tuple((text + done.stderr).strip().splitlines()[-LOG_TAIL:])
         checks = compare_outputs(locked.name, locked.outs, scratch, cache)
+        checks += _log_checks(locked.name, scratch, placed, before)
         rerun_record = store.read_current(scratch, locked.name)
         diffs = (
             differences(recorded, rerun_record)

@@ -6,6 +6,10 @@ only when the workspace copy still has the recorded hash (code folders, locks an
 metrics live in git, not in the cache). params.yaml gets the recorded values of the stage's
 params. Everything is copied, never linked, so a stage cannot reach back into the cache or the
 user's files.
+
+An append-only log among the deps (the model registry's event folder, which release reads and
+appends to) is taken from the working tree even when it has grown since the recorded run: events
+are only ever added, and the stage finds its recorded decision in the log (see `rerun`).
 """
 
 from __future__ import annotations
@@ -20,7 +24,6 @@ import yaml
 
 from pedigree.errors import PedigreeError
 from pedigree.lineage.hashing import Ignore, content_hash
-from pedigree.lineage.record import StateSnapshot
 from pedigree.project import PARAMS_FILE
 from pedigree.verify.cache import object_path, read_listing
 
@@ -86,7 +89,7 @@ class Placed:
 
     path: str
     md5: str
-    source: str  # "cache" | "workspace"
+    source: str  # "cache" | "workspace" | "workspace log" (an append-only log, as it is now)
 
 
 def _copy_from_cache(cache: Path, item: Locked, target: Path) -> bool:
@@ -120,16 +123,28 @@ def _copy_path(source: Path, target: Path, ignore: Ignore) -> None:
         shutil.copyfile(source, target)
 
 
-def place_input(root: Path, cache: Path, stage: str, item: Locked, scratch: Path) -> Placed:
-    """Put `item` into `scratch` at its recorded hash; VerifyInputError when impossible."""
+def place_input(
+    root: Path,
+    cache: Path,
+    stage: str,
+    item: Locked,
+    scratch: Path,
+    logs: frozenset[str] = frozenset(),
+) -> Placed:
+    """Put `item` into `scratch` at its recorded hash; VerifyInputError when impossible.
+
+    An item in `logs` (append-only folders) is copied from the working tree as it is now."""
     target = scratch / item.path
-    if _copy_from_cache(cache, item, target):
+    if item.path not in logs and _copy_from_cache(cache, item, target):
         return Placed(item.path, item.md5, "cache")
     ignore = Ignore(root)
     found = content_hash(root / item.path, ignore)
     if found is not None and found.md5 == item.md5:
         _copy_path(root / item.path, target, ignore)
         return Placed(item.path, item.md5, "workspace")
+    if found is not None and found.is_dir and item.path in logs:
+        _copy_path(root / item.path, target, ignore)
+        return Placed(item.path, found.md5, "workspace log")
     now = "missing" if found is None else f"now {found.md5}"
     raise VerifyInputError(
         f"stage '{stage}': input {item.path} as recorded in dvc.lock ({item.md5}) is neither in "
@@ -159,14 +174,17 @@ def write_params(root: Path, locked: LockedStage, scratch: Path) -> None:
     (scratch / PARAMS_FILE).write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
 
 
-def build(root: Path, cache: Path, locked: LockedStage, scratch: Path) -> list[Placed]:
-    """Fill `scratch` with everything `locked` needs to run; return where each input came from."""
+def build(
+    root: Path, cache: Path, locked: LockedStage, scratch: Path, logs: frozenset[str] = frozenset()
+) -> list[Placed]:
+    """Fill `scratch` with everything `locked` needs to run; return where each input came from
+    (`logs`: the append-only folders, see `place_input`)."""
     for name in SUPPORT_FILES:
         if (root / name).is_file():
             (scratch / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(root / name, scratch / name)
     write_params(root, locked, scratch)
-    return [place_input(root, cache, locked.name, dep, scratch) for dep in locked.deps]
+    return [place_input(root, cache, locked.name, dep, scratch, logs) for dep in locked.deps]
 
 
 def command(locked: LockedStage) -> list[str]:
@@ -176,26 +194,3 @@ def command(locked: LockedStage) -> list[str]:
             f"stage '{locked.name}' has no command in dvc.lock", "re-run it with `pedigree run`"
         )
     return shlex.split(locked.cmd)
-
-
-def place_state(root: Path, stage: str, state: dict[str, StateSnapshot], scratch: Path) -> None:
-    """Put back the state a stateful stage read (its registry), from the recorded snapshots."""
-    import hashlib
-
-    for name, item in sorted(state.items()):
-        if Path(item.path).is_absolute():
-            raise VerifyInputError(
-                f"stage '{stage}': its {name} lives outside the project ({item.path}): verify "
-                "cannot replay it without touching it",
-                "keep the registry inside the project (params.yaml release.registry) to verify it",
-            )
-        source = Path(item.snapshot) if Path(item.snapshot).is_absolute() else root / item.snapshot
-        if not source.is_file() or hashlib.sha256(source.read_bytes()).hexdigest() != item.sha256:
-            raise VerifyInputError(
-                f"stage '{stage}': the snapshot of its {name} as it ran ({item.snapshot}) is "
-                "missing or changed",
-                f"it cannot be replayed; re-run it with `pedigree run --stage {stage} --force`",
-            )
-        target = scratch / item.path
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(source, target)

@@ -12,11 +12,11 @@ from pedigree.cli.main import main
 from pedigree.cli.models import GIT_HINT
 from pedigree.registry.store import Registry
 from tests.conftest import make_project
-from tests.unit.registry.test_store import better, make_candidate
+from tests.unit.registry.test_store import GATE, better, make_candidate, open_registry
 
 RELEASE = """\
 release:
-  registry: .pedigree/registry
+  registry: registry/pets
   serving:
     name: pets-segmentation
     namespace: pedigree
@@ -33,10 +33,14 @@ def proj(tmp_path: Path) -> Path:
     root = make_project(tmp_path / "proj")
     with (root / "params.yaml").open("a", encoding="utf-8") as handle:
         handle.write(RELEASE)
-    registry = Registry(root / ".pedigree" / "registry")
+    registry = open_registry(root, root / "registry" / "pets")
     for content, score in ((b"one", 0.5), (b"two", 0.7), (b"three", 0.6)):
-        registry.release(make_candidate(tmp_path / "models", content, score), better)
+        registry.release(make_candidate(tmp_path / "models", content, score), better, GATE)
     return root
+
+
+def store(proj: Path) -> Registry:
+    return open_registry(proj, proj / "registry" / "pets")
 
 
 def run(proj: Path, *args: str) -> int:
@@ -71,7 +75,8 @@ def test_list_json_is_stable_and_complete(proj: Path, capsys: pytest.CaptureFixt
     assert [v["version"] for v in data["versions"]] == [1, 2, 3]
     assert set(data["versions"][0]) >= {"model_sha256", "scores", "lineage", "environment"}
     assert out == json.dumps(data, indent=2, sort_keys=True) + "\n"
-    assert data["registry"] == str((proj / ".pedigree" / "registry").resolve())
+    assert data["registry"] == str((proj / "registry" / "pets").resolve())
+    assert data["superseded"] == []
 
 
 def test_show_prints_every_field_and_history(
@@ -96,7 +101,9 @@ def test_show_json(proj: Path, capsys: pytest.CaptureFixture[str]) -> None:
         "registered",  # v3 registered while v2 was champion
         "rejected",
     ]
-    assert Path(data["artifact_path"]).read_bytes() == b"two"
+    model = data["version"]["files"]["model"]
+    assert model["sha256"] == make_candidate(proj / "x", b"two").model_sha256
+    assert set(model) == {"path", "md5", "size", "sha256"}
 
 
 def test_promote_writes_the_serving_manifest(
@@ -109,7 +116,7 @@ def test_promote_writes_the_serving_manifest(
     deployment, _ = yaml.safe_load_all(manifest.read_text(encoding="utf-8"))
     sha1 = make_candidate(proj / "x", b"one").model_sha256
     assert deployment["metadata"]["annotations"]["pedigree.dev/model-sha256"] == sha1
-    history = Registry(proj / ".pedigree" / "registry").history()
+    history = store(proj).history()
     assert (history[-1].kind, history[-1].note) == ("manual-promote", "compare in production")
 
 
@@ -159,12 +166,12 @@ def test_a_missing_registry_says_how_to_get_one(
     root = make_project(tmp_path / "empty")
     assert run(root, "list") == 2
     err = capsys.readouterr().err
-    assert f"error: no model registry at {(root / '.pedigree' / 'registry').resolve()}" in err
+    assert f"error: no model registry at {(root / 'registry').resolve()}" in err
     assert (
         "hint: run the pipeline (`pedigree run`) to release a first model, or pass --registry"
         in err
     )
-    assert not (root / ".pedigree").exists()  # looking does not create a registry
+    assert not (root / ".pedigree").exists() and not (root / "registry").exists()
 
 
 def test_registry_flag_overrides_params(
@@ -172,7 +179,7 @@ def test_registry_flag_overrides_params(
 ) -> None:
     assert run(proj, "list", "--registry", str(tmp_path / "nowhere"), "--json") == 2
     assert "no model registry at" in json.loads(capsys.readouterr().out)["error"]
-    flag = str(proj / ".pedigree" / "registry")
+    flag = str(proj / "registry" / "pets")
     assert main(["-C", str(tmp_path), "models", "list", "--registry", flag]) == 2  # no project
     assert "no pedigree project" in capsys.readouterr().err
 
@@ -184,10 +191,12 @@ def test_promote_with_invalid_serving_changes_nothing(
     params.write_text(params.read_text(encoding="utf-8").replace("replicas: 1", "replicas: 0"))
     assert run(proj, "promote", "v1") == 2
     assert "[release.serving.replicas]" in capsys.readouterr().err
-    assert Registry(proj / ".pedigree" / "registry").champion().version == 2  # type: ignore[union-attr]
+    assert store(proj).champion().version == 2  # type: ignore[union-attr]
 
 
-@pytest.mark.parametrize("command", ["list", "show", "promote", "rollback"])
+@pytest.mark.parametrize(
+    "command", ["list", "show", "get", "promote", "rollback", "manifest", "import"]
+)
 def test_every_models_command_has_help_with_an_example(
     command: str, capsys: pytest.CaptureFixture[str]
 ) -> None:

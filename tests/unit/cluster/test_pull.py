@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -15,11 +16,40 @@ from pedigree.spec.checks import load_spec
 REPO_ROOT = Path(__file__).resolve().parents[3]
 
 
-def test_stateful_stages_and_their_downstream_are_not_pulled() -> None:
+def test_pets_is_pulled_whole_release_included() -> None:
+    # The registry is files in git: release is restored like any stage, its events come home.
     spec = load_spec(REPO_ROOT / "pipelines" / "pets.yaml")
     restore, left_out = pullable(spec)
-    assert left_out == ["release"]
-    assert restore == ["ingest", "transform", "tune", "train", "calibrate", "evaluate"]
+    assert left_out == []
+    assert restore[-1] == "release" and len(restore) == 7
+
+
+def test_stateful_stages_and_their_downstream_are_not_pulled(tmp_path: Path) -> None:
+    path = tmp_path / "kept.yaml"
+    path.write_text(
+        textwrap.dedent(
+            """\
+            apiVersion: pedigree/v1
+            kind: Pipeline
+            metadata: {name: kept}
+            spec:
+              stages:
+                - {name: a, cmd: [python, -m, stages.a], outs: [data/a]}
+                - name: b
+                  cmd: [python, -m, stages.b]
+                  deps: [data/a]
+                  outs: [data/b]
+                  stateful: true
+                  state: [.pedigree/b]
+                - {name: c, cmd: [python, -m, stages.c], deps: [data/b], outs: [data/c]}
+                - {name: d, cmd: [python, -m, stages.d], deps: [data/a], outs: [data/d]}
+            """
+        ),
+        encoding="utf-8",
+    )
+    restore, left_out = pullable(load_spec(path))
+    assert restore == ["a", "d"]
+    assert left_out == ["b", "c"]
 
 
 def _record(commit: str | None) -> str:

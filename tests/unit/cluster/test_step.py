@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from pedigree.cluster import step
+from pedigree.cluster.files import Published, StepFile, StepFilesError
 from pedigree.errors import PedigreeError
 
 
@@ -30,11 +31,42 @@ class FakeDvc:
         return 1 if self.fail and args[0] == self.fail else 0
 
 
+NOTHING = Published((), ())
+
+
+class FakeWatch:
+    """Notes when the work tree was watched (how many dvc calls before) and what was sent."""
+
+    def __init__(self, dvc: FakeDvc, sent: Published | Exception = NOTHING) -> None:
+        self.dvc = dvc
+        self.sent = sent
+        self.watched_after: int | None = None
+        self.sent_after: int | None = None
+
+    def __call__(self, config: step.StepConfig, env: Mapping[str, str]):
+        self.watched_after = len(self.dvc.calls)
+
+        def send() -> Published:
+            self.sent_after = len(self.dvc.calls)
+            if isinstance(self.sent, Exception):
+                raise self.sent
+            return self.sent
+
+        return send
+
+
 def _run(
-    config: step.StepConfig, dvc: FakeDvc, image=None, published: int = 1
+    config: step.StepConfig,
+    dvc: FakeDvc,
+    image=None,
+    published: int = 1,
+    watch: FakeWatch | None = None,
 ) -> tuple[int, list[str]]:
     said: list[str] = []
-    code = step.run_step(config, dvc, lambda pod, ns: image, lambda c: published, said.append)
+    watch = watch or FakeWatch(dvc)
+    code = step.run_step(
+        config, dvc, lambda pod, ns: image, lambda c: published, said.append, watch, lambda c: 0
+    )
     return code, said
 
 
@@ -94,9 +126,60 @@ def test_records_that_cannot_be_published_fail_the_step(tmp_path: Path) -> None:
         raise OSError("bucket gone")
 
     said: list[str] = []
-    code = step.run_step(_config(tmp_path), FakeDvc(), lambda p, n: None, publish, said.append)
+    dvc = FakeDvc()
+    code = step.run_step(
+        _config(tmp_path), dvc, lambda p, n: None, publish, said.append, FakeWatch(dvc), lambda c: 0
+    )
     assert code == 1
     assert "error: cannot copy lineage records to the remote: bucket gone" in said
+
+
+def test_files_for_git_are_sent_after_the_stage_and_before_the_push(tmp_path: Path) -> None:
+    dvc = FakeDvc()
+    event = StepFile("registry/pets/events/x.json", "a" * 64, 10)
+    watch = FakeWatch(dvc, Published((event,), ("stages/x.py, which holds code: left out",)))
+    code, said = _run(_config(tmp_path), dvc, watch=watch)
+    assert code == 0
+    # watched once the remote is set, right before repro; sent after repro, before the push
+    assert dvc.calls[watch.watched_after or 0] == ["repro", "--pull", "train"]
+    assert dvc.calls[watch.sent_after or 0][0] == "push"
+    assert any(
+        "1 file(s) for git copied to the remote: registry/pets/events/x.json" in s for s in said
+    )
+    assert any(s.startswith("warning: stages/x.py") for s in said)
+
+
+def test_files_that_cannot_be_sent_fail_the_step_before_the_push(tmp_path: Path) -> None:
+    dvc = FakeDvc()
+    watch = FakeWatch(dvc, StepFilesError("bucket gone", "check it"))
+    code, said = _run(_config(tmp_path), dvc, watch=watch)
+    assert code == 1
+    assert not any(call[0] == "push" for call in dvc.calls)
+    assert any(
+        "cannot copy the stage's files for git to the remote: bucket gone" in s for s in said
+    )
+
+
+def test_a_failed_stage_sends_no_files(tmp_path: Path) -> None:
+    dvc = FakeDvc(fail="repro")
+    watch = FakeWatch(dvc)
+    code, _ = _run(_config(tmp_path), dvc, watch=watch)
+    assert code == 1
+    assert watch.watched_after is not None and watch.sent_after is None
+
+
+def test_a_work_tree_git_cannot_read_fails_the_step_before_it_runs(tmp_path: Path) -> None:
+    def watch(config: step.StepConfig, env: Mapping[str, str]):
+        raise StepFilesError("cannot list the files the stage changed", "install git")
+
+    said: list[str] = []
+    dvc = FakeDvc()
+    code = step.run_step(
+        _config(tmp_path), dvc, lambda p, n: None, lambda c: 1, said.append, watch, lambda c: 0
+    )
+    assert code == 1
+    assert not any(call[0] == "repro" for call in dvc.calls)
+    assert any("cannot list the files the stage changed" in s for s in said)
 
 
 def test_missing_remote_is_named(tmp_path: Path) -> None:

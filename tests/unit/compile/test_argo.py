@@ -319,14 +319,13 @@ def test_state_paths_live_on_the_state_volume(tmp_path: Path) -> None:
         assert all(v["name"] != "state" for v in steps[name]["volumes"])
 
 
-def test_pets_release_keeps_the_registry_on_the_state_volume() -> None:
+def test_pets_release_reads_the_registry_from_the_checkout() -> None:
+    # The registry is files in git (registry/pets): the release step reads it from the
+    # checked-out revision, so no pets step mounts anything but /tmp.
     steps = _steps(workflow_template_object(api.load(REPO_ROOT).spec))
-    mounts = steps["release"]["container"]["volumeMounts"]
-    assert {
-        "name": "state",
-        "mountPath": "/workspace/.pedigree/registry",
-        "subPath": ".pedigree/registry",
-    } in mounts
+    assert steps["release"]["container"]["volumeMounts"] == [{"name": "tmp", "mountPath": "/tmp"}]
+    for name, step in steps.items():
+        assert step["volumes"] == [{"name": "tmp", "emptyDir": {}}], name
 
 
 def test_parameters_and_their_defaults(tmp_path: Path) -> None:

@@ -204,3 +204,33 @@ def test_threads_and_determinism_come_from_the_variables_not_a_params_section(
         "TF_ENABLE_ONEDNN_OPTS": None,
         "TF_DETERMINISTIC_OPS": None,
     }
+
+
+def test_an_input_the_stage_adds_to_is_recorded_as_it_is_after_the_run(project: Path) -> None:
+    # a stage may append to what it reads (release appends its decision to the registry's log);
+    # dvc.lock hashes deps after the command, so the record must agree with it
+    run = capture.begin(project, "demo", ["python", "stage.py"], {})
+    before = {a.path: a.md5 for a in run.inputs}["data/in.txt"]
+    (project / "data" / "in.txt").write_text("hello\nappended by the stage\n")
+    record = capture.finish(run, 0)
+    after = {a.path: a.md5 for a in record.inputs}
+    assert after["data/in.txt"] == content_hash(project / "data" / "in.txt").md5 != before
+    assert after["stages/demo"] == content_hash(project / "stages/demo").md5
+
+
+def test_inputs_untouched_since_long_before_the_run_are_not_hashed_again(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    old = 1_000_000_000  # 2001: far before the run
+    os.utime(project / "data" / "in.txt", (old, old))
+    run = capture.begin(project, "demo", ["python", "stage.py"], {})
+    hashed: list[tuple[str, ...]] = []
+    real = capture.hash_paths
+    monkeypatch.setattr(
+        capture,
+        "hash_paths",
+        lambda root, paths, ignore: hashed.append(paths) or real(root, paths, ignore),
+    )
+    record = capture.finish(run, 0)
+    assert "data/in.txt" not in [p for paths in hashed for p in paths]
+    assert {a.path: a.md5 for a in record.inputs} == {a.path: a.md5 for a in run.inputs}

@@ -1,121 +1,128 @@
-"""Six processes release at the same moment: no lost or duplicated versions, one champion.
+"""20 promotions and rollbacks at once in one clone: the manifest always names the champion.
 
-Each worker is a separate Python process (SQLite locks are per process, so threads would prove
-less). They meet at a file barrier, then all call Registry(root).release() at once on a registry
-none of them has opened before; the gate sleeps while it holds the write lock, which widens the
-window in which an unserialised read-decide-write would interleave.
+Each writer takes the registry's lock (under .pedigree/locks/), appends its event and rewrites
+the serving manifest before it lets go, so after every round the manifest is exactly the one of
+the champion the log replays to, and the log still replays.
 """
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 import textwrap
 import time
 from pathlib import Path
 
-from pedigree.registry.store import Registry
-from tests.unit.registry.test_store import SPLIT_A, make_candidate
+import pytest
 
-WORKERS = 6
-SCORES = {b"model-0": 0.40, b"model-1": 0.70, b"model-2": 0.55, b"model-3": 0.65}
-# four distinct models plus two more releases of the best one
-CONTENTS = [b"model-0", b"model-1", b"model-2", b"model-3", b"model-1", b"model-1"]
+from pedigree.api import models as models_api
+from pedigree.registry.serving import render_serving_manifest, serving_manifest_path
+from pedigree.registry.settings import serving_settings
+from tests.unit.registry.test_clones import RELEASE
+from tests.unit.registry.test_store import GATE, better, make_candidate, open_registry
+
+WORKERS = 10
+ROUNDS = 2  # 20 promotions and rollbacks, 10 at a time
+
+
+@pytest.fixture
+def served(checked: Path, tmp_path: Path) -> Path:
+    """A checked project whose registry holds v1..v4 (v4 champion) and its manifest."""
+    with (checked / "params.yaml").open("a", encoding="utf-8") as handle:
+        handle.write(RELEASE)
+    registry = open_registry(checked, checked / "registry" / "pets")
+    for content, score in ((b"one", 0.5), (b"two", 0.6), (b"three", 0.7), (b"four", 0.8)):
+        registry.release(make_candidate(tmp_path / "models", content, score), better, GATE)
+    models_api.write_manifest(checked)
+    return checked
+
+
+def manifest(root: Path) -> Path:
+    return serving_manifest_path(root, "pets")
+
+
+def expected(root: Path) -> str:
+    """The manifest text of the champion the log replays to."""
+    champion = open_registry(root, root / "registry" / "pets", create=False).champion()
+    assert champion is not None
+    return render_serving_manifest("pets", champion, serving_settings(root / "params.yaml"))
+
 
 WORKER = textwrap.dedent(
     """
-    import json, sys, time
+    import random, sys, time
     from pathlib import Path
-    from pedigree.registry.records import Candidate, GateDecision, Reason
-    from pedigree.registry.store import Registry
+    from pedigree.api import models as models_api
+    from pedigree.errors import RegistryError
+    from pedigree.registry import serving
 
-    root, spec, barrier, index, count = sys.argv[1:6]
-    fields = json.loads(Path(spec).read_text())
-    fields["model_path"] = Path(fields["model_path"])
-    fields["calibration_path"] = Path(fields["calibration_path"])
-    candidate = Candidate(**fields)
-    barrier = Path(barrier)
-    (barrier / f"ready-{index}").touch()
-    deadline = time.monotonic() + 30
-    while not (barrier / "go").exists():
-        if time.monotonic() > deadline:
-            sys.exit("barrier timed out")
-        time.sleep(0.001)
+    # a slow disk: the manifest write takes a while, which widens the window in which a write
+    # made outside the registry's lock would land after a later champion's
+    write = serving.write_serving_manifest
 
-    def decide(challenger, champion):
-        time.sleep(0.05)  # hold the write lock a while: racing writers must wait, not interleave
-        split = challenger.test_split_sha256
-        if champion is None:
-            return GateDecision(True, (Reason("champion/challenger", True, "first"),))
-        if champion.version == challenger.version:
-            return GateDecision(True, (Reason("champion/challenger", True, "already"),))
-        mine = challenger.scores[split]["mean_iou"]
-        theirs = champion.scores[split]["mean_iou"]
-        ok = mine > theirs
-        return GateDecision(ok, (Reason("champion/challenger", ok, f"{mine} vs {theirs}"),))
+    def slow_write(*args):
+        time.sleep(rng.random() * 0.03)
+        return write(*args)
 
-    outcome = Registry(Path(root), timeout=30).release(candidate, decide, actor=f"w{index}")
-    print(json.dumps(outcome.to_dict()))
+    serving.write_serving_manifest = slow_write
+
+    root, barrier, index, rounds = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3], int(sys.argv[4])
+    rng = random.Random(int(index))
+    for r in range(rounds):
+        deadline = time.monotonic() + 30
+        while not (barrier / f"go-{r}").exists():
+            if time.monotonic() > deadline:
+                sys.exit("barrier timed out")
+            time.sleep(0.0005)
+        try:
+            if rng.random() < 0.5:
+                models_api.rollback(root, "race", actor=f"w{index}")
+            else:
+                models_api.promote(root, rng.randint(1, 4), "race", actor=f"w{index}")
+        except RegistryError:
+            pass  # already the champion / nothing to roll back to: a normal refusal
+        (barrier / f"done-{r}-{index}").touch()
     """
 )
 
 
-def test_simultaneous_releases_serialise(tmp_path: Path) -> None:
-    root = tmp_path / "registry"
+def test_concurrent_promotions_and_rollbacks_leave_the_champions_manifest(
+    served: Path, tmp_path: Path
+) -> None:
     barrier = tmp_path / "barrier"
     barrier.mkdir()
-    procs = []
-    for index, content in enumerate(CONTENTS):
-        candidate = make_candidate(tmp_path / f"w{index}", content, SCORES[content])
-        spec = tmp_path / f"w{index}.json"
-        fields = {**candidate.__dict__}
-        fields["model_path"] = str(candidate.model_path)
-        fields["calibration_path"] = str(candidate.calibration_path)
-        spec.write_text(json.dumps(fields), encoding="utf-8")
-        procs.append(
-            subprocess.Popen(
-                [sys.executable, "-c", WORKER, str(root), str(spec), str(barrier), str(index)]
-                + [str(WORKERS)],
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-            )
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", WORKER, str(served), str(barrier), str(i), str(ROUNDS)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
-    deadline = time.monotonic() + 30
-    while len(list(barrier.glob("ready-*"))) < WORKERS and time.monotonic() < deadline:
-        time.sleep(0.01)
-    (barrier / "go").touch()
-    results = [p.communicate(timeout=60) for p in procs]
-
+        for i in range(WORKERS)
+    ]
+    try:
+        for r in range(ROUNDS):
+            (barrier / f"go-{r}").touch()
+            deadline = time.monotonic() + 30
+            while len(list(barrier.glob(f"done-{r}-*"))) < WORKERS:
+                assert all(p.poll() in (None, 0) for p in procs), [p.communicate() for p in procs]
+                assert time.monotonic() < deadline, f"round {r} timed out"
+                time.sleep(0.002)
+            text = manifest(served).read_text(encoding="utf-8")
+            assert text == expected(served), f"round {r}: the manifest is not the champion's"
+    except BaseException:
+        for proc in procs:
+            proc.kill()  # the workers would wait for the next round until they time out
+        raise
+    finally:
+        results = [p.communicate(timeout=60) for p in procs]
     for proc, (_out, err) in zip(procs, results, strict=True):
         assert proc.returncode == 0, err
         assert "Traceback" not in err
-    outcomes = [json.loads(out) for out, _ in results]
-
-    registry = Registry(root)
-    versions = registry.versions()
-    assert [v.version for v in versions] == [1, 2, 3, 4]
-    shas = sorted(v.model_sha256 for v in versions)
-    expected = sorted({make_candidate(tmp_path / "x", c).model_sha256 for c in CONTENTS})
-    assert shas == expected  # each model exactly once
-    assert sum(o["newly_registered"] for o in outcomes) == 4
-
-    events = registry.history()
-    decisions = [e for e in events if e.kind in ("promoted", "rejected")]
-    assert len(decisions) == WORKERS  # one decision per release, none lost
-    assert len([e for e in events if e.kind == "registered"]) == 4
-    assert sorted(e.actor for e in decisions) == sorted(f"w{i}" for i in range(WORKERS))
-
-    champions = [v for v in versions if v.status == "champion"]
-    assert len(champions) == 1
-    # every decision saw the real champion, so the best model must have ended up champion
-    best = make_candidate(tmp_path / "x", b"model-1").model_sha256
-    assert champions[0].model_sha256 == best
-    assert champions[0].scores[SPLIT_A]["mean_iou"] == 0.70
-    # each decision was made against the champion left by the decision just before it
-    champion: int | None = None
-    for event in decisions:
-        assert event.previous_champion == champion
-        if event.kind == "promoted":
-            champion = event.version
+    registry = open_registry(served, served / "registry" / "pets")
+    history = registry.history()  # the log replays (every file parses, every change is located)
+    changes = [e for e in history if e.kind in ("manual-promote", "rolled-back")]
+    assert len(changes) > ROUNDS
+    # under one lock every change was made against the champion of its time: none superseded
+    assert not any(e.superseded for e in history)
+    assert expected(served) == manifest(served).read_text(encoding="utf-8")

@@ -109,7 +109,7 @@ def test_registry_root_from_params_relative_to_the_project(tmp_path: Path) -> No
 
 
 def test_registry_root_defaults(tmp_path: Path) -> None:
-    expected = (tmp_path / ".pedigree" / "registry").resolve()
+    expected = (tmp_path / "registry").resolve()
     assert registry_root(tmp_path, tmp_path / "params.yaml", None) == expected  # no file
     params = write(tmp_path, "train:\n  epochs: 1\n")
     assert registry_root(tmp_path, params, None) == expected  # no release section

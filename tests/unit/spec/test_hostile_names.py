@@ -80,16 +80,14 @@ def test_a_trailing_newline_is_refused(tmp_path: Path, old: str, new: str) -> No
     assert re.search(r"U\+000A \(newline\)|is not a valid", text), text
 
 
-def test_artifact_digests_are_full_matched(tmp_path: Path) -> None:
+def test_registry_hashes_are_full_matched(tmp_path: Path) -> None:
     from pedigree.errors import RegistryError
-    from pedigree.registry.artifacts import store_artifacts
-    from pedigree.registry.records import Candidate
+    from pedigree.registry.events import RegistryEvent, now, write_event
 
-    model = tmp_path / "model.keras"
-    model.write_bytes(b"model")
-    candidate = Candidate(model, "a" * 64 + "\n", None, {}, {}, "b" * 64, None, None, {}, {})
-    with pytest.raises(RegistryError, match="is not a sha256"):
-        store_artifacts(tmp_path / "registry", candidate)
+    for bad in ("a" * 64 + "\n", "A" * 64, "a" * 63, "../" + "a" * 61):
+        event = RegistryEvent("registered", now(), bad, "release")
+        with pytest.raises(RegistryError, match="is not a sha256"):
+            write_event(tmp_path / "registry", event)
     assert not (tmp_path / "registry").exists()
 
 

@@ -41,8 +41,10 @@ def root(tmp_path: Path) -> Path:
     return project
 
 
-def fake_replay(root: Path, cache: Path, locked: LockedStage, keep: bool) -> StageVerification:
-    """Stands in for the real re-run: one outcome per stage name."""
+def fake_replay(
+    root: Path, cache: Path, locked: LockedStage, keep: bool, logs: frozenset[str] = frozenset()
+) -> StageVerification:
+    """Stands in for the real re-run: one outcome per stage name (`logs`: see rerun)."""
     (out,) = locked.outs
     if locked.name == "release":
         raise VerifyInputError(

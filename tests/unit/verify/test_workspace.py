@@ -9,7 +9,6 @@ import pytest
 import yaml
 
 from pedigree.lineage.hashing import content_hash, dir_listing, listing_hash, md5_file
-from pedigree.lineage.record import StateSnapshot
 from pedigree.verify.cache import cache_dir, object_path, read_listing
 from pedigree.verify.compare import compare_outputs
 from pedigree.verify.workspace import (
@@ -18,7 +17,6 @@ from pedigree.verify.workspace import (
     build,
     command,
     locked_stage,
-    place_state,
 )
 
 
@@ -113,30 +111,26 @@ def test_cache_dir_follows_dvc_config(root: Path, tmp_path: Path) -> None:
     assert read_listing(root / "nowhere", "0" * 32 + ".dir") is None
 
 
-def test_state_snapshots_are_put_back_checked(root: Path, tmp_path: Path) -> None:
-    snap = root / ".pedigree" / "registry" / "snapshots" / "s.sqlite"
-    snap.parent.mkdir(parents=True)
-    snap.write_bytes(b"db")
-    digest = hashlib.sha256(b"db").hexdigest()
-    scratch = tmp_path / "scratch"
-    state = {
-        "registry": StateSnapshot(
-            path=".pedigree/registry/registry.sqlite",
-            snapshot=".pedigree/registry/snapshots/s.sqlite",
-            sha256=digest,
-        )
-    }
-    place_state(root, "release", state, scratch)
-    assert (scratch / ".pedigree/registry/registry.sqlite").read_bytes() == b"db"
-    snap.write_bytes(b"changed")
-    with pytest.raises(
-        VerifyInputError,
-        match=r"the snapshot of its registry as it ran \(.pedigree/registry/snapshots/s.sqlite\) is missing or changed",
-    ):
-        place_state(root, "release", state, scratch)
-    outside = {"registry": state["registry"].model_copy(update={"path": "/srv/registry.sqlite"})}
-    with pytest.raises(VerifyInputError, match="lives outside the project"):
-        place_state(root, "release", outside, scratch)
+def test_an_append_only_log_is_taken_from_the_working_tree_as_it_is(
+    root: Path, tmp_path: Path
+) -> None:
+    """The registry grew after the recorded run (a promotion by hand): a log dep is copied as
+    the working tree holds it; any other dep must still have its recorded hash."""
+    log = root / "registry" / "pets" / "events"
+    log.mkdir(parents=True)
+    (log / "a.json").write_text("a")
+    found = content_hash(root / "registry" / "pets")
+    assert found is not None
+    item = Locked("registry/pets", found.md5)
+    (log / "b.json").write_text("b")  # appended since
+    stage = locked_stage("release", {"cmd": "python -m stages.demo", "deps": [item.__dict__]})
+    cache = cache_dir(root)
+    with pytest.raises(VerifyInputError, match=r"input registry/pets as recorded in dvc.lock"):
+        build(root, cache, stage, tmp_path / "strict")
+    (placed,) = build(root, cache, stage, tmp_path / "scratch", frozenset({"registry/pets"}))
+    assert placed.source == "workspace log" and placed.md5 != found.md5
+    copied = tmp_path / "scratch" / "registry" / "pets" / "events"
+    assert sorted(p.name for p in copied.iterdir()) == ["a.json", "b.json"]
 
 
 def test_compare_names_the_files_that_differ(root: Path, tmp_path: Path) -> None:

@@ -25,7 +25,7 @@ SERVING = ServingSettings(
 
 def params(**overrides: Any) -> ReleaseParams:
     values: dict[str, Any] = {
-        "registry": ".pedigree/registry",
+        "registry": "registry/pets",
         "primary_metric": "mean_iou",
         "higher_is_better": True,
         "margin": 0.01,

@@ -1,4 +1,5 @@
-"""The release stage end to end on small files: register, gate, release.json, serving manifest.
+"""The release stage end to end on small files: register, gate, release.json, serving manifest,
+and the registry's event files (re-running release writes nothing and gives the same bytes).
 
 The stage only hashes the model file, so any bytes stand in for a model here; evaluation.json is
 written as evaluate writes it (model sha256, test split sha256, metrics).
@@ -10,16 +11,20 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from pedigree.errors import ParamsError, SourceError
-from pedigree.registry.store import Registry
+from pedigree.errors import ParamsError, RegistryError, SourceError
+from pedigree.registry.events import events_dir
+from pedigree.registry.store import Registry, lock_path
 from pedigree.stagekit import sha256_file
 from stages.release.__main__ import main
+from stages.release.gate import gate_digest
+from stages.release.params import ReleaseParams
 from tests.conftest import REPO_ROOT
 from tests.unit.stages.release.test_release_params import GOOD
 
@@ -27,7 +32,14 @@ SPLIT = "c" * 64
 LOCK = {
     "schema": "2.0",
     "stages": {
-        "train": {"cmd": "python -m stages.train", "outs": [{"path": "models/model.keras"}]},
+        "train": {
+            "cmd": "python -m stages.train",
+            "outs": [{"path": "models/model.keras", "md5": "d" * 32, "size": 3}],
+        },
+        "calibrate": {
+            "cmd": "python -m stages.calibrate",
+            "outs": [{"path": "models/calibration", "md5": "e" * 32 + ".dir", "size": 9}],
+        },
         "release": {"cmd": "python -m stages.release"},
     },
 }
@@ -78,8 +90,16 @@ class Project:
         return json.loads((self.root / out / "release.json").read_text(encoding="utf-8"))
 
     @property
+    def folder(self) -> Path:
+        return self.root / "registry" / "pets"
+
+    @property
     def registry(self) -> Registry:
-        return Registry(self.root / ".pedigree" / "registry")
+        return Registry(self.folder, lock_path(self.root, self.folder))
+
+    def event_files(self) -> dict[str, bytes]:
+        folder = events_dir(self.folder)
+        return {p.name: p.read_bytes() for p in sorted(folder.iterdir())} if folder.is_dir() else {}
 
     @property
     def manifest(self) -> Path:
@@ -103,11 +123,27 @@ def test_first_release_is_promoted_and_served(proj: Project) -> None:
     champion = proj.registry.champion()
     assert champion is not None and champion.model_sha256 == sha
     assert champion.test_split_sha256 == SPLIT
-    assert champion.lineage == {"train": LOCK["stages"]["train"]}  # release's own entry left out
+    # release's own entry is left out of the lineage
+    assert champion.lineage == {k: v for k, v in LOCK["stages"].items() if k != "release"}
     assert champion.environment["python"]
     assert sha in proj.manifest.read_text(encoding="utf-8")
-    stored = proj.registry.artifact_path(champion)
-    assert stored.read_bytes() == b"model one"
+    # no copy of the model: the registry names the DVC output and its hashes
+    assert champion.artifact == "models/model.keras"
+    assert champion.files["model"] == {
+        "path": "models/model.keras", "md5": "d" * 32, "size": 3, "sha256": sha,
+    }  # fmt: skip
+    calibration = proj.root / "models" / "calibration" / "calibration.json"
+    assert champion.files["calibration"] == {
+        "path": "models/calibration/calibration.json",
+        "out": "models/calibration",  # inside a folder out: the folder's hash
+        "md5": "e" * 32 + ".dir",
+        "size": calibration.stat().st_size,
+        "sha256": sha256_file(calibration),
+    }
+    kinds = sorted(name.split("-", 1)[1].rsplit("-", 1)[0] for name in proj.event_files())
+    assert kinds == ["promoted", "registered"]
+    assert doc["registry"] == "registry/pets"
+    assert not (proj.root / ".pedigree" / "registry").exists()
 
 
 def test_better_model_replaces_the_champion_worse_one_is_rejected(proj: Project) -> None:
@@ -134,14 +170,85 @@ def test_better_model_replaces_the_champion_worse_one_is_rejected(proj: Project)
     assert statuses == {1: "retired", 2: "champion", 3: "rejected"}
 
 
-def test_releasing_the_same_model_twice_is_idempotent(proj: Project) -> None:
+def release_json(proj: Project) -> bytes:
+    return (proj.root / "models" / "release" / "release.json").read_bytes()
+
+
+def test_releasing_the_same_model_twice_writes_nothing_and_the_same_bytes(proj: Project) -> None:
     proj.model(b"one", 0.8)
     first = proj.release()
+    text, events = release_json(proj), proj.event_files()
     again = proj.release()
-    assert again["version"] == first["version"] == 1
-    assert again["newly_registered"] is False
-    assert again["decision"] == "already-champion"
+    assert again == first and release_json(proj) == text
+    assert again["version"] == 1 and again["decision"] == "promoted"
+    assert proj.event_files() == events  # the log already held the decision
     assert len(proj.registry.versions()) == 1
+
+
+def test_a_rejection_re_run_after_a_promotion_by_hand_is_unchanged(proj: Project) -> None:
+    """The registry changed after the decision (a person promoted v2): re-running release finds
+    its decision in the log, writes nothing, and release.json keeps its bytes; the manifest
+    follows the champion the log replays to."""
+    proj.model(b"one", 0.8)
+    proj.release()
+    second = proj.model(b"two", 0.801)
+    doc = proj.release()
+    assert doc["decision"] == "rejected"
+    text = release_json(proj)
+    proj.registry.promote(2, "reviewed by hand", "alice")
+    events = proj.event_files()
+    assert proj.release() == doc and release_json(proj) == text
+    assert proj.event_files() == events
+    assert second in proj.manifest.read_text(encoding="utf-8")
+
+
+def test_other_gate_settings_decide_anew(proj: Project) -> None:
+    proj.model(b"one", 0.8)
+    proj.release()
+    proj.model(b"two", 0.801)
+    assert proj.release()["decision"] == "rejected"
+    params = proj.root / "params.yaml"
+    params.write_text(GOOD.replace("margin: 0.005", "margin: 0.0"), encoding="utf-8")
+    doc = proj.release()
+    assert doc["decision"] == "promoted" and doc["newly_registered"] is False
+    assert [v.status for v in proj.registry.versions()] == ["retired", "champion"]
+
+
+def test_gate_digest_covers_the_deciding_settings_only() -> None:
+    base = yaml.safe_load(GOOD)["release"]
+    digest = gate_digest(ReleaseParams.model_validate(base))
+    assert len(digest) == 64
+    assert gate_digest(ReleaseParams.model_validate({**base, "registry": "elsewhere"})) == digest
+    for change in ({"margin": 0.01}, {"higher_is_better": False}, {"primary_metric": "x"}):
+        assert gate_digest(ReleaseParams.model_validate({**base, **change})) != digest
+    looser = {**base, "thresholds": {"mean_iou": {"min": 0.5}}}
+    assert gate_digest(ReleaseParams.model_validate(looser)) != digest
+
+
+def test_an_edited_decision_is_detected_on_re_release(proj: Project) -> None:
+    """Turning a recorded rejection into a promotion (name and digest made to match) does not
+    pass: release recomputes the decision from the log before it."""
+    proj.model(b"one", 0.8)
+    proj.release()
+    proj.model(b"two", 0.801)
+    proj.release()
+    folder = events_dir(proj.folder)
+    (rejected,) = [p for p in folder.iterdir() if "-rejected-" in p.name]
+    event = next(e for e in proj.registry.events() if e.name == rejected.name)
+    forged = replace(event, kind="promoted", name="")
+    rejected.unlink()
+    (folder / forged.file_name()).write_text(forged.text(), encoding="utf-8")
+    with pytest.raises(RegistryError, match=r"the recorded decision \(promoted\) is not what"):
+        proj.release()
+
+
+def test_a_hand_edited_event_file_is_a_located_error(proj: Project) -> None:
+    proj.model(b"one", 0.8)
+    proj.release()
+    (promoted,) = [p for p in events_dir(proj.folder).iterdir() if "-promoted-" in p.name]
+    promoted.write_text(promoted.read_text().replace('"release"', '"mallory"'))
+    with pytest.raises(RegistryError, match=rf"{promoted.name}: its content does not match"):
+        proj.release()
 
 
 def test_changed_test_split_is_refused_not_compared(proj: Project) -> None:
@@ -180,7 +287,7 @@ def test_an_unknown_threshold_metric_is_a_params_error_before_registering(proj: 
         ParamsError, match=r"\[release.thresholds.mean_iu\]: 'mean_iu' is not a metric"
     ):
         proj.release()
-    assert not (proj.root / ".pedigree" / "registry").exists()
+    assert not proj.folder.exists()
 
 
 def test_two_releases_at_the_same_moment_stay_consistent(proj: Project) -> None:

@@ -12,7 +12,7 @@ from stages.release.params import ReleaseParams, check_metric_names, metric_valu
 
 GOOD = """\
 release:
-  registry: .pedigree/registry
+  registry: registry/pets
   primary_metric: mean_iou
   higher_is_better: true
   margin: 0.005
@@ -46,7 +46,7 @@ def test_the_project_params_load() -> None:
     from tests.conftest import REPO_ROOT
 
     params = load_params("release", ReleaseParams, REPO_ROOT / "params.yaml")
-    assert params.registry == ".pedigree/registry"
+    assert params.registry == "registry/pets"
 
 
 @pytest.mark.parametrize(
