@@ -131,7 +131,8 @@ def check_champions(
     findings = [f for f in (_finding(events, e) for e in applied) if f is not None]
     return result(
         NAME,
-        f"{len(applied)} champion changes: each passed the gate or was made by hand with a reason",
+        f"{len(applied)} champion change{'' if len(applied) == 1 else 's'}: each passed the gate "
+        "or was made by hand with a reason",
         "champions without a passing gate or a stated reason",
         findings,
     )
