@@ -117,7 +117,7 @@ def test_every_command_answers_the_same_from_anywhere(stale: Path, tmp_path: Pat
         in (expected["verify make"][1])
     )
     assert "lineage-records" in expected["audit"][1]
-    assert "no model registry at ROOT/.pedigree/registry" in expected["models list"][2]
+    assert "no model registry at ROOT/registry (it has no events)" in expected["models list"][2]
     assert (
         "pipelines/tiny.yaml does not say which stages replicate re-runs"
         in expected["replicate --seeds 1,2"][2]

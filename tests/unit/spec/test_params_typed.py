@@ -286,6 +286,7 @@ def _pets_copy(tmp_path: Path) -> Path:
     for name in ("pipelines", "stages", "images", "replicates"):
         shutil.copytree(REPO_ROOT / name, root / name, ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy2(REPO_ROOT / "params.yaml", root / "params.yaml")
+    (root / "registry" / "pets").mkdir(parents=True)  # a declared input of release
     return root
 
 
