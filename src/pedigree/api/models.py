@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pedigree.errors import RegistryError
+from pedigree.errors import PedigreeError, RegistryError
 from pedigree.project import PARAMS_FILE, find_root
 
 if TYPE_CHECKING:
@@ -238,7 +238,7 @@ def get_model(
     """Write `version`'s model (default `./v<N>-<file name>`) and, with `calibration`, its
     calibration next to it, from the DVC cache or remote by their recorded md5, each verified by
     its sha256 (RegistryError, nothing written, when one is missing or differs)."""
-    from pedigree.registry.fetch import fetch_file, recorded_file
+    from pedigree.registry.fetch import locate_file, recorded_file, write_located
 
     number = parse_version(version)
     root, store = _open(start, registry)
@@ -246,10 +246,19 @@ def get_model(
     model = recorded_file(found, "model") or {}
     name = Path(str(model.get("path") or "model")).name
     target = Path(output) if output is not None else Path.cwd() / f"v{number}-{name}"
-    fetched = [fetch_file(root, found, "model", target, remote)]
-    if calibration and recorded_file(found, "calibration") is not None:
-        fetched.append(fetch_file(root, found, "calibration", calibration_path(target), remote))
-    return FetchedModel(store.root, found, tuple(fetched))
+    # every file is found before any is written: a missing calibration leaves no lone model
+    located = [(locate_file(root, found, "model", remote), target)]
+    try:
+        if calibration and recorded_file(found, "calibration") is not None:
+            where = calibration_path(target)
+            located.append((locate_file(root, found, "calibration", remote), where))
+    except PedigreeError:
+        for item, _ in located:
+            if item.temporary:
+                item.source.unlink(missing_ok=True)
+        raise
+    fetched = tuple(write_located(item, found, path) for item, path in located)
+    return FetchedModel(store.root, found, fetched)
 
 
 def import_registry(start: Path, source: Path, registry: Path | None = None) -> ImportResult:

@@ -340,9 +340,10 @@ def get(
         render.emit_json(result.to_dict())
         return 0
     for item in result.files:
+        source = f"DVC {item.source}" if item.source in ("cache", "remote") else item.source
         click.echo(
-            f"wrote {item.path} (v{result.version.version} {item.role}, from the DVC "
-            f"{item.source}, sha256 {item.sha256[:SHORT_SHA]} verified)"
+            f"wrote {item.path} (v{result.version.version} {item.role}, from the {source}, "
+            f"sha256 {item.sha256[:SHORT_SHA]} verified)"
         )
     return 0
 

@@ -114,10 +114,47 @@ def _copy_verified(source: Path, target: Path, sha: str) -> str:
     return digest.hexdigest()
 
 
-def fetch_file(
-    root: Path, version: ModelVersion, role: str, target: Path, remote: str | None = None
-) -> Fetched:
-    """Write the `role` file of `version` to `target`, verified by its recorded sha256."""
+def _from_git(root: Path, rel: str, sha: str) -> tuple[Path, str] | None:
+    """The file at `rel` with sha256 `sha` from the working tree or a commit: an output DVC does
+    not cache (a `cache: false` metric, like a calibration file) lives in git, not the cache."""
+    import subprocess
+
+    from pedigree.gitstate import git
+
+    path = root / rel
+    if path.is_file() and not path.is_symlink() and _sha256(path) == sha:
+        return path, "working tree"
+    revisions = (git(root, "log", "--format=%H", "-n", "50", "--", rel) or "").split()
+    for revision in revisions:
+        done = subprocess.run(
+            ["git", "show", f"{revision}:{rel}"], cwd=root, capture_output=True, check=False
+        )
+        if done.returncode == 0 and hashlib.sha256(done.stdout).hexdigest() == sha:
+            fd, tmp = tempfile.mkstemp(prefix=".pedigree-get-")
+            with os.fdopen(fd, "wb") as out:
+                out.write(done.stdout)
+            return Path(tmp), f"git {revision[:12]}"
+    return None
+
+
+@dataclass(frozen=True)
+class Located:
+    """Where one of a version's files was found, before anything is written."""
+
+    role: str
+    source: Path
+    where: str  # "cache", "remote", "working tree" or "git <commit>"
+    sha256: str
+
+    @property
+    def temporary(self) -> bool:
+        """True for a copy taken out of git history (removed once written)."""
+        return self.where.startswith("git ")
+
+
+def locate_file(root: Path, version: ModelVersion, role: str, remote: str | None = None) -> Located:
+    """Find the `role` file of `version`: DVC cache, DVC remote, then git (working tree or
+    history) by its recorded sha256; RegistryError when it is nowhere."""
     record = recorded_file(version, role)
     if record is None:
         raise RegistryError(
@@ -126,26 +163,43 @@ def fetch_file(
         )
     md5, sha = _hashes(version, role, record)
     found = _locate(root, md5, remote)
+    if found is None and isinstance(record.get("path"), str):
+        found = _from_git(root, record["path"], sha)
     if found is None:
         raise RegistryError(
             f"v{version.version}'s {role} (md5 {md5}, {record.get('path', '?')}) is neither in "
-            "the DVC cache nor on the DVC remote",
+            "the DVC cache, nor on the DVC remote, nor in git; nothing was written",
             "push it from the machine that made it (`dvc push`), or configure the remote that "
             "has it (`dvc remote add -d NAME URL`), then try again",
         )
-    source, where = found
+    return Located(role, found[0], found[1], sha)
+
+
+def write_located(located: Located, version: ModelVersion, target: Path) -> Fetched:
+    """Copy a located file to `target`, verified by its sha256 (target untouched otherwise)."""
     try:
-        copied = _copy_verified(source, target, sha)
+        copied = _copy_verified(located.source, target, located.sha256)
     except OSError as exc:
         raise RegistryError(
             f"cannot write {target}: {exc.strerror or exc}",
             "choose another path with -o, or make its folder writable",
         ) from None
-    if copied != sha:
+    finally:
+        if located.temporary:
+            located.source.unlink(missing_ok=True)
+    if copied != located.sha256:
         raise RegistryError(
-            f"v{version.version}'s {role} from the DVC {where} ({source}) has sha256 {copied}, "
-            f"not the {sha} the registry recorded; nothing was written",
+            f"v{version.version}'s {located.role} from the DVC {located.where} "
+            f"({located.source}) has sha256 {copied}, not the {located.sha256} the registry "
+            "recorded; nothing was written",
             "the DVC object is damaged: remove it and fetch it again (`dvc fetch`), or check "
             "that the remote holds this project's data",
         )
-    return Fetched(role, target, where, sha)
+    return Fetched(located.role, target, located.where, located.sha256)
+
+
+def fetch_file(
+    root: Path, version: ModelVersion, role: str, target: Path, remote: str | None = None
+) -> Fetched:
+    """Write the `role` file of `version` to `target`, verified by its recorded sha256."""
+    return write_located(locate_file(root, version, role, remote), version, target)

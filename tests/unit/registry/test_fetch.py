@@ -80,4 +80,41 @@ def test_a_damaged_object_or_a_missing_one_writes_nothing(
     shutil.rmtree(proj / ".dvc" / "cache")
     assert get(proj, "v1", "-o", str(out)) == 2
     err = capsys.readouterr().err
-    assert "is neither in the DVC cache nor on the DVC remote" in err and not out.exists()
+    assert "is neither in the DVC cache, nor on the DVC remote, nor in git" in err
+    assert not out.exists()
+
+
+def _drop_calibration_object(proj: Path) -> None:
+    content = b'{"temperature": 1.27}\n'
+    md5 = hashlib.md5(content).hexdigest()
+    (proj / ".dvc" / "cache" / "files" / "md5" / md5[:2] / md5[2:]).unlink()
+
+
+def test_a_file_dvc_does_not_cache_comes_from_the_working_tree(
+    proj: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # a `cache: false` output (calibrate's metrics file) lives in git, not in the DVC cache
+    _drop_calibration_object(proj)
+    (version,) = json.loads(_list_json(proj, capsys))["versions"]
+    rel = version["files"]["calibration"]["path"]
+    (proj / rel).write_bytes(b'{"temperature": 1.27}\n')
+    out = tmp_path / "out" / "model.keras"
+    assert get(proj, "v1", "-o", str(out)) == 0
+    text = capsys.readouterr().out
+    assert "calibration, from the working tree, sha256" in text
+    assert (tmp_path / "out" / "model.calibration.json").read_bytes().startswith(b'{"temp')
+
+
+def test_a_missing_calibration_writes_not_even_the_model(
+    proj: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _drop_calibration_object(proj)
+    out = tmp_path / "out" / "model.keras"
+    assert get(proj, "v1", "-o", str(out)) == 2
+    assert "calibration" in capsys.readouterr().err
+    assert not out.exists() and not (tmp_path / "out" / "model.calibration.json").exists()
+
+
+def _list_json(proj: Path, capsys: pytest.CaptureFixture[str]) -> str:
+    assert main(["-C", str(proj), "models", "list", "--json"]) == 0
+    return capsys.readouterr().out
