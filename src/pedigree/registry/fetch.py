@@ -99,6 +99,10 @@ def _copy_verified(source: Path, target: Path, sha: str) -> str:
     returns the copy's sha256 (the target is untouched when it differs)."""
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    # mkstemp makes the file private (0600); a fetched model is an ordinary file (umask)
+    mask = os.umask(0)
+    os.umask(mask)
+    os.chmod(tmp, 0o666 & ~mask)
     digest = hashlib.sha256()
     try:
         with os.fdopen(fd, "wb") as out, source.open("rb") as handle:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -49,6 +50,9 @@ def test_get_from_the_cache_writes_model_and_calibration(
     data = json.loads(capsys.readouterr().out)
     assert out.read_bytes() == b"one"
     assert (tmp_path / "out" / "model.calibration.json").read_bytes().startswith(b'{"temp')
+    mask = os.umask(0)
+    os.umask(mask)
+    assert out.stat().st_mode & 0o777 == 0o666 & ~mask  # an ordinary file, not a private one
     assert [(f["role"], f["source"]) for f in data["files"]] == [
         ("model", "cache"),
         ("calibration", "cache"),
