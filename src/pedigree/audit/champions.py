@@ -107,7 +107,9 @@ def check_champions(
         return not_applicable(
             NAME,
             "the pipeline has no model registry (no registry events yet)",
-            "release a model (`pedigree run`), or set release.registry in params.yaml",
+            "nothing to do if the pipeline releases no model; otherwise run it (`pedigree run`) "
+            "so its release stage records a decision, or point release.registry in params.yaml "
+            "at the registry folder",
         )
     try:
         history = replay()
