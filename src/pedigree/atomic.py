@@ -6,6 +6,7 @@ Kept free of heavy imports: `pedigree run` compiles dvc.yaml through it on start
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import stat
@@ -15,17 +16,31 @@ from pathlib import Path
 
 def write_atomically(path: Path, text: str) -> None:
     """Replace `path` with `text` (UTF-8, LF) in one rename; a crash leaves the old file."""
+    write_bytes_atomically(path, text.encode("utf-8"))
+
+
+def write_bytes_atomically(path: Path, data: bytes) -> None:
+    """Replace `path` with `data` in one rename; a crash leaves the old file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-            handle.write(text)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def sha256_file(path: Path) -> str:
+    """Hex sha256 of a file's bytes, streamed."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 class BoundedReadError(Exception):

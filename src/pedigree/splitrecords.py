@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pedigree.atomic import sha256_file
 from pedigree.errors import PedigreeError
 
 SPLITS_FILE = "splits.json"
@@ -38,7 +39,6 @@ COUNT_KEY = "count_samples"
 # The keys write_split_records sets in a record; a stage's own fields must not hide them.
 RESERVED_LINE = ("id", "split", "source", "shard")
 RESERVED_STATS = ("split", COUNT_KEY, DIGEST_KEY)
-CHUNK = 1 << 20
 
 
 class SplitRecordsError(PedigreeError):
@@ -81,14 +81,6 @@ def _stable_line(document: Any) -> str:
 
 def _stable_document(document: Any) -> str:
     return json.dumps(document, indent=2, sort_keys=True, ensure_ascii=True) + "\n"
-
-
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _check(
@@ -178,7 +170,7 @@ def write_split_records(
             {
                 "file": shard,
                 "count": sum(1 for s in members if s.shard == shard),
-                "sha256": _file_sha256(out / split / shard),
+                "sha256": sha256_file(out / split / shard),
             }
             for shard in dict.fromkeys(s.shard for s in members)
         ]

@@ -23,7 +23,11 @@ from typing import TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from pedigree.atomic import BoundedReadError, read_bounded  # noqa: F401 - for stages
+from pedigree.atomic import (  # noqa: F401 - for stages
+    BoundedReadError,
+    read_bounded,
+    sha256_file,
+)
 from pedigree.dvclock import read_lock_stages  # noqa: F401 - for stages
 from pedigree.envvars import STATE_ENV
 from pedigree.errors import ParamsError, PedigreeError, Problem
@@ -73,15 +77,6 @@ def load_params(section: str, model: type[M], path: Path = Path("params.yaml")) 
         return model.model_validate(data[section])
     except ValidationError as exc:
         raise ParamsError(problems_from_validation(exc, model, doc, (section,))) from None
-
-
-def sha256_file(path: Path) -> str:
-    """Hex sha256 of a file's bytes, streamed."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def sha256_tree(path: Path) -> str:

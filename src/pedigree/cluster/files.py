@@ -28,13 +28,12 @@ import hashlib
 import json
 import os
 import subprocess
-import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pedigree.atomic import BoundedReadError, read_bounded
+from pedigree.atomic import BoundedReadError, read_bounded, write_bytes_atomically
 from pedigree.cluster.records import RemoteFolder, check_run_name
 from pedigree.dvclock import read_lock_stages
 from pedigree.errors import PedigreeError
@@ -290,20 +289,6 @@ def _inside(root: Path, rel: str) -> bool:
     return not target.is_symlink() and is_within(Path(parent).as_posix(), real_root)
 
 
-def _write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 @contextlib.contextmanager
 def placed(
     root: Path, files: list[tuple[StepFile, bytes]], changed_here: Callable[[str], bool]
@@ -343,14 +328,14 @@ def placed(
     try:
         for rel, data, before in plan:
             written.append((rel, before))
-            _write_bytes(root / rel, data)
+            write_bytes_atomically(root / rel, data)
         yield [rel for rel, _, _ in plan]
     except BaseException:
         for rel, before in reversed(written):
             if before is None:
                 (root / rel).unlink(missing_ok=True)
             else:
-                _write_bytes(root / rel, before)
+                write_bytes_atomically(root / rel, before)
         raise
 
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pedigree.atomic import sha256_file
 from pedigree.errors import RegistryError, ToolError
 from pedigree.registry.records import ModelVersion
 
@@ -86,14 +87,6 @@ def _locate(root: Path, md5: str, remote: str | None) -> tuple[Path, str] | None
     return None if pulled is None else (Path(pulled), "remote")
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _copy_verified(source: Path, target: Path, sha: str) -> str:
     """Copy `source` to `target` via a temporary file, renamed only when its sha256 is `sha`;
     returns the copy's sha256 (the target is untouched when it differs)."""
@@ -126,7 +119,7 @@ def _from_git(root: Path, rel: str, sha: str) -> tuple[Path, str] | None:
     from pedigree.gitstate import git
 
     path = root / rel
-    if path.is_file() and not path.is_symlink() and _sha256(path) == sha:
+    if path.is_file() and not path.is_symlink() and sha256_file(path) == sha:
         return path, "working tree"
     revisions = (git(root, "log", "--format=%H", "-n", "50", "--", rel) or "").split()
     for revision in revisions:
