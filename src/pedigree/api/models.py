@@ -54,12 +54,14 @@ class ModelDetail:
     registry: Path
     version: ModelVersion
     history: tuple[Event, ...]
+    artifact_path: Path | None = None  # the model file in this project (a DVC output)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
         return {
             "registry": str(self.registry),
             "version": self.version.to_dict(),
+            "artifact_path": None if self.artifact_path is None else str(self.artifact_path),
             "history": [e.to_dict() for e in self.history],
         }
 
@@ -134,8 +136,12 @@ def list_models(start: Path, registry: Path | None = None) -> ModelList:
 def show_model(start: Path, version: int | str, registry: Path | None = None) -> ModelDetail:
     """One version (`3` or `v3`): every field, its scores per test split and its history."""
     number = parse_version(version)
-    _, store = _open(start, registry)
-    return ModelDetail(store.root, store.get(number), tuple(store.history(number)))
+    root, store = _open(start, registry)
+    found = store.get(number)
+    # the path DVC keeps the model at here (it holds this version's bytes only when checked out
+    # at that version: `pedigree models get` fetches them by hash)
+    artifact = root / found.artifact if found.artifact else None
+    return ModelDetail(store.root, found, tuple(store.history(number)), artifact)
 
 
 class _ManifestWriter:

@@ -103,6 +103,8 @@ def test_show_json(proj: Path, capsys: pytest.CaptureFixture[str]) -> None:
     ]
     model = data["version"]["files"]["model"]
     assert model["sha256"] == make_candidate(proj / "x", b"two").model_sha256
+    # kept from the old output: where the model lives in this project (a DVC output now)
+    assert data["artifact_path"] == str(proj / data["version"]["artifact"])
     assert set(model) == {"path", "md5", "size", "sha256"}
 
 
