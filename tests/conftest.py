@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import hashlib
+import signal
 import textwrap
 from pathlib import Path
 
 import pytest
+
+# A suite started with SIGINT ignored (a background job of a non-interactive shell) would pass
+# that on to every process the tests start, and the Ctrl-C tests would see Ctrl-C ignored.
+# With a handler here, the processes the tests start get the default disposition again.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
