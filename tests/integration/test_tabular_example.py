@@ -19,7 +19,7 @@ import yaml
 
 from tests.conftest import REPO_ROOT
 from tests.integration.conftest import init_repos, pedigree, run_outcomes, set_params, sh
-from tests.support.k8s_schemas import argo_errors, kubernetes_errors, load_documents
+from tests.support.k8s_schemas import argo_errors, kubernetes_errors, load_documents, step_pod
 
 pytestmark = pytest.mark.integration
 
@@ -212,16 +212,4 @@ def test_compile_argo_is_valid_against_the_argo_and_kubernetes_schemas(
     steps = {t["name"]: t for t in template["spec"]["templates"] if "container" in t}
     assert sorted(steps) == sorted(STAGES)
     for name, step in steps.items():
-        pod = {
-            "apiVersion": "v1",
-            "kind": "Pod",
-            "metadata": {"name": name},
-            "spec": {
-                "serviceAccountName": template["spec"]["serviceAccountName"],
-                "securityContext": template["spec"]["securityContext"],
-                "containers": [{"name": "main", **step["container"]}],
-                "volumes": step["volumes"],
-                "activeDeadlineSeconds": int(step["activeDeadlineSeconds"]),
-            },
-        }
-        assert kubernetes_errors(pod) == [], name
+        assert kubernetes_errors(step_pod(template, name, step)) == [], name

@@ -90,3 +90,19 @@ def load_documents(path: Path) -> list[dict[str, Any]]:
     import yaml
 
     return [d for d in yaml.safe_load_all(path.read_text(encoding="utf-8")) if d]
+
+
+def step_pod(template: dict[str, Any], name: str, step: dict[str, Any]) -> dict[str, Any]:
+    """The pod Argo makes of one container step of a WorkflowTemplate (for kubernetes_errors)."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name},
+        "spec": {
+            "serviceAccountName": template["spec"]["serviceAccountName"],
+            "securityContext": template["spec"]["securityContext"],
+            "containers": [{"name": "main", **step["container"]}],
+            "volumes": step["volumes"],
+            "activeDeadlineSeconds": int(step["activeDeadlineSeconds"]),
+        },
+    }

@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 
 from pedigree.errors import RegistryError
 from pedigree.registry.events import (
+    CHAMPION_KINDS,
     DECISION_KINDS,
     RegistryEvent,
     events_dir,
@@ -217,7 +218,7 @@ class Registry:
                 events = self.events()
                 index = _decision_index(events, candidate, gate)
             outcome = _outcome(self.root, events, _must(index), candidate, decide)
-            champion = self.state().champion
+            champion = replay(events).champion  # the log just read: no second read
             if champion is not None and on_champion is not None:
                 on_champion(champion)
             return outcome
@@ -376,7 +377,7 @@ def _outcome(
 def _earlier_champion(state: RegistryState, current: ModelVersion) -> ModelVersion | None:
     """The most recent champion before `current` that was not rolled back."""
     for event in reversed(state.history):
-        if event.superseded or event.kind not in ("promoted", "manual-promote", "rolled-back"):
+        if event.superseded or event.kind not in CHAMPION_KINDS:
             continue
         candidate = state.by_number(event.version)
         if (

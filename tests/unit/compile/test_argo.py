@@ -24,7 +24,7 @@ from pedigree.graph import build_graph
 from pedigree.spec.checks import load_spec
 from pedigree.spec.model import PipelineSpec
 from tests.conftest import REPO_ROOT
-from tests.support.k8s_schemas import argo_errors, kubernetes_errors
+from tests.support.k8s_schemas import argo_errors, kubernetes_errors, step_pod
 
 GOLDEN = REPO_ROOT / "tests" / "golden" / "argo"
 
@@ -160,19 +160,7 @@ def test_step_pods_are_valid_kubernetes_pods(tmp_path: Path) -> None:
     """The container and volumes of each step, as the pod Argo makes of them, pass --strict."""
     template = workflow_template_object(_spec(tmp_path))
     for name, step in _steps(template).items():
-        pod = {
-            "apiVersion": "v1",
-            "kind": "Pod",
-            "metadata": {"name": name},
-            "spec": {
-                "serviceAccountName": template["spec"]["serviceAccountName"],
-                "securityContext": template["spec"]["securityContext"],
-                "containers": [{"name": "main", **step["container"]}],
-                "volumes": step["volumes"],
-                "activeDeadlineSeconds": int(step["activeDeadlineSeconds"]),
-            },
-        }
-        assert kubernetes_errors(pod) == [], name
+        assert kubernetes_errors(step_pod(template, name, step)) == [], name
 
 
 def test_dag_dependencies_equal_the_stage_graph(tmp_path: Path) -> None:
