@@ -44,6 +44,7 @@ benchmarks: run
 	$(BIN)/python benchmarks/input_pipeline.py
 	$(BIN)/python benchmarks/determinism_overhead.py
 	$(BIN)/python benchmarks/lineage_overhead.py
+	$(BIN)/python benchmarks/serving.py
 
 # Re-resolve every lock (needs the package index) with `pedigree lock`: the combined lock first,
 # then each stage's lock constrained by it, so versions can never disagree, then images/base's.

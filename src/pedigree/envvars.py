@@ -18,6 +18,7 @@ DIGEST_ENV = "PEDIGREE_IMAGE_DIGEST"
 OUTPUT_MODE_ENV = "PEDIGREE_STAGE_OUTPUT"  # "log": keep the stage's output in its log only
 LINEAGE_SWITCH_ENV = "PEDIGREE_LINEAGE"  # "off": no lineage record, no events
 STATE_ENV = "PEDIGREE_LINEAGE_STATE"  # the file a stage notes its state snapshots in (stagekit)
+SERVE_BUNDLE_ENV = "PEDIGREE_SERVE_BUNDLE"  # the serving image's bundle JSON (pedigree.bundle)
 RESTORE_ONLY_ENV = "PEDIGREE_RESTORE_ONLY"  # "1": the stage must not run (`pedigree pull`)
 # Lineage events and the cluster step.
 OPENLINEAGE_NAMESPACE_ENV = "PEDIGREE_OPENLINEAGE_NAMESPACE"

@@ -125,6 +125,18 @@ class RegistryBusyError(RegistryError):
     exit_code: int = ExitCode.TOOL_ERROR
 
 
+class ServeError(PedigreeError):
+    """The model cannot be served: its files are missing or are not the bytes recorded."""
+
+    exit_code = ExitCode.USER_ERROR
+
+
+class BadRequestError(PedigreeError):
+    """A request to the model server is invalid (answered 4xx; the server keeps serving).
+
+    A predictor raises it for input it cannot use, e.g. bytes that decode to no image."""
+
+
 class InterruptedRunError(PedigreeError):
     """The user interrupted a run (Ctrl-C); nothing half-written was kept."""
 

@@ -17,9 +17,9 @@ import hashlib
 import os
 import shutil
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, Protocol, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -30,7 +30,7 @@ from pedigree.atomic import (  # noqa: F401 - for stages
 )
 from pedigree.dvclock import read_lock_stages  # noqa: F401 - for stages
 from pedigree.envvars import STATE_ENV
-from pedigree.errors import ParamsError, PedigreeError, Problem
+from pedigree.errors import BadRequestError, ParamsError, PedigreeError, Problem  # noqa: F401
 from pedigree.spec.errors import problems_from_validation
 from pedigree.spec.yamlsource import YamlLoadError, load_yaml_file
 from pedigree.splitrecords import (  # noqa: F401 - for stages: their one import
@@ -187,3 +187,28 @@ def run_stage(main: Callable[[list[str]], int | None], argv: list[str] | None = 
         print("interrupted: no output was kept", file=sys.stderr)
         sys.exit(130)
     sys.exit(code or 0)
+
+
+class Predictor(Protocol):
+    """What a pipeline's serving module (spec.serve.predictor) returns from its `load`.
+
+    The module defines `load(files: Mapping[str, Path], params: Mapping[str, Any]) -> Predictor`:
+    `files` maps each role ("model", "calibration" and the spec's serve.files) to a local file
+    already checked against its recorded hash, `params` holds the spec's serve.params sections
+    as the model's lineage recorded them. The server (pedigree.serve) speaks the protocol; the
+    predictor only turns inputs into outputs.
+    """
+
+    #: every output `predict` returns, by name
+    outputs: tuple[str, ...]
+    #: the outputs a response carries when the request names none
+    default_outputs: tuple[str, ...]
+
+    def predict(self, inputs: Sequence[bytes | Any]) -> dict[str, Any]:
+        """One result per input, batch first in every output array.
+
+        Each input is an encoded image file (`bytes`) or a uint8 numpy array of RGB pixels
+        (height, width, 3). Raise BadRequestError for an input the model cannot take (the
+        client gets 400 with the message); any other exception is a server error.
+        """
+        ...

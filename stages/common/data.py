@@ -128,13 +128,25 @@ def parse_fn(tf: Any, stats: dict[str, Any], input_size: int) -> Any:
         image = tf.ensure_shape(image, [stored, stored, 3])
         labels = tf.ensure_shape(labels, [stored, stored, 1])
         if input_size != stored:
-            # Area for pixels, nearest for labels: labels are never interpolated.
-            image = tf.image.resize(image, [input_size, input_size], method="area")
+            # Nearest for labels (area for pixels, in model_input): never interpolated.
             labels = tf.image.resize(labels, [input_size, input_size], method="nearest")
-        image = (tf.cast(image, tf.float32) / 255.0 - mean) / std
+        image = model_input(tf, image, mean, std, input_size, stored)
         return image, tf.cast(labels[..., 0], tf.int32) - 1  # trimap 1,2,3 -> labels 0,1,2
 
     return parse
+
+
+def model_input(tf: Any, image: Any, mean: Any, std: Any, input_size: int, stored: int) -> Any:
+    """uint8 pixels (..., stored, stored, 3) -> what the model takes: float32 at input_size.
+
+    Area-resized when `input_size` differs from the stored side `stored`, scaled to [0, 1] and
+    normalised with the train split's per-channel `mean` and `std` (float32 tensors). One image
+    or a batch: area resizing never mixes images. parse_fn applies it to every record and the
+    serving predictor (stages.serve) to its requests, so both feed the model the same numbers.
+    """
+    if input_size != stored:
+        image = tf.image.resize(image, [input_size, input_size], method="area")
+    return (tf.cast(image, tf.float32) / 255.0 - mean) / std
 
 
 def dataset(

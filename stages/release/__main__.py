@@ -8,6 +8,9 @@ runs the gate against the champion the log replays to, and writes:
   <out>/release.json                   the decision (promoted or rejected) with every reason
   cluster-conf/serving/<pipeline>.yaml the serving manifest of the champion (so a promotion
                                        reaches the cluster through git), written under the lock
+  cluster-conf/serving/kustomization.yaml  every manifest of that folder (the overlays include it)
+The manifest runs the predictor of the spec's `serve` section (the project's spec, which must
+be the pipeline `--pipeline` names) on the champion's files, fetched by content hash.
 A rejection is a normal outcome: the stage exits 0 and says why. When the log already holds the
 decision for this model, test split and gate settings (a re-run: `pedigree verify`, a fresh
 clone, a registry changed by `pedigree models promote`), the registry re-checks it and writes
@@ -22,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from pedigree.registry.records import ModelVersion, ReleaseOutcome
-from pedigree.registry.serving import write_serving_manifest
+from pedigree.registry.serving import check_servable, project_serve, write_serving_manifest
 from pedigree.registry.settings import resolve_registry
 from pedigree.registry.store import Registry, lock_path
 from pedigree.stagekit import atomic_output, load_params, run_stage
@@ -110,6 +113,9 @@ def main(argv: list[str] | None = None) -> int:
     root = Path.cwd()
     candidate = build_candidate(args.evaluation, args.model, args.calibration, args.lock, root)
     check_metric_names(params, candidate.metrics, args.params)
+    # before the registry changes: a promotion must not be recorded that cannot be served
+    serving = project_serve(root, args.pipeline)
+    check_servable(args.pipeline, serving, candidate)
     registry_root = resolve_registry(root, params.registry)
     registry = Registry(registry_root, lock_path(root, registry_root))
     written: list[Path] = []
@@ -118,7 +124,9 @@ def main(argv: list[str] | None = None) -> int:
         # called under the registry's lock, after its events are written: a concurrent release
         # or `pedigree models promote` cannot write its manifest in between, so the manifest
         # always names the champion the log replays to
-        written.append(write_serving_manifest(root, args.pipeline, champion, params.serving))
+        written.append(
+            write_serving_manifest(root, args.pipeline, champion, params.serving, serving)
+        )
 
     outcome = registry.release(
         candidate,

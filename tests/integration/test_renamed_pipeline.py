@@ -4,7 +4,7 @@ The library learns the data roles (which stage writes the splits, where, who may
 what replicate re-runs from the spec's `data` and `replicate` sections, never from stage names.
 This test renames every stage (spec, stages/<name>/, images/<name>/ and the stage code's imports
 of its own package), moves data/prepared to data/splits and models/ to out/, and runs the real
-pipeline: run, audit (5 of 5 PASS), lineage and replicate all work under the new names.
+pipeline: run, audit (5 of 5 PASS), lineage, replicate and serve all work under the new names.
 The params sections keep their names: each stage reads its own section by a fixed name.
 """
 
@@ -16,6 +16,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import yaml
 
@@ -67,7 +68,16 @@ def _rename_spec(doc: dict[str, Any]) -> dict[str, Any]:
         RENAMED[stage]: seen for stage, seen in body["data"]["modelSelection"].items()
     }
     body["replicate"]["stages"] = [RENAMED[s] for s in body["replicate"]["stages"]]
+    serve = body["serve"]
+    serve["code"] = [_stage_folder(folder) for folder in serve["code"]]
+    serve["files"] = {role: _move(path) for role, path in serve["files"].items()}
     return doc
+
+
+def _stage_folder(folder: str) -> str:
+    """`stages/transform` -> `stages/split`; other folders as they are."""
+    parent, _, name = folder.rpartition("/")
+    return f"{parent}/{RENAMED[name]}" if parent == "stages" and name in RENAMED else folder
 
 
 def rename_everything(root: Path) -> None:
@@ -174,3 +184,24 @@ def test_replicate_reruns_the_declared_stages(renamed: Path, tmp_path: Path) -> 
     upstream = doc["summary"]["replicates"]["upstream"]
     assert "out/model.keras" in upstream and "data/splits" in upstream
     assert "seed" not in doc["summary"]["replicates"]["params"]["determinism"]
+
+
+def test_serve_answers_with_the_renamed_pipelines_model(renamed: Path) -> None:
+    """The serve section follows the moved statistics and the renamed code folders."""
+    import httpx
+
+    from tests.integration.test_serve import Server, pixel_request
+
+    running = Server(renamed)
+    try:
+        ready = running.ready()
+        with httpx.Client(timeout=60.0) as client:
+            response = client.post(
+                f"{ready['url']}/infer", json=pixel_request(np.zeros((1, 32, 32, 3), np.uint8))
+            )
+    finally:
+        running.stop()
+    assert response.status_code == 200, response.text
+    assert response.headers["x-pedigree-model-version"] == "v1"
+    assert response.json()["outputs"][0]["shape"] == [1, 32, 32]
+    assert sorted(ready["files"]) == ["calibration", "model", "stats"]

@@ -65,6 +65,7 @@ def test_every_benchmark_is_known() -> None:
         "input_pipeline",
         "lineage_overhead",
         "noop_overhead",
+        "serving",
         "transform_scaling",
     ]  # a new benchmark needs its own isolation test below
 
@@ -191,6 +192,30 @@ def test_pipeline_benchmarks_run_in_a_temporary_copy(
     assert bench.main() == 0
     assert len(made) == 1 and not made[0].resolve().is_relative_to(REPO_ROOT)
     assert runs and all(cwd == made[0] for cwd in runs)
+
+
+def test_the_serving_server_runs_outside_the_project(
+    untouched: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`pedigree serve` is started in the scratch folder, pointed at the project with -C; the
+    server itself writes nothing into the project (its files go to a private temp folder)."""
+    bench = load(BENCHMARKS / "serving.py")
+    seen: dict[str, Any] = {}
+
+    class StandIn:
+        def __init__(self, argv: list[str], cwd: Path, **kwargs: Any) -> None:
+            seen.update(argv=argv, cwd=Path(cwd))
+            self.stdout = iter(['{"url": "http://127.0.0.1:1/v2/models/pets"}\n'])
+
+        def kill(self) -> None:
+            pass
+
+    monkeypatch.setattr(bench.subprocess, "Popen", StandIn)
+    process, url = bench.start_server(REPO_ROOT, tmp_path, "1")
+    assert url == "http://127.0.0.1:1/v2/models/pets"
+    assert seen["cwd"] == tmp_path
+    assert seen["argv"][1:3] == ["-C", str(REPO_ROOT)] and "serve" in seen["argv"]
+    assert list(tmp_path.iterdir()) == [tmp_path / "serve.log"]
 
 
 def test_the_fingerprint_sees_a_stray_lineage_record(tmp_path: Path) -> None:

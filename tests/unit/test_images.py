@@ -133,7 +133,7 @@ def test_oci_labels(name: str) -> None:
     assert found["org.opencontainers.image.licenses"] == "Apache-2.0"
 
 
-def test_the_build_context_keeps_out_everything_but_the_package() -> None:
+def test_the_build_context_keeps_out_everything_but_the_package_and_stage_code() -> None:
     lines = (REPO_ROOT / ".dockerignore").read_text().splitlines()
     rules = [line for line in lines if line and not line.startswith("#")]
     assert rules[0] == "*"
@@ -142,6 +142,7 @@ def test_the_build_context_keeps_out_everything_but_the_package() -> None:
         "!README.md",
         "!src/",
         "!images/",
+        "!stages/",  # the serving image's predictor code (spec.serve.code)
     }
 
 

@@ -208,3 +208,44 @@ def test_key_packages_are_the_stages_own_requirements(tmp_path: Path) -> None:
     assert "tensorflow" not in packages and "keras" not in packages
     assert key_packages(tmp_path, None) == {}
     assert key_packages(tmp_path, "images/other/requirements.lock") == {}
+
+
+def _add_serving(project: Path) -> None:
+    spec = next((project / "pipelines").glob("*.yaml"))
+    spec.write_text(
+        spec.read_text(encoding="utf-8")
+        + "  serve:\n    image: images/serve\n    predictor: stages.serve\n    code: [stages/fit]\n",
+        encoding="utf-8",
+    )
+    (project / "images/serve").mkdir()
+    (project / "images/serve/requirements.in").write_text("kserve\n", encoding="utf-8")
+
+
+def test_lock_compiles_the_serving_image_lock_after_the_stages(
+    project: Path, fake_uv: tuple[Path, Path]
+) -> None:
+    _add_serving(project)
+    uv, log = fake_uv
+    results = lock_api.lock(project, uv=uv)
+    assert [r.path for r in results] == [
+        "images/requirements.lock",
+        "images/hello/requirements.lock",
+        "images/fit/requirements.lock",
+        "images/serve/requirements.lock",
+    ]
+    assert results[-1].constraint == "images/requirements.lock"
+    # naming stages locks only those: the serving image is not a stage
+    log.unlink()
+    assert len(lock_api.lock(project, ("fit",), uv=uv)) == 2
+
+
+def test_check_flags_a_serving_lock_that_disagrees(project: Path) -> None:
+    _add_serving(project)
+    (project / "images/requirements.lock").write_text("numpy==2.0\n")
+    (project / "images/serve/requirements.lock").write_text("numpy==1.0\n")
+    items = {i.name: i for i in check(project, environment=False).items}
+    assert not items["locks"].ok
+    assert (
+        "images/serve/requirements.lock:1: numpy==1.0 but images/requirements.lock:1 pins 2.0"
+        in items["locks"].details
+    )

@@ -12,12 +12,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pedigree.api.main import render_image_files
 from pedigree.atomic import read_bytes_or_none
 from pedigree.compile.render import differing_files, dvc_yaml_is_current, render_argo_files
 from pedigree.errors import ParamsError, PedigreeError, SpecError
 from pedigree.spec.load import Loaded, load
+
+if TYPE_CHECKING:
+    from pedigree.registry.records import ModelVersion
 
 RUNNER_LOCK = "images/base/requirements.lock"
 
@@ -150,16 +154,13 @@ def _check_generated(
 
 def _check_serving(loaded: Loaded) -> CheckItem | None:
     """cluster-conf/serving/<pipeline>.yaml is exactly the manifest of the champion the
-    registry's event log replays to; None (no check) where the registry has no events yet
-    (nothing released). A log that does not replay (a damaged or edited event file) fails the
-    item, naming the file."""
+    registry's event log replays to (with release.serving and the spec's `serve` section), and
+    cluster-conf/serving/kustomization.yaml lists every manifest of the folder; None (no check)
+    where the registry has no events yet (nothing released). A log that does not replay (a
+    damaged or edited event file) fails the item, naming the file."""
     from pedigree.registry.events import events_dir
-    from pedigree.registry.serving import (
-        render_serving_manifest,
-        served_model,
-        serving_manifest_path,
-    )
-    from pedigree.registry.settings import registry_root, serving_settings
+    from pedigree.registry.serving import serving_manifest_path
+    from pedigree.registry.settings import registry_root
     from pedigree.registry.store import Registry, lock_path
 
     root = loaded.project.root
@@ -181,7 +182,9 @@ def _check_serving(loaded: Loaded) -> CheckItem | None:
     found = read_bytes_or_none(manifest)
     if champion is None:
         if found is None:
-            return CheckItem("serving", True, "no champion in the model registry: nothing served")
+            return _check_kustomization(root) or CheckItem(
+                "serving", True, "no champion in the model registry: nothing served"
+            )
         return CheckItem(
             "serving",
             False,
@@ -197,29 +200,80 @@ def _check_serving(loaded: Loaded) -> CheckItem | None:
         return CheckItem(
             "serving", False, f"{rel} is missing: champion v{champion.version} is not served", fix
         )
+    expected = _expected_manifest(loaded, champion)
+    if isinstance(expected, CheckItem):
+        return expected
+    if found == expected.encode("utf-8"):
+        return _check_kustomization(root) or CheckItem(
+            "serving", True, f"{rel} serves the registry's champion v{champion.version}"
+        )
+    return CheckItem("serving", False, _manifest_difference(rel, found, champion), fix)
+
+
+def _expected_manifest(loaded: Loaded, champion: ModelVersion) -> str | CheckItem:
+    """The champion's manifest text, or the failed item saying why it cannot be made."""
+    from pedigree.registry.serving import render_serving_manifest, require_serve
+    from pedigree.registry.settings import serving_settings
+
+    project = loaded.project
     try:
-        settings = serving_settings(params)
+        settings = serving_settings(project.params_file)
+        serve = require_serve(loaded.spec, project.spec_file, project.spec_path)
+        return render_serving_manifest(loaded.spec.metadata.name, champion, settings, serve)
     except ParamsError as exc:
         problems = tuple(p.render() for p in exc.problems)
         return CheckItem("serving", False, "release.serving is invalid", None, problems)
-    if found == render_serving_manifest(pipeline, champion, settings).encode("utf-8"):
-        return CheckItem(
-            "serving", True, f"{rel} serves the registry's champion v{champion.version}"
-        )
+    except SpecError as exc:
+        problems = tuple(p.render() for p in exc.problems)
+        return CheckItem("serving", False, "the spec has nothing to serve with", None, problems)
+    except PedigreeError as exc:  # the champion's record or lineage lacks a file it needs
+        return CheckItem("serving", False, exc.message, exc.hint)
+
+
+def _manifest_difference(rel: str, found: bytes, champion: ModelVersion) -> str:
+    """Why the manifest is not the champion's: another model, or the same one served otherwise."""
+    from pedigree.registry.serving import served_model
+
     version, sha = served_model(found.decode("utf-8", errors="replace"))
     if sha != champion.model_sha256:
         served = "an unknown model" if sha is None else f"model {sha[:12]}"
         served += "" if version is None else f" (v{version})"
-        message = (
+        return (
             f"{rel} serves {served}, not the registry's champion v{champion.version} "
             f"({champion.model_sha256[:12]})"
         )
-    else:
-        message = (
-            f"{rel} differs from the manifest of champion v{champion.version} with "
-            "release.serving in params.yaml (edited by hand, or the settings changed)"
-        )
-    return CheckItem("serving", False, message, fix)
+    return (
+        f"{rel} differs from the manifest of champion v{champion.version} with "
+        "release.serving in params.yaml and the spec's serve section (edited by hand, or they "
+        "changed)"
+    )
+
+
+def _check_kustomization(root: Path) -> CheckItem | None:
+    """A failed item when cluster-conf/serving/kustomization.yaml does not list exactly the
+    manifests of its folder (the overlays would sync others, or none); None when it does."""
+    from pedigree.registry.serving import (
+        kustomization_path,
+        render_kustomization,
+        serving_manifests,
+    )
+
+    path = kustomization_path(root)
+    manifests = serving_manifests(root)
+    found = read_bytes_or_none(path)
+    if found is None and not manifests:
+        return None  # nothing served, and no cluster configuration that expects it
+    if found == render_kustomization(manifests).encode("utf-8"):
+        return None
+    rel = path.relative_to(root).as_posix()
+    state = "is missing" if found is None else "is stale"
+    listed = ", ".join(manifests) or "no manifest"
+    return CheckItem(
+        "serving",
+        False,
+        f"{rel} {state}: it must list {listed} (the overlays sync what it lists)",
+        f"run `pedigree models manifest` to rewrite it, then commit {rel}",
+    )
 
 
 def _relock_hint(problems: list[str], stage_locks: list[tuple[str, str]]) -> str:
@@ -249,6 +303,9 @@ def _check_locks(loaded: Loaded, environment: bool) -> list[CheckItem]:
     problems: list[str] = []
     for stage in loaded.spec.stages:
         problems += disagreements(root / stage.lock_file, combined, stage.lock_file)
+    serve = loaded.spec.spec.serve
+    if serve is not None and (root / serve.lock_file).is_file():
+        problems += disagreements(root / serve.lock_file, combined, serve.lock_file)
     # The images' step runner (images/base) must agree too: it runs DVC next to every stage.
     if (root / RUNNER_LOCK).is_file():
         problems += disagreements(root / RUNNER_LOCK, combined, RUNNER_LOCK)

@@ -66,7 +66,10 @@ def lock(
             f"no stage {', '.join(repr(s) for s in unknown)} in {project.spec_path}",
             f"pass one of: {', '.join(known)}",
         )
-    chosen = {s: known[s] for s in stages} if stages else known
+    chosen = {s: known[s] for s in stages} if stages else dict(known)
+    serve = pipeline.spec.serve
+    if not stages and serve is not None:  # the serving image's lock, like a stage's
+        chosen["(serving image)"] = serve.image_dir
     jobs = lock_jobs(root, chosen, extras)
     if stages:  # only what was asked for: the combined lock and those stages
         jobs = jobs[: 1 + len(chosen)]

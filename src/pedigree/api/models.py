@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from pedigree.registry.records import Event, ModelVersion
     from pedigree.registry.settings import ServingSettings
     from pedigree.registry.store import Registry
+    from pedigree.spec.model import Serving
 
 VERSION = re.compile(r"^[vV]?([0-9]{1,9})$")
 
@@ -149,23 +150,30 @@ class _ManifestWriter:
 
     The registry calls it inside its write transaction (`OnChampion`), so concurrent promotions
     and rollbacks write their manifests in the order they commit: the file always names the
-    champion. Settings are read before the registry changes: a bad setting must not leave a new
-    champion unserved.
+    champion. Settings and the spec's `serve` section are read before the registry changes: a
+    bad setting, or a spec with nothing to serve with, must not leave a new champion unserved.
     """
 
     def __init__(self, root: Path, start: Path) -> None:
+        from pedigree.registry.serving import require_serve
         from pedigree.registry.settings import serving_settings
         from pedigree.spec.load import load
 
         self.root = root
-        self.pipeline = load(start).spec.metadata.name
+        loaded = load(start)
+        self.pipeline = loaded.spec.metadata.name
         self.settings: ServingSettings = serving_settings(root / PARAMS_FILE)
+        self.serve: Serving = require_serve(
+            loaded.spec, loaded.project.spec_file, loaded.project.spec_path
+        )
         self.path: Path | None = None
 
     def __call__(self, champion: ModelVersion) -> None:
         from pedigree.registry.serving import write_serving_manifest
 
-        self.path = write_serving_manifest(self.root, self.pipeline, champion, self.settings)
+        self.path = write_serving_manifest(
+            self.root, self.pipeline, champion, self.settings, self.serve
+        )
 
     @property
     def written(self) -> Path:

@@ -21,6 +21,7 @@ from pedigree.cli.models import models
 from pedigree.cli.options import CONTEXT, Options, json_option, spec_option
 from pedigree.cli.pull import pull
 from pedigree.cli.replicate import replicate
+from pedigree.cli.serve import serve
 from pedigree.cli.stage import stage
 from pedigree.cli.verify import verify
 from pedigree.containers import EXECUTORS, PROCESS
@@ -73,6 +74,7 @@ cli.add_command(init)
 cli.add_command(stage)
 cli.add_command(lock)
 cli.add_command(check)
+cli.add_command(serve)
 
 
 @cli.command(context_settings=CONTEXT)

@@ -1,4 +1,5 @@
-"""`make images`: build the base image, then each stage's image on it, with podman or docker.
+"""`make images`: build the base image, then each stage's image and the serving image on it,
+with podman or docker.
 
     python -m pedigree.containers.build [--engine podman|docker] [--only base,ingest]
                                         [--python-image REF] [--no-cache] [--dry-run]
@@ -6,7 +7,7 @@
 Every image is tagged `pedigree/<name>:<version>` (version: pedigree's) and labelled with the
 source repository and git revision. A stage image is built FROM the base by digest
 (`pedigree/base@sha256:...`, the base just built), never by tag. The build context is the
-repository root (.dockerignore keeps it to pyproject.toml, README.md, src/ and images/).
+repository root (.dockerignore keeps it to pyproject.toml, README.md, src/, images/ and stages/).
 Nothing is written into the repository: each image's digest is printed.
 """
 
@@ -23,7 +24,7 @@ from typing import TYPE_CHECKING
 
 from pedigree import __version__
 from pedigree.containers import BASE, image_ref
-from pedigree.containers.dockerfile import BASE_DOCKERFILE
+from pedigree.containers.dockerfile import BASE_DOCKERFILE, SERVE, serve_dockerfile_path
 from pedigree.containers.engine import Engine, ImageMissingError, find_engine, inspect_image
 from pedigree.containers.executor import ULIMITS
 from pedigree.errors import PedigreeError, StaleError, ToolError
@@ -69,12 +70,15 @@ def labels(root: Path, repository: str | None) -> dict[str, str]:
 def plan(
     root: Path, only: Sequence[str] | None = None, python_image: str | None = None
 ) -> list[ImageBuild]:
-    """The images to build, base first, then every stage of the spec (or those in `only`)."""
+    """The images to build, base first, then every stage of the spec and the serving image (or
+    those in `only`)."""
     from pedigree.spec.load import load
 
     loaded = load(root)
     common = labels(root, loaded.spec.metadata.repository)
     stages = [(s.name, f"{s.image_dir}/Dockerfile") for s in loaded.spec.stages]
+    if loaded.spec.spec.serve is not None:  # the serving image, FROM the base like a stage's
+        stages.append((SERVE, serve_dockerfile_path(loaded.spec.spec.serve)))
     known = [BASE, *(name for name, _ in stages)]
     unknown = sorted(set(only or ()) - set(known))
     if unknown:

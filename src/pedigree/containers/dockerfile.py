@@ -14,7 +14,7 @@ from pedigree import __version__
 from pedigree.compile.dvc import check_header_path
 from pedigree.containers import BASE
 from pedigree.errors import Problem, SpecError
-from pedigree.spec.model import PipelineSpec, Stage
+from pedigree.spec.model import PipelineSpec, Serving, Stage
 
 HEADER = (
     "# generated from {spec} by pedigree, do not edit: change {spec} and run "
@@ -30,8 +30,35 @@ PLACEHOLDER_BASE = (
     "0000000000000000000000000000000000000000000000000000000000000000"
 )
 
+# Shared by the stage and serving templates: the hash-locked install of `{lock}` into an
+# environment made --without-pip, then pedigree's wheel from the base; and the OCI labels.
+_INSTALL = """\
+COPY {lock} /opt/pedigree/locks/{name}.lock
+RUN --mount=type=cache,target=/root/.cache/pip \\
+    --mount=type=secret,id=pip-ca \\
+    if [ -s /run/secrets/pip-ca ]; then export PIP_CERT=/run/secrets/pip-ca; fi \\
+    && python3 -m venv --without-pip /opt/pedigree/venv \\
+    && /opt/pedigree/installer/bin/pip --python /opt/pedigree/venv/bin/python install \\
+       --disable-pip-version-check --require-hashes --no-deps -r /opt/pedigree/locks/{name}.lock
+RUN /opt/pedigree/installer/bin/pip --python /opt/pedigree/venv/bin/python install \\
+    --disable-pip-version-check --no-cache-dir --no-deps --no-index \\
+    /opt/pedigree/wheels/pedigree-*.whl
+"""
+_LABELS = """\
+ARG VERSION={version}
+ARG SOURCE=unknown
+ARG REVISION=unknown
+LABEL org.opencontainers.image.title="pedigree-{name}" \\
+      org.opencontainers.image.description="{label}" \\
+      org.opencontainers.image.version="${{VERSION}}" \\
+      org.opencontainers.image.source="${{SOURCE}}" \\
+      org.opencontainers.image.revision="${{REVISION}}" \\
+      org.opencontainers.image.licenses="Apache-2.0"
+"""
+
 # `{{`/`}}` are the Dockerfile's own braces (`${BASE_IMAGE}`); the rest are filled per stage.
-TEMPLATE = """\
+TEMPLATE = (
+    """\
 # The image of pedigree stage `{name}`{summary}.
 # Built by `make images` on top of the base image (images/base/Dockerfile). It holds the stage's
 # environment /opt/pedigree/venv, installed from {lock} and nothing else
@@ -53,32 +80,102 @@ USER 0:0
 # Only this stage's lock: its dependencies first (they change rarely), pedigree's wheel (from
 # the base) last, installed by the base's installer into an environment made --without-pip, so
 # it holds exactly the lock and pedigree. The pip cache mount keeps wheels between builds.
-COPY {lock} /opt/pedigree/locks/{name}.lock
-RUN --mount=type=cache,target=/root/.cache/pip \\
-    --mount=type=secret,id=pip-ca \\
-    if [ -s /run/secrets/pip-ca ]; then export PIP_CERT=/run/secrets/pip-ca; fi \\
-    && python3 -m venv --without-pip /opt/pedigree/venv \\
-    && /opt/pedigree/installer/bin/pip --python /opt/pedigree/venv/bin/python install \\
-       --disable-pip-version-check --require-hashes --no-deps -r /opt/pedigree/locks/{name}.lock
-RUN /opt/pedigree/installer/bin/pip --python /opt/pedigree/venv/bin/python install \\
-    --disable-pip-version-check --no-cache-dir --no-deps --no-index \\
-    /opt/pedigree/wheels/pedigree-*.whl
-
+"""
+    + _INSTALL
+    + """
 # Labels last: the revision changes on every commit and must not invalidate the layers above.
-ARG VERSION={version}
-ARG SOURCE=unknown
-ARG REVISION=unknown
-LABEL org.opencontainers.image.title="pedigree-{name}" \\
-      org.opencontainers.image.description="{label}" \\
-      org.opencontainers.image.version="${{VERSION}}" \\
-      org.opencontainers.image.source="${{SOURCE}}" \\
-      org.opencontainers.image.revision="${{REVISION}}" \\
-      org.opencontainers.image.licenses="Apache-2.0"
-
+"""
+    + _LABELS
+    + """
 ENV PATH=/opt/pedigree/venv/bin:$PATH
 WORKDIR /workspace
 USER 10001:10001
 """
+)
+
+
+SERVE = "serve"  # the serving image's name: pedigree/serve:<version>
+SERVE_CODE_ROOT = "/opt/pedigree/app"
+
+# The serving image: the same install as a stage image, plus the predictor's code, because a
+# serving pod has no checkout of the repository. `{{`/`}}` are the Dockerfile's own braces.
+SERVE_TEMPLATE = (
+    """\
+# The serving image: KServe's model server (Open Inference Protocol, V2 REST) with the predictor
+# `{predictor}` of spec.serve. Built by `make images` on top of the base image
+# (images/base/Dockerfile). Its environment /opt/pedigree/venv is installed from
+# {lock} and nothing else (plus pedigree itself, --no-deps).
+#
+# Unlike a stage image it holds code: the predictor's folders (spec.serve.code), because a
+# serving pod has no checkout. The model is NOT in the image: the pod fetches the released model's
+# files by content hash (PEDIGREE_SERVE_BUNDLE, written into the serving manifest) and checks
+# every hash before it reports ready. Runs as 10001 on a read-only root file system; /tmp is the
+# only writable path (the manifest mounts an emptyDir there).
+
+# `make images` passes pedigree/base@sha256:<digest of the base it has just built>; the default
+# is a placeholder digest no image has, so a build outside `make images` fails at once.
+ARG BASE_IMAGE={placeholder}
+FROM ${{BASE_IMAGE}}
+
+USER 0:0
+"""
+    + _INSTALL
+    + """
+# The predictor's code (owned by root: read-only for the server's user).
+{copies}
+
+"""
+    + _LABELS
+    + """
+ENV PATH=/opt/pedigree/venv/bin:$PATH \\
+    PYTHONPATH={code_root} \\
+    PYTHONDONTWRITEBYTECODE=1
+WORKDIR {code_root}
+USER 10001:10001
+EXPOSE {port}
+ENTRYPOINT ["python", "-m", "pedigree.serve"]
+CMD ["--host", "0.0.0.0", "--port", "{port}", "--files", "/tmp/models"]
+"""
+)
+SERVE_PORT = 8080
+
+
+def serve_dockerfile_path(serve: Serving) -> str:
+    """Repo-relative path of the serving image's generated Dockerfile."""
+    return f"{serve.image_dir}/Dockerfile"
+
+
+def _package_inits(folders: tuple[str, ...]) -> list[str]:
+    """The `__init__.py` of every package above the code folders (`stages/__init__.py` for
+    stages/serve): without them the copied folders would not import as `stages.serve`."""
+    inits = []
+    for folder in folders:
+        parts = folder.strip("/").split("/")
+        for depth in range(1, len(parts)):
+            init = "/".join(parts[:depth]) + "/__init__.py"
+            if init not in inits:
+                inits.append(init)
+    return inits
+
+
+def render_serve_dockerfile(serve: Serving, spec_path: str) -> str:
+    """The serving image's Dockerfile text: the header, then the template filled for `serve`."""
+    folders = tuple(folder.rstrip("/") for folder in serve.code)
+    copies = [f"COPY {path} {SERVE_CODE_ROOT}/{path}" for path in _package_inits(folders)]
+    copies += [f"COPY {folder}/ {SERVE_CODE_ROOT}/{folder}/" for folder in folders]
+    body = SERVE_TEMPLATE.format(
+        name=SERVE,
+        predictor=serve.predictor,
+        lock=serve.lock_file,
+        placeholder=PLACEHOLDER_BASE,
+        copies="\n".join(copies),
+        version=__version__,
+        label=_label_value(f"pedigree serving image: predictor {serve.predictor}"),
+        code_root=SERVE_CODE_ROOT,
+        port=SERVE_PORT,
+    )
+    check_header_path(spec_path)
+    return HEADER.format(spec=spec_path) + body
 
 
 def dockerfile_path(stage: Stage) -> str:
@@ -157,6 +254,33 @@ def render_dockerfiles(spec: PipelineSpec, spec_path: str) -> dict[str, str]:
         else:
             owner[path] = stage.name
             files[path] = render_dockerfile(stage, spec_path)
+    serve = spec.spec.serve
+    if serve is not None:
+        path = serve_dockerfile_path(serve)
+        if SERVE in owner.values():
+            problems.append(
+                Problem(
+                    spec_path,
+                    None,
+                    "spec.serve",
+                    f"a stage is named '{SERVE}': its image would be the serving image's "
+                    f"(pedigree/{SERVE})",
+                    "rename the stage",
+                )
+            )
+        elif serve.image_dir == BASE_IMAGE_DIR or path in owner:
+            taken = "the base image's" if path not in owner else f"stage '{owner[path]}''s"
+            problems.append(
+                Problem(
+                    spec_path,
+                    None,
+                    "spec.serve.image",
+                    f"the serving image uses {serve.image_dir}/, {taken} folder",
+                    "give the serving image its own folder (`image: images/serve`)",
+                )
+            )
+        else:
+            files[path] = render_serve_dockerfile(serve, spec_path)
     if problems:
         raise SpecError(problems)
     return files

@@ -10,20 +10,37 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
 
+from pedigree import __version__
+from pedigree.compile.argo import DEFAULT_REMOTE, DEFAULT_S3_ENDPOINT
 from pedigree.errors import ParamsError, Problem
 from pedigree.spec.errors import problems_from_validation
 from pedigree.spec.yamlsource import YamlDocument, YamlLoadError, load_yaml_file
 
 SECTION = "release"
 DEFAULT_REGISTRY = "registry"  # params.yaml names the pipeline's: registry/<pipeline>
+# `make images` tags the serving image pedigree/serve:<version>; production pins it by digest
+DEFAULT_IMAGE = f"pedigree/serve:{__version__}"
+# The remote and endpoint defaults are the compiled WorkflowTemplate's (`remote`, `s3-endpoint`):
+# the DVC remote the cluster's steps push to, and MinIO's address inside the cluster.
 # Full matches (`fullmatch`): a `$` anchor would also accept a trailing newline.
 DNS1123_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
-STORAGE_SCHEMES = ("s3://", "gs://", "https://", "file://")
+REMOTE_SCHEMES = ("s3://", "gs://", "https://", "file://")
 IMAGE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/:@-]*")
+ENDPOINT = re.compile(r"https?://[A-Za-z0-9][A-Za-z0-9.-]*(:[0-9]{1,5})?")
+# Kubernetes quantities: cpu as 500m, 1, 1.5; memory as 512Mi, 2Gi, 1G (no exponent forms)
+CPU = re.compile(r"[0-9]+(\.[0-9]+)?m?")
+MEMORY = re.compile(r"[0-9]+(\.[0-9]+)?([KMGTPE]i?)?")
 
 
 def _dns_label(value: str) -> str:
@@ -35,19 +52,45 @@ def _dns_label(value: str) -> str:
     return value
 
 
-def _storage_uri(value: str) -> str:
-    if not value.startswith(STORAGE_SCHEMES) or value.rstrip("/") in STORAGE_SCHEMES:
+def _remote(value: str) -> str:
+    bare = value.rstrip("/")
+    spaced = not value.isprintable() or " " in value  # it goes into every file's URI
+    if not value.startswith(REMOTE_SCHEMES) or bare in REMOTE_SCHEMES or spaced:
         raise ValueError(
-            f"'{value}' is not a storage URI: start it with "
-            + ", ".join(STORAGE_SCHEMES)
-            + " (example: s3://pedigree/registry)"
+            f"'{value}' is not a DVC remote URL: start it with "
+            + ", ".join(REMOTE_SCHEMES)
+            + f" (example: {DEFAULT_REMOTE})"
         )
-    return value.rstrip("/")  # `{storage_uri}/{sha256}/...` must not get a double slash
+    return bare  # `<remote>/files/md5/...` must not get a double slash
 
 
 def _image(value: str) -> str:
     if not IMAGE.fullmatch(value):
-        raise ValueError(f"'{value}' is not a container image (example: pedigree-serve:0.1.0)")
+        raise ValueError(
+            f"'{value}' is not a container image (example: {DEFAULT_IMAGE}, or by digest "
+            "pedigree/serve@sha256:<digest>)"
+        )
+    return value
+
+
+def _endpoint(value: str) -> str:
+    if not ENDPOINT.fullmatch(value.rstrip("/")):
+        raise ValueError(
+            f"'{value}' is not an S3 endpoint URL: write http(s)://host[:port] "
+            f"(example: {DEFAULT_S3_ENDPOINT})"
+        )
+    return value.rstrip("/")
+
+
+def _cpu(value: str) -> str:
+    if not CPU.fullmatch(value):
+        raise ValueError(f"'{value}' is not a CPU quantity (examples: 500m, 1, 2)")
+    return value
+
+
+def _memory(value: str) -> str:
+    if not MEMORY.fullmatch(value):
+        raise ValueError(f"'{value}' is not a memory quantity (examples: 512Mi, 2Gi)")
     return value
 
 
@@ -63,6 +106,24 @@ def _registry_path(value: str) -> str:
 KubernetesName = Annotated[str, AfterValidator(_dns_label)]
 
 
+class Quantities(BaseModel):
+    """CPU and memory of a container's requests or limits."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    cpu: Annotated[str, AfterValidator(_cpu)]
+    memory: Annotated[str, AfterValidator(_memory)]
+
+
+class Resources(BaseModel):
+    """What the server's container asks for and may use: TensorFlow alone takes about 500 MB."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    requests: Quantities = Quantities(cpu="500m", memory="1Gi")
+    limits: Quantities = Quantities(cpu="2", memory="2Gi")
+
+
 class ServingSettings(BaseModel):
     """How the champion is served in the cluster (`release.serving` in params.yaml)."""
 
@@ -70,11 +131,32 @@ class ServingSettings(BaseModel):
 
     name: KubernetesName
     namespace: KubernetesName = "pedigree"
-    image: Annotated[str, AfterValidator(_image)]
-    # cluster pods fetch a model from {storage_uri}/{sha256}/model.keras
-    storage_uri: Annotated[str, AfterValidator(_storage_uri)]
+    # Deployment + Service, or a KServe InferenceService (serving.kserve.io/v1beta1)
+    kind: Literal["Deployment", "InferenceService"] = "Deployment"
+    image: Annotated[str, AfterValidator(_image)] = DEFAULT_IMAGE
+    # the DVC remote the cluster pushes to: a pod fetches each file of the model from its
+    # content address there, <remote>/files/md5/<md5[:2]>/<md5[2:]>
+    remote: Annotated[str, AfterValidator(_remote)] = DEFAULT_REMOTE
+    # AWS_ENDPOINT_URL for an s3:// remote (null: AWS S3 itself)
+    s3_endpoint: Annotated[str, AfterValidator(_endpoint)] | None = DEFAULT_S3_ENDPOINT
     replicas: Annotated[int, Field(ge=1, le=100, strict=True)] = 1
     port: Annotated[int, Field(ge=1, le=65535, strict=True)] = 8080
+    resources: Resources = Resources()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "storage_uri" in data:
+            raise ValueError(
+                "'storage_uri' is now 'remote': the DVC remote the cluster pushes to (the "
+                f"model is fetched by its content hash there); write 'remote: {DEFAULT_REMOTE}'"
+            )
+        return data
+
+    @property
+    def s3(self) -> bool:
+        """Whether pods reach the remote over S3 (endpoint and credentials in their env)."""
+        return self.remote.startswith("s3://")
 
 
 class RegistryKeys(BaseModel):
@@ -143,7 +225,7 @@ def serving_settings(params_file: Path) -> ServingSettings:
                     line,
                     f"{SECTION}.serving",
                     f"required key '{SECTION}.serving' is missing",
-                    "add 'serving:' with name, image and storage_uri under 'release:'",
+                    "add 'serving:' under 'release:' with at least 'name' (see docs/registry.md)",
                 )
             ]
         )

@@ -347,6 +347,60 @@ class Replication(_Strict):
         return self.seed.split(".", 1)[1]
 
 
+_MODULE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
+_ROLE = re.compile(r"[a-z][a-z0-9_]{0,39}")
+_RESERVED_ROLES = ("model", "calibration")  # the registry's own files of every version
+
+
+def _module(value: str) -> str:
+    if not _MODULE.fullmatch(value):
+        raise SpecValueError(
+            f"{value!r} is not a Python module name",
+            "write the dotted module the predictor lives in, like stages.serve",
+        )
+    return value
+
+
+def _file_role(value: str) -> str:
+    if not _ROLE.fullmatch(value):
+        raise SpecValueError(
+            f"{value!r} is not a file role",
+            "use lowercase letters, digits and '_', starting with a letter, like stats",
+        )
+    if value in _RESERVED_ROLES:
+        raise SpecValueError(
+            f"{value!r} is one of the registry's own files ({', '.join(_RESERVED_ROLES)}): "
+            "every version already brings it",
+            "name only the other files the predictor reads, like stats",
+        )
+    return value
+
+
+class Serving(_Strict):
+    """What answers requests for a released model: `pedigree serve` and the serving image.
+
+    The predictor module (project code, like a stage's) gets the version's model and
+    calibration, plus `files`: paths looked up, with their hashes, in the model's recorded
+    lineage, so the server reads exactly the bytes the model was trained and calibrated with.
+    """
+
+    image: RepoPath  # its requirements.in and .lock; the Dockerfile is generated
+    predictor: Annotated[str, AfterValidator(_module)]
+    code: tuple[RepoPath, ...] = Field(min_length=1)  # folders the serving image holds
+    files: dict[Annotated[str, AfterValidator(_file_role)], RepoPath] = Field(default_factory=dict)
+    params: tuple[ParamsSection, ...] = ()  # params.yaml sections, from the model's lineage
+
+    @property
+    def image_dir(self) -> str:
+        """The serving image's folder, without a trailing slash."""
+        return self.image.rstrip("/")
+
+    @property
+    def lock_file(self) -> str:
+        """The serving image's hash-pinned environment lock."""
+        return f"{self.image_dir}/requirements.lock"
+
+
 class PipelineBody(_Strict):
     """External inputs, the stages, and what audit and replicate need to know about them."""
 
@@ -354,6 +408,7 @@ class PipelineBody(_Strict):
     stages: tuple[Stage, ...] = Field(min_length=1)
     data: DataRoles | None = None
     replicate: Replication | None = None
+    serve: Serving | None = None
 
 
 class PipelineSpec(_Strict):

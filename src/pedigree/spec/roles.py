@@ -76,4 +76,35 @@ def check_roles(spec: PipelineSpec, doc: YamlDocument) -> list[Problem]:
                     f"add '{rep.seed_section}' to the params of the stages that use the seed",
                 )
             )
+    return problems + _check_serve(spec, doc)
+
+
+def _check_serve(spec: PipelineSpec, doc: YamlDocument) -> list[Problem]:
+    """spec.serve's files are a stage's deps or outputs (the model's lineage records their
+    hashes only then), and its params sections are read by some stage."""
+    serve = spec.spec.serve
+    if serve is None:
+        return []
+    problems: list[Problem] = []
+    recorded = [p for s in spec.stages for p in (*s.deps, *s.outs)]
+    for role, path in serve.files.items():
+        if path not in recorded:
+            problems.append(
+                doc.problem(
+                    ("spec", "serve", "files", role),
+                    f"'{path}' is no stage's dependency or output, so no lineage records its hash",
+                    "name a file that a model stage lists in deps or outs, like "
+                    "data/prepared/stats.json",
+                )
+            )
+    read = {section for s in spec.stages for section in s.params}
+    for j, section in enumerate(serve.params):
+        if section not in read:
+            problems.append(
+                doc.problem(
+                    ("spec", "serve", "params", j),
+                    f"no stage reads the params section '{section}', so no lineage records it",
+                    "name a section the model's stages list in params, like model",
+                )
+            )
     return problems

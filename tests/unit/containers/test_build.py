@@ -17,9 +17,11 @@ STAGES = ["ingest", "transform", "tune", "train", "calibrate", "evaluate", "rele
 BASE_DIGEST = fake_engine._digest("digest", f"pedigree/base:{__version__}")
 
 
-def test_the_base_first_then_every_stage_of_the_spec() -> None:
+def test_the_base_first_then_every_stage_of_the_spec_then_the_serving_image() -> None:
     builds = build.plan(REPO_ROOT)
-    assert [b.name for b in builds] == ["base", *STAGES]
+    assert [b.name for b in builds] == ["base", *STAGES, "serve"]
+    assert builds[-1].dockerfile == "images/serve/Dockerfile"
+    assert builds[-1].tag == f"pedigree/serve:{__version__}"
     assert builds[0].dockerfile == "images/base/Dockerfile"
     assert builds[1].dockerfile == "images/ingest/Dockerfile"
     assert builds[1].tag == f"pedigree/ingest:{__version__}"
@@ -121,7 +123,7 @@ def test_main_dry_run_prints_the_commands(engine, capsys) -> None:
         == 0
     )
     out = capsys.readouterr().out
-    assert out.count("+ ") == 8
+    assert out.count("+ ") == 9  # base, 7 stages, the serving image
     assert "BASE_IMAGE=pedigree/base@sha256:<digest>" in out
     assert not any(call[0] == "build" for call in engine.calls())
 

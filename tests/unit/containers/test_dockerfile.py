@@ -42,14 +42,15 @@ def _lines(text: str, start: str) -> list[str]:
 
 def test_pets_matches_golden_and_the_committed_dockerfiles_are_current() -> None:
     files = api.render_image_files(api.load(REPO_ROOT))
-    assert list(files) == [f"images/{name}/Dockerfile" for name in PETS_STAGES]
-    golden = GOLDEN / "train.Dockerfile"
-    if os.environ.get("PEDIGREE_UPDATE_GOLDEN") == "1":
-        golden.parent.mkdir(parents=True, exist_ok=True)
-        golden.write_text(files["images/train/Dockerfile"], encoding="utf-8")
-    assert files["images/train/Dockerfile"] == golden.read_text(encoding="utf-8"), (
-        "train.Dockerfile changed; rerun with PEDIGREE_UPDATE_GOLDEN=1 if intended"
-    )
+    assert list(files) == [f"images/{name}/Dockerfile" for name in (*PETS_STAGES, "serve")]
+    for name in ("train", "serve"):
+        golden = GOLDEN / f"{name}.Dockerfile"
+        if os.environ.get("PEDIGREE_UPDATE_GOLDEN") == "1":
+            golden.parent.mkdir(parents=True, exist_ok=True)
+            golden.write_text(files[f"images/{name}/Dockerfile"], encoding="utf-8")
+        assert files[f"images/{name}/Dockerfile"] == golden.read_text(encoding="utf-8"), (
+            f"{name}.Dockerfile changed; rerun with PEDIGREE_UPDATE_GOLDEN=1 if intended"
+        )
     for rel, text in files.items():
         path = REPO_ROOT / rel
         assert path.is_file(), f"{rel} is missing: run `pedigree compile --target images`"
@@ -132,6 +133,61 @@ def test_a_stage_in_the_base_image_folder_is_refused(tmp_path: Path) -> None:
     spec = tmp_path / "p.yaml"
     spec.write_text(_spec_text(extra_ingest="      image: images/base\n"), encoding="utf-8")
     with pytest.raises(SpecError, match=r"stage 'ingest' uses images/base/, the base image's"):
+        render_dockerfiles(load_spec(spec), "p.yaml")
+
+
+SERVE_SPEC = """\
+  serve:
+    image: images/serve
+    predictor: stages.serve.model
+    code: [stages/serve, lib/shared/]
+    files: {raw: data/raw}
+"""
+
+
+def test_the_serving_image_holds_the_predictor_code_and_runs_the_server(tmp_path: Path) -> None:
+    from pedigree.spec.checks import load_spec
+
+    spec = tmp_path / "p.yaml"
+    spec.write_text(_spec_text() + SERVE_SPEC, encoding="utf-8")
+    text = render_dockerfiles(load_spec(spec), "p.yaml")["images/serve/Dockerfile"]
+    assert _lines(text, "COPY") == [
+        "COPY images/serve/requirements.lock /opt/pedigree/locks/serve.lock",
+        "COPY stages/__init__.py /opt/pedigree/app/stages/__init__.py",
+        "COPY lib/__init__.py /opt/pedigree/app/lib/__init__.py",
+        "COPY stages/serve/ /opt/pedigree/app/stages/serve/",
+        "COPY lib/shared/ /opt/pedigree/app/lib/shared/",
+    ]
+    assert _lines(text, "FROM") == ["FROM ${BASE_IMAGE}"]
+    assert _lines(text, "USER")[-1] == "USER 10001:10001"
+    assert 'ENTRYPOINT ["python", "-m", "pedigree.serve"]' in text
+    assert "--require-hashes" in text
+    assert 'org.opencontainers.image.title="pedigree-serve"' in text
+
+
+@pytest.mark.parametrize(
+    ("image", "match"),
+    [
+        ("images/base", r"\[spec.serve.image\]: the serving image uses images/base/"),
+        ("images/ingest", r"the serving image uses images/ingest/, stage 'ingest''s folder"),
+    ],
+)
+def test_the_serving_image_needs_its_own_folder(tmp_path: Path, image: str, match: str) -> None:
+    from pedigree.spec.checks import load_spec
+
+    spec = tmp_path / "p.yaml"
+    spec.write_text(_spec_text() + SERVE_SPEC.replace("images/serve", image), encoding="utf-8")
+    with pytest.raises(SpecError, match=match):
+        render_dockerfiles(load_spec(spec), "p.yaml")
+
+
+def test_a_stage_named_serve_clashes_with_the_serving_image(tmp_path: Path) -> None:
+    from pedigree.spec.checks import load_spec
+
+    spec = tmp_path / "p.yaml"
+    text = _spec_text().replace("name: transform", "name: serve") + SERVE_SPEC
+    spec.write_text(text, encoding="utf-8")
+    with pytest.raises(SpecError, match=r"a stage is named 'serve'"):
         render_dockerfiles(load_spec(spec), "p.yaml")
 
 

@@ -17,6 +17,7 @@ from pedigree.api import models as models_api
 from pedigree.cli.main import main
 from pedigree.registry.events import events_dir
 from tests.unit.conftest import check_items
+from tests.unit.registry.serving_data import add_serve_section
 from tests.unit.registry.test_store import GATE, better, make_candidate, never, open_registry
 
 RELEASE = """\
@@ -24,8 +25,8 @@ release:
   registry: registry/pets
   serving:
     name: pets-segmentation
-    image: pedigree-serve:0.1.0
-    storage_uri: s3://pedigree/registry
+    image: pedigree/serve:0.1.0
+    remote: s3://pedigree/dvc
 """
 
 
@@ -44,6 +45,7 @@ def origin(checked: Path, tmp_path: Path) -> Path:
     """A committed project whose registry has v1 champion and v2 registered (rejected)."""
     with (checked / "params.yaml").open("a", encoding="utf-8") as handle:
         handle.write(RELEASE)
+    add_serve_section(checked)
     registry = open_registry(checked, checked / "registry" / "pets")
     registry.release(make_candidate(tmp_path / "m", b"one", 0.5), better, GATE)
     registry.release(make_candidate(tmp_path / "m", b"two", 0.4), better, GATE)
@@ -141,3 +143,40 @@ def test_a_damaged_event_fails_check_and_audit_with_its_name(
     assert main(["-C", str(origin), "audit", "--check", "champions", "--json"]) == 1
     result = json.loads(capsys.readouterr().out)["checks"][0]
     assert result["status"] == "fail" and first.name in result["findings"][0]["where"]
+
+
+def test_check_flags_a_stale_or_missing_serving_kustomization(
+    origin: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    listing = origin / "cluster-conf" / "serving" / "kustomization.yaml"
+    listing.write_text(listing.read_text(encoding="utf-8").replace("pets.yaml", "old.yaml"))
+    code, items = check_items(origin, capsys)
+    assert code == 3 and not items["serving"]["ok"]
+    assert items["serving"]["message"] == (
+        "cluster-conf/serving/kustomization.yaml is stale: it must list pets.yaml "
+        "(the overlays sync what it lists)"
+    )
+    assert "pedigree models manifest" in items["serving"]["hint"]
+    listing.unlink()
+    code, items = check_items(origin, capsys)
+    assert "kustomization.yaml is missing" in items["serving"]["message"]
+    assert main(["-C", str(origin), "models", "manifest"]) == 0
+    assert check_items(origin, capsys)[1]["serving"]["ok"]
+
+
+def test_check_names_what_changed_the_manifest(
+    origin: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    params = origin / "params.yaml"
+    params.write_text(params.read_text(encoding="utf-8") + "    replicas: 3\n", encoding="utf-8")
+    code, items = check_items(origin, capsys)
+    assert code == 3 and not items["serving"]["ok"]
+    assert (
+        "differs from the manifest of champion v1 with release.serving"
+        in (items["serving"]["message"])
+    )
+    spec = origin / "pipelines" / "pets.yaml"
+    spec.write_text(spec.read_text(encoding="utf-8").split("  serve:\n")[0], encoding="utf-8")
+    code, items = check_items(origin, capsys)
+    assert code == 3 and items["serving"]["message"] == "the spec has nothing to serve with"
+    assert "[spec.serve]: pipeline 'pets' has no 'serve' section" in items["serving"]["details"][0]

@@ -16,8 +16,13 @@ from pathlib import Path
 import pytest
 
 from pedigree.api import models as models_api
-from pedigree.registry.serving import render_serving_manifest, serving_manifest_path
+from pedigree.registry.serving import (
+    project_serve,
+    render_serving_manifest,
+    serving_manifest_path,
+)
 from pedigree.registry.settings import serving_settings
+from tests.unit.registry.serving_data import add_serve_section
 from tests.unit.registry.test_clones import RELEASE
 from tests.unit.registry.test_store import GATE, better, make_candidate, open_registry
 
@@ -30,6 +35,7 @@ def served(checked: Path, tmp_path: Path) -> Path:
     """A checked project whose registry holds v1..v4 (v4 champion) and its manifest."""
     with (checked / "params.yaml").open("a", encoding="utf-8") as handle:
         handle.write(RELEASE)
+    add_serve_section(checked)
     registry = open_registry(checked, checked / "registry" / "pets")
     for content, score in ((b"one", 0.5), (b"two", 0.6), (b"three", 0.7), (b"four", 0.8)):
         registry.release(make_candidate(tmp_path / "models", content, score), better, GATE)
@@ -45,7 +51,8 @@ def expected(root: Path) -> str:
     """The manifest text of the champion the log replays to."""
     champion = open_registry(root, root / "registry" / "pets", create=False).champion()
     assert champion is not None
-    return render_serving_manifest("pets", champion, serving_settings(root / "params.yaml"))
+    settings = serving_settings(root / "params.yaml")
+    return render_serving_manifest("pets", champion, settings, project_serve(root, "pets"))
 
 
 WORKER = textwrap.dedent(

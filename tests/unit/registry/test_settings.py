@@ -16,11 +16,11 @@ release:
   serving:
     name: pets-segmentation
     namespace: pedigree
-    image: pedigree-serve:0.1.0
-    storage_uri: s3://pedigree/registry/
+    image: pedigree/serve@sha256:{digest}
+    remote: s3://pedigree/dvc/
     replicas: 2
     port: 8080
-"""
+""".format(digest="0123456789abcdef" * 4)
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -34,17 +34,47 @@ def test_serving_settings_are_read_and_validated(tmp_path: Path) -> None:
     assert settings == ServingSettings(
         name="pets-segmentation",
         namespace="pedigree",
-        image="pedigree-serve:0.1.0",
-        storage_uri="s3://pedigree/registry",  # trailing slash dropped
+        image=f"pedigree/serve@sha256:{'0123456789abcdef' * 4}",  # a digest: used as is
+        remote="s3://pedigree/dvc",  # trailing slash dropped
         replicas=2,
         port=8080,
     )
 
 
 def test_serving_defaults(tmp_path: Path) -> None:
-    text = "release:\n  serving:\n    name: x\n    image: i:1\n    storage_uri: gs://b/r\n"
-    settings = serving_settings(write(tmp_path, text))
+    from pedigree import __version__
+    from pedigree.compile.argo import DEFAULT_REMOTE, DEFAULT_S3_ENDPOINT
+
+    settings = serving_settings(write(tmp_path, "release:\n  serving:\n    name: x\n"))
     assert (settings.namespace, settings.replicas, settings.port) == ("pedigree", 1, 8080)
+    assert settings.kind == "Deployment"
+    assert settings.image == f"pedigree/serve:{__version__}"  # what `make images` tags
+    # the remote and endpoint the cluster's steps push to (the WorkflowTemplate's defaults)
+    assert (settings.remote, settings.s3_endpoint) == (DEFAULT_REMOTE, DEFAULT_S3_ENDPOINT)
+    assert settings.remote == "s3://pedigree/dvc" and settings.s3
+    assert settings.resources.requests.model_dump() == {"cpu": "500m", "memory": "1Gi"}
+    assert settings.resources.limits.model_dump() == {"cpu": "2", "memory": "2Gi"}
+
+
+def test_serving_kind_endpoint_and_resources(tmp_path: Path) -> None:
+    text = SERVING + (
+        "    kind: InferenceService\n"
+        "    s3_endpoint: null\n"
+        "    resources:\n"
+        "      requests: {cpu: '1', memory: 512Mi}\n"
+        "      limits: {cpu: 1500m, memory: 4Gi}\n"
+    )
+    settings = serving_settings(write(tmp_path, text))
+    assert settings.kind == "InferenceService" and settings.s3_endpoint is None
+    assert settings.resources.limits.memory == "4Gi"
+    local = serving_settings(write(tmp_path, SERVING.replace("s3://pedigree/dvc/", "file:///d")))
+    assert local.remote == "file:///d" and not local.s3
+
+
+def test_the_old_storage_uri_key_says_what_replaced_it(tmp_path: Path) -> None:
+    text = SERVING.replace("remote: s3://pedigree/dvc/", "storage_uri: s3://pedigree/registry")
+    with pytest.raises(ParamsError, match=r"'storage_uri' is now 'remote': the DVC remote"):
+        serving_settings(write(tmp_path, text))
 
 
 @pytest.mark.parametrize(
@@ -67,10 +97,31 @@ def test_serving_defaults(tmp_path: Path) -> None:
             r"params.yaml:5 \[release.serving.name\]: 'Pets_Seg' is not a Kubernetes name",
         ),
         (
-            "storage_uri: s3://pedigree/registry/",
-            "storage_uri: /mnt/registry",
-            r"\[release.serving.storage_uri\]: '/mnt/registry' is not a storage URI: start it "
+            "remote: s3://pedigree/dvc/",
+            "remote: /mnt/dvc",
+            r"\[release.serving.remote\]: '/mnt/dvc' is not a DVC remote URL: start it "
             "with s3://, gs://, https://, file://",
+        ),
+        ("remote: s3://pedigree/dvc/", "remote: 's3://a b'", r"'s3://a b' is not a DVC remote"),
+        (
+            "port: 8080",
+            "port: 8080\n    kind: StatefulSet",
+            r"params.yaml:11 \[release.serving.kind\]: .*'Deployment' or 'InferenceService'",
+        ),
+        (
+            "port: 8080",
+            "port: 8080\n    s3_endpoint: minio:9000",
+            r"\[release.serving.s3_endpoint\]: 'minio:9000' is not an S3 endpoint URL",
+        ),
+        (
+            "port: 8080",
+            "port: 8080\n    resources: {limits: {cpu: lots, memory: 1Gi}}",
+            r"\[release.serving.resources.limits.cpu\]: 'lots' is not a CPU quantity",
+        ),
+        (
+            "port: 8080",
+            "port: 8080\n    resources: {requests: {cpu: 1, memory: 1GB}}",
+            r"\[release.serving.resources.requests.cpu\]: Input should be a valid string",
         ),
         (
             "port: 8080",
@@ -78,7 +129,7 @@ def test_serving_defaults(tmp_path: Path) -> None:
             r"params.yaml:11 \[release.serving.prot\]: unknown key 'prot' \(hint: did you mean "
             "'port'",
         ),
-        ("image: pedigree-serve:0.1.0", "image: 'a b'", r"'a b' is not a container image"),
+        ("image: pedigree/serve@sha256:", "image: 'a b' #", r"'a b' is not a container image"),
     ],
 )
 def test_invalid_serving_settings_are_located(

@@ -94,9 +94,9 @@ def test_registry_hashes_are_full_matched(tmp_path: Path) -> None:
 def test_serving_names_are_full_matched() -> None:
     from pedigree.registry.settings import ServingSettings
 
-    good = {"name": "pets", "image": "pedigree-serve:0.1.0", "storage_uri": "s3://b/registry"}
+    good = {"name": "pets", "image": "pedigree/serve:0.1.0", "remote": "s3://b/dvc"}
     ServingSettings.model_validate(good)
-    for key in ("name", "namespace", "image"):
+    for key in ("name", "namespace", "image", "remote", "s3_endpoint"):
         with pytest.raises(ValidationError, match="is not a"):
             ServingSettings.model_validate({**good, key: good.get(key, "pedigree") + "\n"})
 

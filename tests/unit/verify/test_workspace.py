@@ -51,6 +51,8 @@ def root(tmp_path: Path) -> Path:
     (project / "params.yaml").write_text("demo:\n  size: 5\nother:\n  keep: true\n")
     (project / "dvc.yaml").write_text("stages: {}\n")
     (project / "dvc.lock").write_text("schema: '2.0'\n")
+    (project / "pipelines").mkdir()
+    (project / "pipelines" / "demo.yaml").write_text("kind: Pipeline\n")
     return project
 
 
@@ -82,6 +84,8 @@ def test_inputs_come_from_the_cache_or_an_unchanged_workspace(root: Path, tmp_pa
     assert (scratch / "data/prepared/sub/b.txt").read_bytes() == b"b"
     assert content_hash(scratch / "data/prepared").md5 == folder
     assert (scratch / "stages/__init__.py").is_file() and (scratch / "dvc.lock").is_file()
+    # the spec too: the scratch folder is a project (release reads the spec's serve section)
+    assert (scratch / "pipelines/demo.yaml").read_text() == "kind: Pipeline\n"
     # The recorded value of the stage's params, the user's value of everything else.
     params = yaml.safe_load((scratch / "params.yaml").read_text())
     assert params == {"demo": {"size": 9}, "other": {"keep": True}}

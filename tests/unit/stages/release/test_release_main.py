@@ -7,8 +7,11 @@ written as evaluate writes it (model sha256, test split sha256, metrics).
 
 from __future__ import annotations
 
+import copy
+import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 from dataclasses import replace
@@ -18,7 +21,8 @@ from typing import Any
 import pytest
 import yaml
 
-from pedigree.errors import ParamsError, RegistryError, SourceError
+from pedigree.bundle import ServeBundle
+from pedigree.errors import ParamsError, RegistryError, ServeError, SourceError, SpecError
 from pedigree.registry.events import events_dir
 from pedigree.registry.store import Registry, lock_path
 from pedigree.stagekit import sha256_file
@@ -29,16 +33,22 @@ from tests.conftest import REPO_ROOT
 from tests.unit.stages.release.test_release_params import GOOD
 
 SPLIT = "c" * 64
+STATS = {"path": "data/prepared/stats.json", "md5": "f" * 32, "size": 7}
 LOCK = {
     "schema": "2.0",
     "stages": {
         "train": {
             "cmd": "python -m stages.train",
+            "deps": [STATS],
+            "params": {"params.yaml": {"model": {"input_size": 64}, "determinism": {"seed": 1}}},
             "outs": [{"path": "models/model.keras", "md5": "d" * 32, "size": 3}],
         },
         "calibrate": {
             "cmd": "python -m stages.calibrate",
-            "outs": [{"path": "models/calibration", "md5": "e" * 32 + ".dir", "size": 9}],
+            "outs": [
+                {"path": "models/calibration/calibration.json", "md5": "e" * 32, "size": 9},
+                {"path": "models/calibration/reliability.csv", "md5": "0" * 32, "size": 4},
+            ],
         },
         "release": {"cmd": "python -m stages.release"},
     },
@@ -53,8 +63,14 @@ class Project:
         (root / "models" / "calibration").mkdir(parents=True)
         (root / "reports").mkdir()
         (root / "params.yaml").write_text(GOOD, encoding="utf-8")
-        (root / "dvc.lock").write_text(yaml.safe_dump(LOCK), encoding="utf-8")
+        self.lock(LOCK)
+        # the spec whose serve section the manifest runs (release reads only that section)
+        (root / "pipelines").mkdir()
+        shutil.copyfile(REPO_ROOT / "pipelines" / "pets.yaml", root / "pipelines" / "pets.yaml")
         self.calibration({"temperature": 1.25, "ece": {"before": 0.05, "after": 0.01}})
+
+    def lock(self, lock: dict[str, Any]) -> None:
+        (self.root / "dvc.lock").write_text(yaml.safe_dump(lock), encoding="utf-8")
 
     def calibration(self, doc: dict[str, Any]) -> None:
         path = self.root / "models" / "calibration" / "calibration.json"
@@ -135,9 +151,8 @@ def test_first_release_is_promoted_and_served(proj: Project) -> None:
     calibration = proj.root / "models" / "calibration" / "calibration.json"
     assert champion.files["calibration"] == {
         "path": "models/calibration/calibration.json",
-        "out": "models/calibration",  # inside a folder out: the folder's hash
-        "md5": "e" * 32 + ".dir",
-        "size": calibration.stat().st_size,
+        "md5": "e" * 32,
+        "size": 9,
         "sha256": sha256_file(calibration),
     }
     kinds = sorted(name.split("-", 1)[1].rsplit("-", 1)[0] for name in proj.event_files())
@@ -293,6 +308,13 @@ def test_an_unknown_threshold_metric_is_a_params_error_before_registering(proj: 
 def test_two_releases_at_the_same_moment_stay_consistent(proj: Project) -> None:
     """Two stage processes, two different models, one registry: versions 1 and 2, one champion."""
     runs = []
+    lock = copy.deepcopy(LOCK)
+    for name in ("a", "b"):  # each model is a DVC output: the cluster fetches it by content
+        content = name.encode() * 100
+        md5 = hashlib.md5(content).hexdigest()
+        out = {"path": f"{name}/models/model.keras", "md5": md5, "size": len(content)}
+        lock["stages"]["train"]["outs"].append(out)
+    proj.lock(lock)
     for name, iou in (("a", 0.8), ("b", 0.9)):
         folder = proj.root / name
         (folder / "models").mkdir(parents=True)
@@ -322,3 +344,82 @@ def test_two_releases_at_the_same_moment_stay_consistent(proj: Project) -> None:
     # Whatever the order, the better model ends up champion: either it came second and beat the
     # first, or it came first and the second could not beat it.
     assert champion.metrics["mean_iou"] == 0.9
+
+
+def test_the_manifest_serves_the_champion_with_the_specs_predictor(proj: Project) -> None:
+    sha = proj.model(b"model one", 0.8)
+    proj.release()
+    deployment, service = yaml.safe_load_all(proj.manifest.read_text(encoding="utf-8"))
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    bundle = ServeBundle.from_json(env["PEDIGREE_SERVE_BUNDLE"])
+    assert (bundle.pipeline, bundle.version, bundle.model_sha256) == ("pets", 1, sha)
+    assert bundle.predictor == "stages.serve"  # pipelines/pets.yaml's spec.serve
+    assert {f.role: (f.path, f.uri) for f in bundle.files} == {
+        "model": ("models/model.keras", "s3://pedigree/dvc/files/md5/dd/" + "d" * 30),
+        "calibration": (
+            "models/calibration/calibration.json",
+            "s3://pedigree/dvc/files/md5/ee/" + "e" * 30,
+        ),
+        "stats": ("data/prepared/stats.json", "s3://pedigree/dvc/files/md5/ff/" + "f" * 30),
+    }
+    assert bundle.params == {"model": {"input_size": 64}, "determinism": {"seed": 1}}
+    assert service["kind"] == "Service"
+    listing = proj.manifest.parent / "kustomization.yaml"
+    assert listing.read_text(encoding="utf-8").endswith("resources:\n  - pets.yaml\n")
+
+
+def test_a_calibration_inside_a_folder_output_is_refused_before_registering(
+    proj: Project,
+) -> None:
+    lock = copy.deepcopy(LOCK)
+    lock["stages"]["calibrate"]["outs"] = [
+        {"path": "models/calibration", "md5": "e" * 32 + ".dir", "size": 9}
+    ]
+    proj.lock(lock)
+    proj.model(b"one", 0.8)
+    with pytest.raises(
+        ServeError,
+        match=r"could not be served if promoted: dvc.lock records no md5 of its own for its "
+        r"calibration file models/calibration/calibration.json",
+    ):
+        proj.release()
+    assert not proj.folder.exists() and not proj.manifest.exists()
+
+
+def test_a_served_file_missing_from_the_lineage_is_refused_before_registering(
+    proj: Project,
+) -> None:
+    lock = copy.deepcopy(LOCK)
+    del lock["stages"]["train"]["deps"]
+    proj.lock(lock)
+    proj.model(b"one", 0.8)
+    with pytest.raises(
+        ServeError,
+        match=r"could not be served if promoted: its lineage records no file "
+        r"data/prepared/stats.json \(spec.serve.files.stats\)",
+    ):
+        proj.release()
+    assert not proj.folder.exists()
+
+
+def test_a_spec_without_serve_is_a_located_error_before_registering(proj: Project) -> None:
+    spec = proj.root / "pipelines" / "pets.yaml"
+    text = spec.read_text(encoding="utf-8")
+    spec.write_text(text[: text.index("\n  serve:\n")] + "\n", encoding="utf-8")
+    proj.model(b"one", 0.8)
+    with pytest.raises(SpecError, match=r"pipelines/pets.yaml:\d+ \[spec.serve\]: pipeline 'pets'"):
+        proj.release()
+    assert not proj.folder.exists()
+
+
+def test_the_spec_must_be_the_released_pipeline(proj: Project) -> None:
+    proj.model(b"one", 0.8)
+    cwd = Path.cwd()
+    os.chdir(proj.root)
+    try:
+        with pytest.raises(SpecError, match=r"pipeline 'pets', not 'birds'"):
+            main(["--pipeline", "birds"])
+    finally:
+        os.chdir(cwd)
+    assert not proj.folder.exists()

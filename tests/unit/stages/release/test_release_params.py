@@ -22,8 +22,8 @@ release:
   serving:
     name: pets-segmentation
     namespace: pedigree
-    image: pedigree-serve:0.1.0
-    storage_uri: s3://pedigree/registry
+    image: pedigree/serve:0.1.0
+    remote: s3://pedigree/dvc
     replicas: 1
     port: 8080
 """
