@@ -146,19 +146,15 @@ def measure_server(url: str, pixels: Any, requests: int, clients: int) -> tuple[
         return timed(infer, requests), throughput(infer, requests, clients)
 
 
-def measure_in_process(
-    root: Path, work: Path, version: str | None, pixels: Any, requests: int
-) -> list[float]:
-    """The same predictor, loaded from the same bundle in this process, on the same pixels
-    (its module imported from this checkout, which `--project` copies of it share)."""
+def load_in_process(root: Path, work: Path, version: str | None) -> Any:
+    """The same predictor, loaded from the same bundle in this process (its module imported
+    from this checkout, which `--project` copies of it share). Loaded before this process runs
+    any TensorFlow op: the predictor sets TensorFlow's thread counts from the recorded params."""
     from pedigree.api import serve as serve_api
 
     resolved = serve_api.resolve(root, version=version)
     files = {f.role: f.path for f in serve_api.fetch(resolved, work / "files")}
-    predictor = importlib.import_module(resolved.bundle.predictor).load(
-        files, resolved.bundle.params
-    )
-    return timed(lambda: predictor.predict([pixels]), requests)
+    return importlib.import_module(resolved.bundle.predictor).load(files, resolved.bundle.params)
 
 
 def main() -> int:
@@ -175,14 +171,15 @@ def main() -> int:
     root = args.project.resolve()
     with tempfile.TemporaryDirectory(prefix="pedigree-serving-") as tmp:
         work = Path(tmp)
+        predictor = load_in_process(root, work, args.version)
+        pixels = test_image(root)
         process, url = start_server(root, work, args.version)
         try:
-            pixels = test_image(root)
             sequential, served_rate = measure_server(url, pixels, args.requests, args.clients)
         finally:
             process.terminate()
             process.wait(timeout=60)
-        local = measure_in_process(root, work, args.version, pixels, args.requests)
+        local = timed(lambda: predictor.predict([pixels]), args.requests)
     s50, s95 = percentiles(sequential)
     l50, l95 = percentiles(local)
     size = "x".join(str(d) for d in pixels.shape)
