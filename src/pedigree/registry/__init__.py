@@ -10,6 +10,6 @@ cluster-conf/serving/<pipeline>.yaml.
 Modules: records (the data), events (the files), replay, store (Registry), fetch (a version's
 files from DVC by hash), migrate (an old SQLite registry into events, read with database and
 rows), bundle (a version's serve bundle: its files by hash, from its record and lineage),
-serving and serving_objects (the manifest and its Kubernetes objects), settings. Import from them directly: this package imports nothing, so reading
-a record never loads YAML or pydantic.
+serving and serving_objects (the manifest and its Kubernetes objects), settings. Import from
+them directly: this package imports nothing, so reading a record never loads YAML or pydantic.
 """
