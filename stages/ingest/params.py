@@ -14,11 +14,13 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    SerializerFunctionWrapHandler,
     StrictFloat,
     StrictInt,
     StrictStr,
     ValidationInfo,
     field_validator,
+    model_serializer,
 )
 
 SYNTHETIC = "synthetic"
@@ -26,6 +28,11 @@ SHA256_RE = re.compile(r"[0-9a-f]{64}")
 # Below this the pet drawing has too few pixels for a recognisable head, ears and border band.
 MIN_SIDE, MAX_SIDE = 32, 4096
 MAX_COUNT = 1_000_000
+# Label-noise kinds of `synthetic.corrupt` (see stages/ingest/synthetic.py); `mixed` draws one of
+# the others per image.
+CORRUPT_KINDS = ("shift", "dilate", "erode")
+MIXED = "mixed"
+MAX_CORRUPT_FRACTION = 0.5
 
 
 def is_url(source: str) -> bool:
@@ -40,6 +47,53 @@ def _pair(value: Any, key: str, example: str) -> Any:
     return value
 
 
+class CorruptParams(BaseModel):
+    """Deliberate label noise: corrupt the trimaps of a known, seeded set of synthetic images.
+
+    `fraction` of the images (exactly `round(fraction * count)`) get a wrong trimap: `shift`
+    (the outline misplaced by some pixels), `dilate` (the pet drawn too large), `erode` (too
+    small), or `mixed` (one of those per image). Their photos are untouched, and the set is drawn
+    from `seed` alone, never from the image-drawing randomness. Off (fraction 0) by default.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    fraction: StrictFloat = 0.0  # strict still takes an int (`fraction: 0`), never a bool
+    seed: StrictInt = 0
+    kind: StrictStr = MIXED
+
+    @field_validator("fraction")
+    @classmethod
+    def _fraction(cls, value: float) -> float:
+        # `not <=` also refuses NaN, which compares false with everything.
+        if not 0 <= value <= MAX_CORRUPT_FRACTION:
+            raise ValueError(
+                f"fraction must be between 0 and {MAX_CORRUPT_FRACTION} (got {value}); it is the "
+                "share of images whose trimap is corrupted, e.g. `fraction: 0.1` (0 turns it off)"
+            )
+        return float(value)
+
+    @field_validator("seed")
+    @classmethod
+    def _seed(cls, value: int) -> int:
+        if value < 0:
+            raise ValueError(f"seed must be 0 or more (got {value}); use any non-negative integer")
+        return value
+
+    @field_validator("kind")
+    @classmethod
+    def _kind(cls, value: str) -> str:
+        kinds = (*CORRUPT_KINDS, MIXED)
+        if value not in kinds:
+            raise ValueError(f"kind must be one of {', '.join(kinds)} (got {value!r})")
+        return value
+
+    @property
+    def enabled(self) -> bool:
+        """True when some trimaps are to be corrupted."""
+        return self.fraction > 0
+
+
 class SyntheticParams(BaseModel):
     """How the built-in synthetic data set is generated (used when `source: synthetic`)."""
 
@@ -49,6 +103,7 @@ class SyntheticParams(BaseModel):
     count: StrictInt = 400
     images_per_animal: tuple[StrictInt, StrictInt] = (2, 5)
     image_size: tuple[StrictInt, StrictInt] = (160, 320)
+    corrupt: CorruptParams = CorruptParams()
 
     @field_validator("seed")
     @classmethod
@@ -107,6 +162,27 @@ class SyntheticParams(BaseModel):
                 f"image_size min {low} is above max {high}; write [min, max], e.g. [{high}, {low}]"
             )
         return value
+
+    @field_validator("corrupt")
+    @classmethod
+    def _corrupt(cls, value: CorruptParams, info: ValidationInfo) -> CorruptParams:
+        count = info.data.get("count")  # absent when `count` itself failed validation
+        if value.enabled and isinstance(count, int) and round(value.fraction * count) == 0:
+            raise ValueError(
+                f"fraction {value.fraction} of count {count} corrupts no image "
+                f"(round({value.fraction} * {count}) = 0); raise fraction or count, or set "
+                "fraction: 0 to turn corruption off"
+            )
+        return value
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: SerializerFunctionWrapHandler) -> Any:
+        # Off (the default), `corrupt` is left out of the dump, so the manifest's `source` entry
+        # (and so data/raw) stays byte-identical to one written before the key existed.
+        data = handler(self)
+        if isinstance(data, dict) and not self.corrupt.enabled:
+            data.pop("corrupt", None)
+        return data
 
 
 class IngestParams(BaseModel):

@@ -10,6 +10,12 @@ tail; dogs: snout, floppy ears, longer legs); each photo of it gets a random pos
 position (sometimes cut off by the frame), rotation, background and lighting. Every random draw
 comes from `default_rng([seed, animal, image])`, so the output is byte-identical across runs,
 and all drawing is vectorised numpy over the whole frame (no per-pixel Python loops).
+
+Label noise on purpose (`synthetic.corrupt`, off by default): a seeded, known set of images gets
+a wrong trimap (the outline shifted, grown or shrunk) so a label audit can be tested against the
+truth. The set and the corruptions come from their own rng, so the photos stay byte-identical to
+an uncorrupted run, and the set is listed in `annotations/corrupted.txt`, which ingest copies
+into data/raw.
 """
 
 from __future__ import annotations
@@ -23,13 +29,22 @@ from PIL import Image, ImageDraw, ImageFilter
 
 from stages.common.pets import BACKGROUND, BORDER, BREEDS, CAT, DOG, LIST_HEADER, PET, Breed
 from stages.ingest.loader import ANIMALS_FILE, LIST_FILE, TRIMAPS_DIR
-from stages.ingest.params import SyntheticParams
+from stages.ingest.params import CORRUPT_KINDS, MIXED, CorruptParams, SyntheticParams
 
 Array = np.ndarray
 ANIMALS_HEADER = (
     "# <image id> <animal id>: synthetic data only. The real Oxford-IIIT Pet set publishes no "
     "animal ids; without this file every image is its own animal."
 )
+CORRUPTED_FILE = "annotations/corrupted.txt"
+CORRUPTED_HEADER = (
+    "# <image id> <kind>: synthetic label noise, written only when ingest.synthetic.corrupt is on. "
+    "These images' trimaps were corrupted on purpose ({how}); the images themselves are not."
+)
+# A corrupted trimap differs from the true one in at least this share of the pet's pixels.
+MIN_CORRUPTED_SHARE = 0.1
+# Mixed into the corruption rng's seed so it never coincides with an image-drawing stream.
+CORRUPT_STREAM = 0x4E4F495345  # "NOISE"
 # Natural-looking fur colours (RGB); an animal jitters one of these so no two look alike.
 FUR_COLOURS = np.array(
     [
@@ -246,6 +261,12 @@ def _fur(a: Animal, rng: np.random.Generator, u: Array, v: Array) -> Array:
 
 def render(a: Animal, rng: np.random.Generator, sizes: tuple[int, int]) -> tuple[Array, Array]:
     """One photo of `a`: an (h, w, 3) uint8 RGB image and its (h, w) uint8 trimap."""
+    rgb, mask = _photo(a, rng, sizes)
+    return rgb, trimap_of(mask)
+
+
+def _photo(a: Animal, rng: np.random.Generator, sizes: tuple[int, int]) -> tuple[Array, Array]:
+    """One photo of `a`: an (h, w, 3) uint8 RGB image and its (h, w) bool pet mask."""
     h, w = (int(s) for s in rng.integers(sizes[0], sizes[1] + 1, 2))
     y, x = np.indices((h, w), dtype=np.float32)
     side = min(h, w)
@@ -278,7 +299,61 @@ def render(a: Animal, rng: np.random.Generator, sizes: tuple[int, int]) -> tuple
         np.clip((bg + (fg - bg) * alpha) * (light * np.float32(c)), 0, 255).astype(np.uint8)
         for bg, fg, c in zip(scene, fur, cast, strict=True)
     ]
-    return np.dstack(planes), trimap_of(mask)
+    return np.dstack(planes), mask
+
+
+def _shifted(mask: Array, dy: int, dx: int) -> Array:
+    """`mask` moved by (dy, dx) pixels; what comes in from outside the frame is background."""
+    h, w = mask.shape
+    out = np.zeros_like(mask)
+    if abs(dy) < h and abs(dx) < w:
+        out[max(dy, 0) : h + min(dy, 0), max(dx, 0) : w + min(dx, 0)] = mask[
+            max(-dy, 0) : h + min(-dy, 0), max(-dx, 0) : w + min(-dx, 0)
+        ]
+    return out
+
+
+def _corrupted_mask(mask: Array, kind: str, pixels: int, angle: float) -> Array:
+    """The pet mask as a sloppy annotator might have drawn it: misplaced, too large or too small."""
+    if kind == "shift":
+        dy, dx = round(pixels * math.sin(angle)), round(pixels * math.cos(angle))
+        return _shifted(mask, dy, dx)
+    if kind == "dilate":
+        return _dilate(mask, pixels)
+    return ~_dilate(~mask, pixels)  # erode
+
+
+def corrupt_trimap(mask: Array, rng: np.random.Generator, kind: str) -> tuple[Array, str]:
+    """A wrong trimap for pet `mask` and the kind of error made (`kind`, or one drawn for mixed).
+
+    The error is sized to the pet (4-8% of the square root of its area, at least 2 pixels), then
+    doubled until the trimap differs from the true one in at least MIN_CORRUPTED_SHARE of the
+    pet's pixels (pet and border) or the error spans the whole frame (a shift or erosion that
+    large removes the pet, so only a pet already filling the frame could stay under the share).
+    """
+    if kind == MIXED:
+        kind = CORRUPT_KINDS[int(rng.integers(len(CORRUPT_KINDS)))]
+    true = trimap_of(mask)
+    pet_pixels = max(1, int(np.count_nonzero(true != BACKGROUND)))
+    pixels = max(2, round(float(rng.uniform(0.04, 0.08)) * math.sqrt(pet_pixels)))
+    angle = float(rng.uniform(0, 2 * math.pi))
+    limit = max(mask.shape)
+    while True:
+        wrong = trimap_of(_corrupted_mask(mask, kind, pixels, angle))
+        share = np.count_nonzero(wrong != true) / pet_pixels
+        if share >= MIN_CORRUPTED_SHARE or pixels >= limit:
+            return wrong, kind
+        pixels = min(2 * pixels, limit)
+
+
+def corrupted_positions(corrupt: CorruptParams, count: int) -> set[int]:
+    """Which images (by the order they are drawn in) get a corrupted trimap: exactly
+    round(fraction * count) of them, drawn from `corrupt.seed` alone."""
+    n = round(corrupt.fraction * count)
+    if n == 0:
+        return set()
+    rng = np.random.default_rng([CORRUPT_STREAM, corrupt.seed])
+    return {int(i) for i in rng.choice(count, size=n, replace=False)}
 
 
 def generate(params: SyntheticParams, root: Path) -> tuple[int, int]:
@@ -286,6 +361,8 @@ def generate(params: SyntheticParams, root: Path) -> tuple[int, int]:
 
     Returns (images, animals). Images are named `<Breed>_<n>` with n counting from 1 per breed,
     like the real set; `annotations/animals.txt` records which images show the same animal.
+    With `params.corrupt` on, the chosen images' trimaps are corrupted and listed, with the kind
+    of error, in `annotations/corrupted.txt` (that file is written only then).
     """
     images_dir = root / "images"
     trimaps_dir = root / TRIMAPS_DIR
@@ -294,15 +371,25 @@ def generate(params: SyntheticParams, root: Path) -> tuple[int, int]:
     per_breed: dict[str, int] = {}
     listed: list[tuple[str, Breed]] = []
     owners: list[tuple[str, str]] = []
+    corrupt = params.corrupt
+    chosen = corrupted_positions(corrupt, params.count) if corrupt.enabled else set()
+    corrupted: list[tuple[str, str]] = []
     produced, index = 0, 0
     while produced < params.count:
         animal = _animal(params.seed, index, params.images_per_animal, params.count - produced)
         for k in range(animal.n_images):
             # k + 1: SeedSequence treats [seed, index] and [seed, index, 0] alike.
             rng = np.random.default_rng([params.seed, index, k + 1])
-            rgb, trimap = render(animal, rng, params.image_size)
+            rgb, mask = _photo(animal, rng, params.image_size)
             per_breed[animal.breed.name] = n = per_breed.get(animal.breed.name, 0) + 1
             image_id = f"{animal.breed.name}_{n}"
+            position = produced + k
+            if position in chosen:
+                noise = np.random.default_rng([CORRUPT_STREAM, corrupt.seed, position + 1])
+                trimap, kind = corrupt_trimap(mask, noise, corrupt.kind)
+                corrupted.append((image_id, kind))
+            else:
+                trimap = trimap_of(mask)
             quality = int(rng.integers(80, 96))  # JPEG artefacts of varying strength
             Image.fromarray(rgb).save(images_dir / f"{image_id}.jpg", "JPEG", quality=quality)
             Image.fromarray(trimap).save(trimaps_dir / f"{image_id}.png", "PNG")
@@ -316,4 +403,9 @@ def generate(params: SyntheticParams, root: Path) -> tuple[int, int]:
     (root / LIST_FILE).write_text("\n".join(lines) + "\n", encoding="utf-8")
     animal_lines = [ANIMALS_HEADER] + [f"{i} {a}" for i, a in owners]
     (root / ANIMALS_FILE).write_text("\n".join(animal_lines) + "\n", encoding="utf-8")
+    if corrupt.enabled:
+        how = f"fraction {corrupt.fraction}, seed {corrupt.seed}, kind {corrupt.kind}"
+        noise_lines = [CORRUPTED_HEADER.format(how=how)]
+        noise_lines += [f"{i} {kind}" for i, kind in sorted(corrupted)]
+        (root / CORRUPTED_FILE).write_text("\n".join(noise_lines) + "\n", encoding="utf-8")
     return produced, index

@@ -2,6 +2,8 @@
 
 Everything goes through `atomic_output`, so data/raw appears complete or not at all. The
 manifest has no timestamps and is sorted throughout: the same source gives the same bytes.
+A synthetic source generated with label noise on also hands on its list of corrupted trimaps
+(`annotations/corrupted.txt`), the truth a label audit is checked against.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from pedigree.errors import SourceError
 from pedigree.stagekit import atomic_output, sha256_bytes
 from stages.ingest.loader import Sample, Skip, iter_dataset
 from stages.ingest.sources import LAYOUT_HINT, Source
+from stages.ingest.synthetic import CORRUPTED_FILE
 
 MANIFEST = "manifest.json"
 SHOWN_REASONS = 3
@@ -85,4 +88,7 @@ def write_raw(source: Source, out: Path) -> dict[str, Any]:
         }
         text = json.dumps(manifest, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
         (scratch / MANIFEST).write_text(text, encoding="utf-8")
+        known_noise = source.root / CORRUPTED_FILE
+        if source.kind == "synthetic" and known_noise.is_file():  # written by our generator
+            (scratch / CORRUPTED_FILE).write_bytes(known_noise.read_bytes())
     return manifest
