@@ -47,6 +47,13 @@ def _pair(value: Any, key: str, example: str) -> Any:
     return value
 
 
+def _non_negative_seed(value: int) -> int:
+    # numpy's SeedSequence refuses negative entropy; say so here rather than deep in numpy.
+    if value < 0:
+        raise ValueError(f"seed must be 0 or more (got {value}); use any non-negative integer")
+    return value
+
+
 class CorruptParams(BaseModel):
     """Deliberate label noise: corrupt the trimaps of a known, seeded set of synthetic images.
 
@@ -73,12 +80,7 @@ class CorruptParams(BaseModel):
             )
         return float(value)
 
-    @field_validator("seed")
-    @classmethod
-    def _seed(cls, value: int) -> int:
-        if value < 0:
-            raise ValueError(f"seed must be 0 or more (got {value}); use any non-negative integer")
-        return value
+    _seed = field_validator("seed")(_non_negative_seed)
 
     @field_validator("kind")
     @classmethod
@@ -105,13 +107,7 @@ class SyntheticParams(BaseModel):
     image_size: tuple[StrictInt, StrictInt] = (160, 320)
     corrupt: CorruptParams = CorruptParams()
 
-    @field_validator("seed")
-    @classmethod
-    def _seed(cls, value: int) -> int:
-        # numpy's SeedSequence refuses negative entropy; say so here rather than deep in numpy.
-        if value < 0:
-            raise ValueError(f"seed must be 0 or more (got {value}); use any non-negative integer")
-        return value
+    _seed = field_validator("seed")(_non_negative_seed)
 
     @field_validator("count")
     @classmethod

@@ -19,16 +19,12 @@ import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from pedigree.bundle import MD5, SHA256, BundleFile, ServeBundle
+from pedigree.bundle import CHUNK, MD5, SHA256, BundleFile, ServeBundle, file_digests
 from pedigree.errors import PedigreeError, RegistryError, ToolError
 from pedigree.registry.records import ModelVersion
 
-if TYPE_CHECKING:
-    from collections.abc import Iterator
-
-CHUNK = 1 << 20
 GIT_HISTORY = 50  # commits searched for a file DVC does not cache
 
 
@@ -93,20 +89,6 @@ def _locate(root: Path, md5: str, remote: str | None) -> tuple[Path, str] | None
     return None if pulled is None else (Path(pulled), "remote")
 
 
-def _digests(chunks: Iterator[bytes]) -> tuple[str, str]:
-    md5, sha = hashlib.md5(usedforsecurity=False), hashlib.sha256()
-    for chunk in chunks:
-        md5.update(chunk)
-        sha.update(chunk)
-    return md5.hexdigest(), sha.hexdigest()
-
-
-def _read_chunks(path: Path) -> Iterator[bytes]:
-    with path.open("rb") as handle:
-        while chunk := handle.read(CHUNK):
-            yield chunk
-
-
 def _matches(digests: tuple[str, str], md5: str | None, sha: str | None) -> bool:
     """True when the (md5, sha256) of some bytes are every recorded hash (at least one)."""
     if md5 is None and sha is None:
@@ -125,8 +107,8 @@ def _copy_verified(source: Path, target: Path, md5: str | None, sha: str | None)
     os.chmod(tmp, 0o666 & ~mask)
     hashes = hashlib.md5(usedforsecurity=False), hashlib.sha256()
     try:
-        with os.fdopen(fd, "wb") as out:
-            for chunk in _read_chunks(source):
+        with os.fdopen(fd, "wb") as out, source.open("rb") as handle:
+            while chunk := handle.read(CHUNK):
                 for digest in hashes:
                     digest.update(chunk)
                 out.write(chunk)
@@ -147,18 +129,19 @@ def _from_git(root: Path, rel: str, md5: str | None, sha: str | None) -> tuple[P
     from pedigree.gitstate import git
 
     path = root / rel
-    if (
-        path.is_file()
-        and not path.is_symlink()
-        and _matches(_digests(_read_chunks(path)), md5, sha)
-    ):
+    if path.is_file() and not path.is_symlink() and _matches(file_digests(path), md5, sha):
         return path, "working tree"
     revisions = (git(root, "log", "--format=%H", "-n", str(GIT_HISTORY), "--", rel) or "").split()
     for revision in revisions:
         done = subprocess.run(
             ["git", "show", f"{revision}:{rel}"], cwd=root, capture_output=True, check=False
         )
-        if done.returncode == 0 and _matches(_digests(iter([done.stdout])), md5, sha):
+        data = done.stdout
+        found = (
+            hashlib.md5(data, usedforsecurity=False).hexdigest(),
+            hashlib.sha256(data).hexdigest(),
+        )
+        if done.returncode == 0 and _matches(found, md5, sha):
             fd, tmp = tempfile.mkstemp(prefix=".pedigree-get-")
             with os.fdopen(fd, "wb") as out:
                 out.write(done.stdout)
