@@ -84,8 +84,13 @@ def environment_mismatches(combined: dict[str, Pin]) -> list[str]:
 # --- compiling locks with uv (`pedigree lock`) -----------------------------------------------
 
 COMBINED_IN = "images/requirements.in"
-# Locks beside the stages' that every image shares: the step runner and its build backend.
-EXTRA_LOCKS = ("images/base/requirements", "images/base/build-requirements")
+# Locks of images that are no stage: the base image's, and the label audit's (the command
+# `pedigree replicate --folds` runs, spec.replicate.folds.labels; cleanlab stays out of the core).
+EXTRA_LOCKS = (
+    "images/base/requirements",
+    "images/base/build-requirements",
+    "images/labels/requirements",
+)
 COMPILE_COMMAND = "pedigree lock"
 
 

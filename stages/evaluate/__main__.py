@@ -2,14 +2,19 @@
 
 Reads only the test split (through SplitReader, which refuses every other split), the model,
 calibration.json, train's history.csv and train.json, dvc.lock (for provenance, and to match
-replicate results to the model) and, with --replicates, replicates/summary.json (the spread over
-seeds from `pedigree replicate`, shown when it replicates this model). Runs
+replicate results to the model), with --replicates, replicates/summary.json (the spread over
+seeds or folds from `pedigree replicate`, shown when it replicates this model) and, with --labels,
+reports/label_issues.json (the label audit of `pedigree replicate --folds K`). Runs
 evaluate.ipynb with papermill and writes, atomically, into --out:
   metrics.json           DVC metrics: segmentation scores, ECE/NLL before/after, temperature
   evaluation_result.csv  metric,original_model,calibrated_model (one row per metric)
   evaluation.json        metrics, confusion matrix, examples, and the inputs' sha256
   evaluation.ipynb       the executed notebook, normalised (no timestamps or scratch paths)
   evaluation.html        the report, code hidden, images embedded, nothing loaded from the web
+  predictions/           every test image's calibrated probabilities, label and pixels (the label
+                         audit reads them; format: stages.evaluate.predictions)
+--out is replaced in one rename; anything else already in it (the label audit's
+label_issues.json and .csv, DVC's .gitignore) is carried over unchanged.
 Same inputs give byte-identical files: inference is deterministic (stages.common.determinism),
 numbers are rounded to 6 decimals, and the notebook is normalised before it is written.
 """
@@ -19,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -28,16 +34,20 @@ from pedigree.stagekit import atomic_output, load_params, run_stage
 from stages.common.data import SplitReader
 from stages.common.determinism import DeterminismParams
 from stages.common.training import ModelParams
-from stages.evaluate import replicates, report
+from stages.evaluate import labels, predictions, replicates, report
 from stages.evaluate.compute import SPLIT
 from stages.evaluate.inference import EVALUATE_SPLITS
 from stages.evaluate.inputs import check_train_dir, read_calibration
-from stages.evaluate.outputs import METRICS_JSON
+from stages.evaluate.outputs import EVALUATION_JSON, METRICS_JSON, RESULT_CSV
 from stages.evaluate.params import EvaluateParams
 
 NOTEBOOK_OUT = "evaluation.ipynb"
 HTML_OUT = "evaluation.html"
 REPORT_TITLE = "Evaluation report"
+# What this stage writes into --out; everything else there is carried over as it is.
+OWN_OUTPUTS = frozenset(
+    {METRICS_JSON, RESULT_CSV, EVALUATION_JSON, NOTEBOOK_OUT, HTML_OUT, predictions.FOLDER}
+)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -56,6 +66,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", type=Path, default=Path("reports"))
     # Optional: without it the report says there are no replicate results.
     parser.add_argument("--replicates", type=Path, default=None)
+    # Optional: without it the report says there is no label audit.
+    parser.add_argument("--labels", type=Path, default=None)
     return parser
 
 
@@ -86,6 +98,7 @@ def notebook_parameters(
         "train_dir": str(args.train),
         "lock_path": str(args.lock),
         "replicates_path": "" if args.replicates is None else str(args.replicates),
+        "labels_path": "" if args.labels is None else str(args.labels),
         "output_dir": str(output_dir),
         "batch_size": params.batch_size,
         "bins": params.bins,
@@ -97,6 +110,22 @@ def notebook_parameters(
         "op_determinism": determinism.op_determinism,
         "kernel": report.kernel_description(),
     }
+
+
+def carry_over(out: Path, scratch: Path) -> None:
+    """Copy what --out holds besides this stage's outputs into `scratch`, which replaces it.
+
+    reports/ also holds the label audit's files (label_issues.json, which evaluate reads, and
+    label_issues.csv) and DVC's .gitignore: replacing the folder must not delete them."""
+    if not out.is_dir() or out.is_symlink():
+        return
+    for entry in sorted(out.iterdir()):
+        if entry.name in OWN_OUTPUTS or (scratch / entry.name).exists():
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.copytree(entry, scratch / entry.name, symlinks=True)
+        else:
+            shutil.copy2(entry, scratch / entry.name, follow_symlinks=False)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -112,6 +141,8 @@ def main(argv: list[str] | None = None) -> int:
     check_train_dir(args.train)
     if args.replicates is not None:
         replicates.read_summary(args.replicates)
+    if args.labels is not None:
+        labels.read_labels(args.labels)
     files = SplitReader(args.prepared, EVALUATE_SPLITS, "evaluate").files(SPLIT)
     if not files.count or not files.files:
         raise SourceError(
@@ -133,6 +164,7 @@ def main(argv: list[str] | None = None) -> int:
         html = report.export_html(notebook, REPORT_TITLE)
         (scratch / HTML_OUT).write_text(html, encoding="utf-8")
         metrics = json.loads((scratch / METRICS_JSON).read_text(encoding="utf-8"))
+        carry_over(args.out, scratch)
     seconds = time.monotonic() - started
     print(
         f"evaluate: {metrics['images']} test images in {seconds:.1f}s, mean IoU "

@@ -2,7 +2,9 @@
 
 Only sums are kept while the model runs: one confusion matrix, per-bin reliability sums (count,
 confidence, correct) and NLL sums at T = 1 and at the calibration temperature, one IoU per image,
-and the few best and worst example images. Memory therefore does not grow with the split.
+and the few best and worst example images. Memory therefore does not grow with the split, except
+when asked to keep every image's calibrated probabilities, label and input for
+reports/predictions/ (`predictions=True`, see stages.evaluate.predictions): a few MB here.
 
 Every number is derived the way stages.common.metrics derives it from all pixels at once
 (`scores` of the confusion matrix, `reliability` binning, `ece`, `nll`), so the streamed results
@@ -20,6 +22,7 @@ import numpy as np
 
 from pedigree.errors import SourceError
 from stages.common.metrics import CLASS_NAMES, confusion, ece, log_softmax, scores
+from stages.evaluate.predictions import PredictionCollector, Predictions
 
 DECIMALS = 6
 CLASSES = len(CLASS_NAMES)
@@ -138,9 +141,11 @@ class Accumulator:
     temperature: float
     bins: int
     examples: int
+    predictions: bool = False  # keep every image's probabilities, label and input
     confusion: np.ndarray = field(init=False)
     original: CalibrationSums = field(init=False)
     calibrated: CalibrationSums = field(init=False)
+    collector: PredictionCollector | None = field(init=False)
     ious: list[float] = field(default_factory=list)
     ids: list[str] = field(default_factory=list)
     kept: dict[int, Example] = field(default_factory=dict)
@@ -149,6 +154,7 @@ class Accumulator:
         self.confusion = np.zeros((CLASSES, CLASSES), np.int64)
         self.original = CalibrationSums(1.0, self.bins)
         self.calibrated = CalibrationSums(self.temperature, self.bins)
+        self.collector = PredictionCollector.start(self.temperature) if self.predictions else None
 
     def add(
         self, logits: np.ndarray, labels: np.ndarray, images: np.ndarray, ids: Sequence[str]
@@ -175,6 +181,8 @@ class Accumulator:
         batch_ious = per_image_iou(labels, predicted)
         self.ious.extend(float(v) for v in batch_ious)
         self.ids.extend(str(i) for i in ids)
+        if self.collector is not None:
+            self.collector.add(logits, labels, images, ids)
         # Keep only the images that are, so far, among the best or worst `examples`.
         wanted = set(_ranked(self.ious, self.examples, True))
         wanted |= set(_ranked(self.ious, self.examples, False))
@@ -205,6 +213,7 @@ class Accumulator:
             nll={"original": self.original.nll(), "calibrated": self.calibrated.nll()},
             best=[self.kept[p] for p in _ranked(self.ious, self.examples, True)],
             worst=[self.kept[p] for p in _ranked(self.ious, self.examples, False)],
+            predictions=None if self.collector is None else self.collector.result(),
         )
 
 
@@ -223,6 +232,7 @@ class Result:
     nll: dict[str, float]
     best: list[Example]
     worst: list[Example]
+    predictions: Predictions | None = None  # with Accumulator(predictions=True)
 
 
 def evaluate_model(
@@ -232,9 +242,12 @@ def evaluate_model(
     temperature: float,
     bins: int,
     examples: int,
+    *,
+    predictions: bool = False,
 ) -> Result:
-    """Run `model` (inference mode) over `batches` of (normalised images, labels) and measure."""
-    acc = Accumulator(temperature, bins, examples)
+    """Run `model` (inference mode) over `batches` of (normalised images, labels) and measure;
+    with `predictions`, the result also holds every image's calibrated probabilities."""
+    acc = Accumulator(temperature, bins, examples, predictions)
     for images, labels in batches:
         logits = np.asarray(model(images, training=False))
         start = len(acc.ious)

@@ -20,7 +20,8 @@ EVALUATE_SPLITS = frozenset({SPLIT})  # evaluate may read the test split and not
 
 @dataclass(frozen=True)
 class SplitRun:
-    """The measures and the normalisation statistics (to show the example images)."""
+    """The measures (with every image's predictions) and the normalisation statistics (to show
+    the example images and to write the inputs' pixels back)."""
 
     result: Result
     mean: list[float]
@@ -48,5 +49,5 @@ def evaluate_split(
     model = load_checked_model(Path(model_path), input_size)
     ids = read_sample_ids(tf, files)
     batches = dataset(tf, files, stats, input_size, batch_size, seed, training=False)
-    result = evaluate_model(model, batches, ids, temperature, bins, examples)
+    result = evaluate_model(model, batches, ids, temperature, bins, examples, predictions=True)
     return SplitRun(result, list(stats["mean"]), list(stats["std"]))

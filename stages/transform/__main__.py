@@ -32,6 +32,8 @@ def main(argv: list[str] | None = None) -> int:
     for split in SPLITS:
         count, shards = summary.samples[split], summary.shards[split]
         print(f"  {split:<12} {count:>7} samples  {shards:>4} shards")
+    if params.split.groups is not None:
+        print(f"  split by {params.split.groups}: {summary.left_out} samples left out")
     print(f"  train mean {summary.mean}  std {summary.std}")
     return 0
 

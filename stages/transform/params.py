@@ -43,6 +43,17 @@ def _between(what: str, low: int, high: int, unit: str = "") -> AfterValidator:
 Side = Annotated[StrictInt, _between("an image side", MIN_SIDE, MAX_SIDE, " pixels")]
 
 
+def _relative_file(value: str) -> str:
+    """A relative path to a file inside the stage's working folder."""
+    parts = value.replace("\\", "/").split("/")
+    if not value.strip() or value.startswith("/") or ".." in parts:
+        raise ValueError(
+            f"groups must be a relative path inside the project (got {value!r}); "
+            "leave it unset: `pedigree replicate --folds` sets it"
+        )
+    return value
+
+
 class SplitParams(BaseModel):
     """`transform.split`: md5(animal id) % buckets picks a bucket; each bucket names a split."""
 
@@ -53,6 +64,10 @@ class SplitParams(BaseModel):
     validation: tuple[StrictInt, ...]
     calibration: tuple[StrictInt, ...]
     test: tuple[StrictInt, ...]
+    # A fold's group -> split map, written by `pedigree replicate --folds` (spec
+    # replicate.folds.assignment): when set, it decides each animal's split instead of the
+    # buckets, and animals it does not list (the fixed test split's) are left out.
+    groups: Annotated[str, AfterValidator(_relative_file)] | None = None
 
     @field_validator(*SPLITS)
     @classmethod

@@ -22,13 +22,13 @@ from pathlib import Path
 from typing import Any
 
 from pedigree.errors import SourceError
-from pedigree.stagekit import atomic_output
+from pedigree.stagekit import atomic_output, sha256_file
 from stages.transform.jsonfiles import dumps_line, write_json
 from stages.transform.manifest import MANIFEST, RawSample, check_files_exist, load_manifest
 from stages.transform.params import SPLITS, TransformParams
 from stages.transform.sample import prepare_sample
 from stages.transform.shards import SplitShardWriter, encode_example, load_tf
-from stages.transform.split import group_by_split
+from stages.transform.split import group_by_split, load_group_map
 from stages.transform.stats import SAMPLES_DIGEST_KEY, ChannelStats, samples_digest
 
 STATS = "stats.json"
@@ -45,10 +45,13 @@ class Summary:
     shards: dict[str, int] = field(default_factory=dict)
     mean: list[float] = field(default_factory=list)
     std: list[float] = field(default_factory=list)
+    left_out: int = 0  # samples a fold's map (transform.split.groups) left out of every split
 
 
-def _splits_document(groups: dict[str, list[RawSample]], params: TransformParams) -> dict[str, Any]:
-    return {
+def _splits_document(
+    groups: dict[str, list[RawSample]], params: TransformParams, left_out: int
+) -> dict[str, Any]:
+    doc: dict[str, Any] = {
         "buckets": params.split.buckets,
         "assignment": params.split.assignment(),
         "splits": {
@@ -60,6 +63,12 @@ def _splits_document(groups: dict[str, list[RawSample]], params: TransformParams
             for split, members in groups.items()
         },
     }
+    if params.split.groups is not None:
+        # a fold's map decided the splits, not the buckets
+        path = Path(params.split.groups)
+        doc["groups"] = {"file": params.split.groups, "sha256": sha256_file(path)}
+        doc["left_out"] = left_out
+    return doc
 
 
 def _provenance(
@@ -99,7 +108,9 @@ def run_transform(params: TransformParams, raw_dir: Path, out_dir: Path) -> Summ
     samples = load_manifest(raw_dir)
     check_files_exist(raw_dir, samples)
     # `samples` arrive sorted by id, and grouping keeps order, so each split is sorted by id.
-    groups, assignment = group_by_split(samples, lambda s: s.animal_id, params.split)
+    chosen = None if params.split.groups is None else load_group_map(Path(params.split.groups))
+    groups, assignment = group_by_split(samples, lambda s: s.animal_id, params.split, chosen)
+    left_out = len(samples) - sum(len(members) for members in groups.values())
     if not groups[STATS_SPLIT]:
         raise SourceError(
             f"{raw_dir / MANIFEST}: no sample falls into the train split, so normalisation "
@@ -135,6 +146,7 @@ def run_transform(params: TransformParams, raw_dir: Path, out_dir: Path) -> Summ
         stats_doc = stats.to_json(STATS_SPLIT, params.image_size)
         stats_doc[SAMPLES_DIGEST_KEY] = samples_digest(s.id for s in groups[STATS_SPLIT])
         write_json(scratch / STATS, stats_doc)
-        write_json(scratch / SPLITS_FILE, _splits_document(groups, params))
+        write_json(scratch / SPLITS_FILE, _splits_document(groups, params, left_out))
     summary.mean, summary.std = stats_doc["mean"], stats_doc["std"]
+    summary.left_out = left_out
     return summary

@@ -5,15 +5,25 @@ spread over train and test, or test scores measure memorised animals. The bucket
 `int(md5(animal_id).hexdigest(), 16) % buckets`: md5 (not Python's salted `hash()`) gives the same
 answer in every process, machine and Python version, and adding or removing other animals never
 moves an animal to another split. md5 is used as a well-spread mixing function, not for security.
+
+
+A fold of `pedigree replicate --folds` replaces the buckets by an explicit map (`load_group_map`,
+params `transform.split.groups`): each listed animal goes to the split the map names, and an
+animal the map leaves out (the fixed test split's) is left out of every split.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable
+import json
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
 from typing import TypeVar
 
+from pedigree.errors import SourceError
 from stages.transform.params import SPLITS, SplitParams
+
+GROUP_MAP_SCHEMA = "pedigree.fold-assignment/v1"
 
 T = TypeVar("T")
 
@@ -40,17 +50,61 @@ def assign_splits(animal_ids: Iterable[str], params: SplitParams) -> dict[str, t
     return out
 
 
+def load_group_map(path: Path) -> dict[str, str]:
+    """animal id -> split from a fold's assignment file ({"schema", "splits": {split: [ids]}});
+    SourceError saying what is wrong with it."""
+    hint = "let `pedigree replicate --folds` write it, or unset transform.split.groups"
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise SourceError(f"{path} (transform.split.groups) does not exist", hint) from None
+    except (OSError, ValueError) as exc:
+        raise SourceError(f"{path} (transform.split.groups) is unreadable: {exc}", hint) from None
+    if not isinstance(doc, dict) or doc.get("schema") != GROUP_MAP_SCHEMA:
+        raise SourceError(f"{path} is not a {GROUP_MAP_SCHEMA} file", hint)
+    splits = doc.get("splits")
+    if not isinstance(splits, dict):
+        raise SourceError(f"{path} [splits]: expected a map of split -> animal ids", hint)
+    found: dict[str, str] = {}
+    for split, animals in sorted(splits.items()):
+        if split not in SPLITS:
+            raise SourceError(
+                f"{path} [splits.{split}]: not a split of this stage ({', '.join(SPLITS)})", hint
+            )
+        if not isinstance(animals, list) or not all(isinstance(a, str) and a for a in animals):
+            raise SourceError(f"{path} [splits.{split}]: expected a list of animal ids", hint)
+        for animal in animals:
+            if animal in found:
+                where = (
+                    f"listed twice in {split}"
+                    if found[animal] == split
+                    else f"in both {found[animal]} and {split}"
+                )
+                raise SourceError(f"{path}: animal '{animal}' is {where}", hint)
+            found[animal] = split
+    return found
+
+
 def group_by_split(
-    samples: Iterable[T], animal_of: Callable[[T], str], params: SplitParams
+    samples: Iterable[T],
+    animal_of: Callable[[T], str],
+    params: SplitParams,
+    chosen: Mapping[str, str] | None = None,
 ) -> tuple[dict[str, list[T]], dict[str, tuple[int, str]]]:
     """Group samples by the split of their animal, keeping the input order within each split.
 
-    Returns (split -> samples, animal id -> (bucket, split)). Every split in SPLITS is a key,
-    possibly with an empty list, so callers can rely on all four.
+    With `chosen` (animal id -> split, a fold's map) an animal's split comes from it and an
+    animal missing from it is left out; its bucket is still recorded. Returns (split ->
+    samples, animal id -> (bucket, split)) for the samples kept. Every split in SPLITS is a
+    key, possibly with an empty list, so callers can rely on all four.
     """
     items = list(samples)
     assignment = assign_splits((animal_of(item) for item in items), params)
+    if chosen is not None:
+        assignment = {a: (b, chosen[a]) for a, (b, _) in assignment.items() if a in chosen}
     groups: dict[str, list[T]] = {split: [] for split in SPLITS}
     for item in items:
-        groups[assignment[animal_of(item)][1]].append(item)
+        placed = assignment.get(animal_of(item))
+        if placed is not None:
+            groups[placed[1]].append(item)
     return groups, assignment

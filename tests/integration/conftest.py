@@ -16,7 +16,17 @@ import yaml
 from tests.conftest import REPO_ROOT
 
 BIN = Path(sys.executable).parent
-COPIED = ("pipelines", "stages", "images", "params.yaml", ".dvcignore", "dvc.yaml", "replicates")
+COPIED = (
+    "pipelines",
+    "stages",
+    "images",
+    "params.yaml",
+    ".dvcignore",
+    "dvc.yaml",
+    "replicates",
+    "reports/label_issues.json",
+    "reports/label_issues.csv",
+)
 TINY_PARAMS = {
     "ingest": {"synthetic": {"count": 48, "images_per_animal": [2, 3], "image_size": [48, 64]}},
     "transform": {
@@ -106,6 +116,7 @@ def make_pets_project(root: Path, params: dict | None = None) -> Path:
                 source, root / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
             )
         else:
+            (root / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, root / name)
     # The registry folder (a spec input) without the repository's own events: a new project's
     # registry is empty.

@@ -8,16 +8,22 @@ A check that finds something wrong is a result, not an exception: the report say
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pedigree.audit.model import AuditReport, CheckResult, not_applicable
 from pedigree.errors import PedigreeError
+
+if TYPE_CHECKING:
+    from pedigree.spec.model import PipelineSpec
 
 GRAPH = "graph-hygiene"
 SPLITS = "split-leakage"
 NORMALIZATION = "normalization"
 RECORDS = "lineage-records"
 CHAMPIONS = "champions"
-CHECKS: tuple[str, ...] = (GRAPH, SPLITS, NORMALIZATION, RECORDS, CHAMPIONS)
+FOLDS = "folds"
+LABELS = "labels"
+CHECKS: tuple[str, ...] = (GRAPH, SPLITS, NORMALIZATION, RECORDS, CHAMPIONS, FOLDS, LABELS)
 NEEDS_LAYOUT = frozenset({GRAPH, SPLITS, NORMALIZATION})
 NEEDS_DATA = frozenset({SPLITS, NORMALIZATION})
 
@@ -54,6 +60,10 @@ def audit(start: Path, spec: str | Path | None = None, only: str | None = None) 
             results.append(check_records(root))
         elif name == CHAMPIONS:
             results.append(_champions(root))
+        elif name == FOLDS:
+            results.append(_folds(root, loaded.spec))
+        elif name == LABELS:
+            results.append(_labels(root, loaded.spec))
         elif layout is None:
             continue  # already reported: the spec declares no splits
         elif name == GRAPH:
@@ -64,6 +74,34 @@ def audit(start: Path, spec: str | Path | None = None, only: str | None = None) 
             results.append(check_normalization(layout, prepared))
     order = {name: i for i, name in enumerate(CHECKS)}
     return AuditReport(root, tuple(sorted(results, key=lambda r: order[r.name])))
+
+
+def _folds(root: Path, spec: PipelineSpec) -> CheckResult:
+    """The `folds` check: every fold run's isolation, from its records (pedigree.replicate)."""
+    from pedigree.audit.model import Finding, result
+    from pedigree.replicate.foldaudit import audit_folds
+
+    found = audit_folds(root, spec)
+    if found.skipped is not None:
+        return not_applicable(FOLDS, found.summary, found.skipped)
+    findings = [Finding(f.message, f.where, f.fix) for f in found.findings]
+    return result(
+        FOLDS,
+        f"{found.summary}: no held-out sample reached a stage it must not, folds by group",
+        f"{found.summary}: isolation broken",
+        findings,
+    )
+
+
+def _labels(root: Path, spec: PipelineSpec) -> CheckResult:
+    """The `labels` check on the label audit's summary file."""
+    from pedigree.audit.labels import check_labels
+
+    rep = spec.spec.replicate
+    labels = None if rep is None or rep.folds is None else rep.folds.labels
+    if labels is None:
+        return check_labels(root, None, "warn")
+    return check_labels(root, labels.summary, labels.severity)
 
 
 def _champions(root: Path) -> CheckResult:

@@ -12,65 +12,59 @@ evaluation metrics over the seeds is written to replicates/summary.json
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any
 
 from pedigree.project import find_root
+from pedigree.replicate.foldruns import Run
+from pedigree.replicate.outcomes import LabelsOutcome, RunObserver, SeedOutcome, StageOutcome
 from pedigree.replicate.stats import flatten_numbers
-from pedigree.replicate.summary import SUMMARY_PATH, SeedRun, Summary, write_summary
-from pedigree.replicate.upstream import ReplicateError
+from pedigree.replicate.summary import (
+    SUMMARY_PATH,
+    FoldsInfo,
+    Replicated,
+    SeedRun,
+    Summary,
+    write_summary,
+)
+from pedigree.replicate.upstream import Plan, ReplicateError
+
+if TYPE_CHECKING:
+    from pedigree.replicate.workspace import RunSetup
+
+__all__ = ["ReplicateObserver", "SeedOutcome", "StageOutcome", "parse_seeds", "replicate"]
 
 MIN_SEEDS = 2
 MAX_SEED = 2**31 - 1  # a 32-bit signed seed: what numpy, TensorFlow and most stages accept
 SEEDS_HINT = "give two or more different whole numbers, comma-separated: --seeds 1,2,3"
-Outcome = Literal["ran", "reused"]
-
-
-@dataclass(frozen=True)
-class StageOutcome:
-    """What happened to one stage of one seed."""
-
-    stage: str
-    outcome: Outcome
-    seconds: float
-
-
-@dataclass(frozen=True)
-class SeedOutcome:
-    """One seed: its workspace and its stages."""
-
-    seed: int
-    workspace: Path
-    stages: tuple[StageOutcome, ...]
-
-    @property
-    def reused(self) -> bool:
-        """True when no stage of this seed had to run."""
-        return all(s.outcome == "reused" for s in self.stages)
+ReplicateObserver = RunObserver  # the progress protocol the CLI implements
 
 
 @dataclass(frozen=True)
 class ReplicateResult:
-    """The seeds, what happened to each, and the summary written."""
+    """The runs, what happened to each, the summary written and, with folds, the label audit."""
 
     path: Path
     summary: Summary
     seeds: tuple[SeedOutcome, ...]
     changed: bool  # the summary's bytes changed
     readers: tuple[str, ...] = ()  # the stages whose deps include the summary (dvc.yaml)
+    labels: LabelsOutcome | None = None
+    metrics_path: str = ""  # the metrics file (reports/metrics.json), relative to the project
+    project_metrics: dict[str, float] = field(default_factory=dict)  # the project's own, now
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form: the summary plus what ran."""
-        return {
+        doc: dict[str, Any] = {
             "path": str(self.path),
             "changed": self.changed,
             "readers": list(self.readers),
             "summary": self.summary.to_dict(),
             "seeds": [
                 {
+                    **({} if s.fold is None else {"fold": s.fold}),
                     "seed": s.seed,
                     "workspace": str(s.workspace),
                     "reused": s.reused,
@@ -82,24 +76,23 @@ class ReplicateResult:
                 for s in self.seeds
             ],
         }
+        if self.labels is not None:
+            doc["labels"] = self.labels.to_dict()
+        if self.project_metrics:
+            doc["project"] = {"path": self.metrics_path, "metrics": self.project_metrics}
+        return doc
 
 
-class ReplicateObserver(Protocol):
-    """Receives progress while the seeds run."""
-
-    def stage_finished(self, seed: int, result: StageOutcome) -> None:
-        """`result.stage` of `seed` ran or was reused."""
-
-
-def parse_seeds(text: str | Sequence[int]) -> tuple[int, ...]:
-    """Seeds from "1,2,3" (or a sequence); ReplicateError saying what is wrong with them."""
+def parse_seeds(text: str | Sequence[int], least: int = MIN_SEEDS) -> tuple[int, ...]:
+    """Seeds from "1,2,3" (or a sequence), at least `least` of them; ReplicateError saying what
+    is wrong with them."""
     items = text.split(",") if isinstance(text, str) else [str(s) for s in text]
     items = [item.strip() for item in items]
     if not any(items):
         raise ReplicateError("--seeds is empty", SEEDS_HINT)
     seeds: list[int] = []
     for item in items:
-        if not item.isdigit() or int(item) > MAX_SEED:
+        if not (item.isascii() and item.isdigit()) or int(item) > MAX_SEED:
             what = "an empty entry" if not item else f"'{item}'"
             raise ReplicateError(
                 f"--seeds: {what} is not a seed (a whole number from 0 to {MAX_SEED})",
@@ -109,7 +102,7 @@ def parse_seeds(text: str | Sequence[int]) -> tuple[int, ...]:
         if seed in seeds:
             raise ReplicateError(f"--seeds: seed {seed} is given twice", SEEDS_HINT)
         seeds.append(seed)
-    if len(seeds) < MIN_SEEDS:
+    if len(seeds) < least:
         raise ReplicateError(
             f"--seeds: one seed ({seeds[0]}) has no spread: replicate needs at least {MIN_SEEDS}",
             SEEDS_HINT,
@@ -117,51 +110,108 @@ def parse_seeds(text: str | Sequence[int]) -> tuple[int, ...]:
     return tuple(seeds)
 
 
-def _metrics(ws: Path, rel: str, seed: int) -> dict[str, float]:
+def _metrics(ws: Path, rel: str, run: str) -> dict[str, float]:
     path = ws / rel
     try:
         return flatten_numbers(json.loads(path.read_text(encoding="utf-8")))
     except (OSError, ValueError) as exc:
         raise ReplicateError(
-            f"seed {seed}: {path} is unreadable: {exc}",
-            "run `pedigree replicate --force` for this seed",
+            f"{run}: {path} is unreadable: {exc}",
+            "run `pedigree replicate --force` for this run",
         ) from None
 
 
 def replicate(
     start: Path,
-    seeds: str | Sequence[int],
+    seeds: str | Sequence[int] | None,
     force: bool = False,
     observer: ReplicateObserver | None = None,
+    folds: int | None = None,
+    jobs: int = 1,
+    overrides: Sequence[str] = (),
+    labels: bool = True,
 ) -> ReplicateResult:
-    """Re-run the spec's replicate.stages for each seed and write replicates/summary.json."""
+    """Re-run the spec's replicate.stages for each seed, or with `folds` every stage from the
+    splits stage to the metrics stage for each fold and seed, and write replicates/summary.json;
+    with folds and a declared label audit (unless `labels` is False) run it over the
+    out-of-fold predictions."""
     from pedigree.replicate.isolation import changed_files, project_fingerprint
+    from pedigree.replicate.runner import check_jobs, execute
     from pedigree.replicate.upstream import make_plan
-    from pedigree.replicate.workspace import build_workspace, run_stage, stage_is_current
 
-    chosen = parse_seeds(seeds)
+    check_jobs(jobs)
+    if folds is None and seeds is None:
+        raise ReplicateError("replicate needs --seeds, --folds or both", SEEDS_HINT)
     root = find_root(start)
-    plan = make_plan(root)
+    plan = make_plan(root, folds=folds is not None)
+    params = _params(root)
+    setup = _run_setup(plan, params, overrides)
+    chosen = (
+        parse_seeds(seeds, least=1 if folds is not None else MIN_SEEDS)
+        if seeds is not None
+        else (_project_seed(params, plan.seed),)
+    )
+    plan = replace(plan, replicated=_replicated(plan, setup.overrides))
     untouched = project_fingerprint(plan)
-    outcomes: list[SeedOutcome] = []
-    runs: list[SeedRun] = []
-    for seed in chosen:
-        ws = build_workspace(plan, seed)
-        stages: list[StageOutcome] = []
-        for stage in plan.stages:
-            started = time.monotonic()
-            if not force and stage_is_current(ws, stage):
-                result = StageOutcome(stage, "reused", 0.0)
-            else:
-                run_stage(ws, stage, plan.commands[stage], seed)
-                result = StageOutcome(stage, "ran", time.monotonic() - started)
-            stages.append(result)
-            if observer is not None:
-                observer.stage_finished(seed, result)
-        outcomes.append(SeedOutcome(seed, ws, tuple(stages)))
-        runs.append(SeedRun(seed, _metrics(ws, plan.metrics_path, seed)))
-    # the seeds ran in their workspaces: the project itself must be exactly as it was
-    touched = changed_files(untouched, project_fingerprint(plan))
+    if folds is None:
+        runs = [(Run(seed), setup.seed_run(seed)) for seed in chosen]
+        info = None
+    else:
+        runs, info = setup.fold_runs(folds, chosen)
+    outcomes = execute(plan, runs, force, jobs, observer)
+    records = tuple(
+        SeedRun(o.seed, _metrics(o.workspace, plan.metrics_path, run.label()), o.fold)
+        for o, (run, _) in zip(outcomes, runs, strict=True)
+    )
+    _untouched(untouched, project_fingerprint(plan), changed_files)
+    summary = Summary(chosen, plan.replicated, records, info)
+    path = root / SUMMARY_PATH
+    before = path.read_text(encoding="utf-8") if path.is_file() else None
+    changed = before != summary.to_json()
+    if changed:
+        write_summary(root, summary)
+    audit = None
+    if folds is not None and labels and plan.folds is not None and plan.folds.spec.labels:
+        from pedigree.replicate.labels import run_label_audit
+
+        spaces = {run.name: o.workspace for o, (run, _) in zip(outcomes, runs, strict=True)}
+        audit = run_label_audit(plan, spaces, setup.params_text(), force)
+    return ReplicateResult(path, summary, tuple(outcomes), changed, summary_readers(root), audit)
+
+
+def _replicated(plan: Plan, overrides: dict[str, Any]) -> Replicated:
+    """What every run shares, as the summary records it: the params with the overrides in
+    them and without a fold's split map (it differs per fold), and the overrides."""
+    from pedigree.replicate.overrides import apply_overrides, without_key
+
+    params = apply_overrides(plan.replicated.params, overrides)
+    if plan.folds is not None:
+        params = without_key(params, plan.folds.spec.assignment)
+    return replace(plan.replicated, params=params, overrides=dict(overrides))
+
+
+def _params(root: Path) -> dict[str, Any]:
+    import yaml
+
+    data = yaml.safe_load((root / "params.yaml").read_text(encoding="utf-8"))
+    return data if isinstance(data, dict) else {}
+
+
+def _project_seed(params: dict[str, Any], key: str) -> int:
+    from pedigree.replicate.overrides import get_key
+
+    found, value = get_key(params, key)
+    if not found or isinstance(value, bool) or not isinstance(value, int):
+        raise ReplicateError(
+            f"params.yaml {key} is not a whole number, so there is no seed to replicate with",
+            "give the seeds: --seeds 1,2",
+        )
+    return value
+
+
+def _untouched(before: Any, after: Any, changed_files: Any) -> None:
+    # the runs ran in their workspaces: the project itself must be exactly as it was
+    touched = changed_files(before, after)
     if touched:
         more = len(touched) - 5
         shown = ", ".join(touched[:5]) + (f" and {more} more" if more > 0 else "")
@@ -173,13 +223,73 @@ def replicate(
             "folder), restore the files (`git checkout`, `dvc checkout`), then run "
             "`pedigree replicate` again",
         )
-    summary = Summary(chosen, plan.replicated, tuple(runs))
-    path = root / SUMMARY_PATH
-    before = path.read_text(encoding="utf-8") if path.is_file() else None
-    changed = before != summary.to_json()
-    if changed:
-        write_summary(root, summary)
-    return ReplicateResult(path, summary, tuple(outcomes), changed, summary_readers(root))
+
+
+@dataclass(frozen=True)
+class _Setup:
+    """The overrides, and how each run's workspace differs from the project."""
+
+    plan: Plan
+    overrides: dict[str, Any]
+
+    def seed_run(self, seed: int) -> RunSetup:
+        from pedigree.replicate.workspace import RunSetup
+
+        return RunSetup(Run(seed).name, dict(self.overrides))
+
+    def params_text(self) -> str:
+        """The project's params.yaml with the overrides (the label audit reads it)."""
+        import yaml
+
+        from pedigree.replicate.overrides import set_key
+
+        data = _params(self.plan.root)
+        for key, value in self.overrides.items():
+            set_key(data, key, value)
+        return yaml.safe_dump(data, sort_keys=False)
+
+    def fold_runs(
+        self, k: int, seeds: Sequence[int]
+    ) -> tuple[list[tuple[Run, RunSetup]], FoldsInfo]:
+        from pedigree.replicate.foldruns import (
+            assignment,
+            assignment_text,
+            plan_folds,
+            save_plan,
+        )
+        from pedigree.replicate.folds import METHOD
+
+        fold_setup = self.plan.folds
+        if fold_setup is None:  # make_plan(folds=True) always sets it
+            raise ReplicateError("the plan has no folds")
+        plan = plan_folds(self.plan.root, fold_setup, k)
+        save_plan(self.plan.root, plan)
+        runs: list[tuple[Run, RunSetup]] = []
+        for fold in range(k):
+            name, text = assignment_text(assignment(plan, fold, fold_setup))
+            changes = {**self.overrides, fold_setup.spec.assignment: name}
+            for seed in seeds:
+                run = Run(seed, fold)
+                runs.append((run, RunSetup(run.name, changes, {name: text})))
+        info = FoldsInfo(
+            k,
+            plan.seed,
+            METHOD,
+            plan.digest(),
+            fold_setup.group_key,
+            fold_setup.spec.held_out,
+            dict(fold_setup.spec.inner),
+            tuple(len(f.samples) for f in plan.folds),
+            len(plan.excluded),
+        )
+        return runs, info
+
+
+def _run_setup(plan: Plan, params: dict[str, Any], overrides: Sequence[str]) -> _Setup:
+    from pedigree.replicate.overrides import parse_overrides
+
+    reserved = [plan.seed] + ([plan.folds.spec.assignment] if plan.folds else [])
+    return _Setup(plan, parse_overrides(overrides, params, reserved))
 
 
 def summary_readers(root: Path) -> tuple[str, ...]:

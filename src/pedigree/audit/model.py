@@ -39,17 +39,21 @@ class CheckResult:
     summary: str
     findings: tuple[Finding, ...] = ()
     skipped: str | None = None
+    # "warn": findings are reported but do not fail the audit (the labels check by default)
+    severity: str = "fail"
 
     @property
     def ok(self) -> bool:
-        """True when nothing was found."""
-        return not self.findings
+        """True when nothing was found, or only warnings."""
+        return not self.findings or self.severity == "warn"
 
     @property
     def status(self) -> str:
-        """'pass', 'fail' or 'skip' (the check could not apply)."""
+        """'pass', 'warn', 'fail' or 'skip' (the check could not apply)."""
         if self.skipped is not None:
             return "skip"
+        if self.findings and self.severity == "warn":
+            return "warn"
         return "pass" if self.ok else "fail"
 
     def to_dict(self) -> dict[str, Any]:
@@ -91,6 +95,11 @@ class AuditReport:
         """Names of the checks that failed."""
         return tuple(check.name for check in self.checks if not check.ok)
 
+    @property
+    def warned(self) -> tuple[str, ...]:
+        """Names of the checks that only warned."""
+        return tuple(check.name for check in self.checks if check.status == "warn")
+
     def check(self, name: str) -> CheckResult:
         """The result of the check called `name` (KeyError when it did not run)."""
         for check in self.checks:
@@ -104,6 +113,7 @@ class AuditReport:
             "root": str(self.root),
             "ok": self.ok,
             "failed": list(self.failed),
+            "warned": list(self.warned),
             "skipped": list(self.skipped),
             "checks": [c.to_dict() for c in self.checks],
         }

@@ -44,12 +44,19 @@ def audit(opts: Options, only: str | None, spec: Path | None, as_json: bool) -> 
                        workspace outputs match
       champions        every champion change in the model registry's log passed the
                        gate, or was made by hand with a reason (SKIP without a registry)
-    Exit codes: 0 every check passed, 1 a check failed, 2 user error (no project, bad spec).
+      folds            from each fold run's lineage records (`pedigree replicate --folds`):
+                       no held-out sample reached tuning, training or calibration, the test
+                       split reached no fold, folds are made of whole groups
+      labels           the label audit flagged no image above its threshold (WARN by
+                       default: spec.replicate.folds.labels.severity)
+    Exit codes: 0 every check passed (or only warned), 1 a check failed, 2 user error (no
+    project, bad spec).
 
     \b
     Examples:
       pedigree audit
       pedigree audit --check split-leakage --json
+      pedigree audit --check folds
     """
     opts.json = as_json
     report = run_audit(opts.project, spec, only)
@@ -68,7 +75,8 @@ def audit(opts: Options, only: str | None, spec: Path | None, as_json: bool) -> 
     if report.ok:
         ran = total - len(skipped)
         note = f" ({len(skipped)} could not apply: {', '.join(skipped)})" if skipped else ""
-        click.echo(f"audit passed: {ran} of {total} checks{note}")
+        warned = f"; {', '.join(report.warned)} warned" if report.warned else ""
+        click.echo(f"audit passed: {ran} of {total} checks{note}{warned}")
         return 0
     failed = report.failed
     click.echo(f"audit failed: {len(failed)} of {total} checks ({', '.join(failed)})")

@@ -12,9 +12,10 @@ fold, every sample in exactly one fold, and the folds' sample counts differ by a
 of the largest group. Folds are numbered 0..K-1.
 
 Inner split (`FoldPlan.inner_split`): for fold i, the samples of the other folds, again whole
-groups in a seeded order (sha256 of "seed:i:inner:group"), each to the part (train, validation,
-calibration) furthest below its asked share. Tuning and early stopping use train and validation
-only, calibration is its own part, and the held-out fold is in none of them (nested CV).
+groups in a seeded order (sha256 of "seed:i:inner:group"), each to the part (train and the splits
+given shares, e.g. validation and calibration) furthest below its asked share. Tuning and early
+stopping use train and validation only, calibration is its own part, and the held-out fold is in
+none of them (nested CV).
 
 Isolation (`check_isolation`): given the sample ids that reached each stage role of a fold's run
 (tune, train, calibrate), one finding per leak: held-out samples that reached a role, samples of
@@ -55,30 +56,34 @@ class Fold:
 
 
 @dataclass(frozen=True)
+class Part:
+    """One part of a nested split: its name (a split of the pipeline) and whole groups."""
+
+    name: str
+    groups: tuple[str, ...]
+    samples: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class InnerSplit:
-    """The nested split of one fold's remaining samples: whole groups per part (sorted)."""
+    """The nested split of one fold's remaining samples: whole groups per part (sorted), the
+    train part first, then the others in the order their shares were given."""
 
     fold: int
-    train: tuple[str, ...]
-    validation: tuple[str, ...]
-    calibration: tuple[str, ...]
-    train_groups: tuple[str, ...]
-    validation_groups: tuple[str, ...]
-    calibration_groups: tuple[str, ...]
+    parts: tuple[Part, ...]
+
+    def part(self, name: str) -> Part:
+        """The part called `name` (FoldError if there is none)."""
+        for part in self.parts:
+            if part.name == name:
+                return part
+        raise FoldError(f"fold {self.fold}'s inner split has no part '{name}'")
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
         return {
             "fold": self.fold,
-            "train": {"groups": list(self.train_groups), "samples": list(self.train)},
-            "validation": {
-                "groups": list(self.validation_groups),
-                "samples": list(self.validation),
-            },
-            "calibration": {
-                "groups": list(self.calibration_groups),
-                "samples": list(self.calibration),
-            },
+            **{p.name: {"groups": list(p.groups), "samples": list(p.samples)} for p in self.parts},
         }
 
 
@@ -108,54 +113,52 @@ class FoldPlan:
         return tuple(sample for sample, _ in self.groups if sample not in held)
 
     def inner_split(
-        self, fold: int, validation_share: float, calibration_share: float
+        self, fold: int, shares: Mapping[str, float], train: str = "train"
     ) -> InnerSplit:
-        """Split the samples outside fold `fold` by group into train, validation and calibration
-        parts of about the asked shares (of those samples; train gets the rest).
+        """Split the samples outside fold `fold` by group into the `train` part and one part per
+        entry of `shares` (part name -> its share of those samples; train gets the rest).
 
         Groups go whole, in a seeded order, each to the part whose sample count is furthest below
         its target (relative to it); a share of 0 leaves its part empty."""
-        for name, share in (("validation", validation_share), ("calibration", calibration_share)):
+        for name, share in shares.items():
+            if name == train:
+                raise FoldError(f"'{train}' gets what the shares leave: give it no share")
             if not 0.0 <= share < 1.0:
                 raise FoldError(f"the {name} share must be in [0, 1), not {share}")
-        train_share = 1.0 - validation_share - calibration_share
+        train_share = 1.0 - sum(shares.values())
         if train_share <= 0.0:
+            listed = " + ".join(f"{share}" for share in shares.values())
             raise FoldError(
-                f"the validation and calibration shares ({validation_share} + "
-                f"{calibration_share}) leave nothing to train on: they must add up to less than 1"
+                f"the shares ({listed}) leave nothing to train on: they must add up to less than 1"
             )
         held = set(self.fold(fold).groups)
         members = _members(self.groups)
         rest = [group for group in members if group not in held]
-        parts = ("train", "validation", "calibration")
-        shares = dict(zip(parts, (train_share, validation_share, calibration_share), strict=True))
-        wanted = [part for part in parts if shares[part] > 0.0]
+        names = (train, *shares)
+        wanted_share = {train: train_share, **shares}
+        wanted = [name for name in names if wanted_share[name] > 0.0]
         if len(rest) < len(wanted):
             raise FoldError(
                 f"fold {fold} leaves {len(rest)} group(s) outside it, too few for "
                 f"{', '.join(wanted)} parts of whole groups",
-                "use fewer folds, or a calibration share of 0",
+                "use fewer folds, or fewer inner splits",
             )
-        counts = dict.fromkeys(parts, 0)
-        chosen: dict[str, list[str]] = {part: [] for part in parts}
+        counts = dict.fromkeys(names, 0)
+        chosen: dict[str, list[str]] = {name: [] for name in names}
         for group in sorted(rest, key=lambda g: (_rank(f"{self.seed}:{fold}:inner:{g}"), g)):
-            # the part with the lowest count / share; ties in the order train, validation, ...
-            part = min(wanted, key=lambda p: (counts[p] / shares[p], parts.index(p)))
-            chosen[part].append(group)
-            counts[part] += len(members[group])
-
-        def samples(part: str) -> tuple[str, ...]:
-            return tuple(sorted(s for group in chosen[part] for s in members[group]))
-
-        return InnerSplit(
-            fold=fold,
-            train=samples("train"),
-            validation=samples("validation"),
-            calibration=samples("calibration"),
-            train_groups=tuple(sorted(chosen["train"])),
-            validation_groups=tuple(sorted(chosen["validation"])),
-            calibration_groups=tuple(sorted(chosen["calibration"])),
+            # the part with the lowest count / share; ties in the order given, train first
+            name = min(wanted, key=lambda n: (counts[n] / wanted_share[n], names.index(n)))
+            chosen[name].append(group)
+            counts[name] += len(members[group])
+        parts = tuple(
+            Part(
+                name,
+                tuple(sorted(chosen[name])),
+                tuple(sorted(s for group in chosen[name] for s in members[group])),
+            )
+            for name in names
         )
+        return InnerSplit(fold, parts)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (keys sorted when dumped; lists in a fixed order)."""

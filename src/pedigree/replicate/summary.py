@@ -13,19 +13,26 @@ Shape (schema pedigree.replicates/v1):
               outputs (dvc.lock outs, e.g. data/prepared, models/tune) and the data inputs the
               stages read (e.g. models/tune/best_params.json) with their hashes, the params
               without the seed, and the code folders and environment locks with their hashes
-  runs        per seed, every numeric leaf of the seed's metrics.json as a key path ("iou.pet")
-  metrics     per key path: n, mean, std, min, max, range
+  runs        per seed, every numeric leaf of the seed's metrics.json as a key path ("iou.pet");
+              with --folds one per fold and seed, with its "fold", sorted by fold then seed
+  metrics     per key path: n, mean, std, min, max, range (and with --folds "interval": the
+              95% Student-t interval of the mean over all runs, see stats.py)
+With `pedigree replicate --folds K` also:
+  folds       k, the plan's seed, method and sha256, the group key, the held-out split, the
+              inner shares, the held-out samples per fold and the test samples left out
+  interval    what "interval" means
+  replicates  "overrides": the params set for the replicates only (--set), when any
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from pedigree.atomic import write_atomically
-from pedigree.replicate.stats import STD_KIND, rounded, spreads
+from pedigree.replicate.stats import INTERVAL_KIND, STD_KIND, rounded, spreads
 
 SUMMARY_PATH = "replicates/summary.json"
 SCHEMA = "pedigree.replicates/v1"
@@ -42,6 +49,7 @@ class Replicated:
     params: dict[str, Any]  # params.yaml sections, the seed (spec.replicate.seed) left out
     code: dict[str, str]  # code folders and environment locks -> md5
     seed: str | None = None  # the params key varied per seed (section.key), spec.replicate.seed
+    overrides: dict[str, Any] = field(default_factory=dict)  # --set: dotted key -> value
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -54,7 +62,38 @@ class Replicated:
         }
         if self.seed is not None:
             doc["seed"] = self.seed
+        if self.overrides:
+            doc["overrides"] = dict(sorted(self.overrides.items()))
         return doc
+
+
+@dataclass(frozen=True)
+class FoldsInfo:
+    """How the folds were made: enough to find the plan again and to read the table."""
+
+    k: int
+    seed: int
+    method: str
+    plan: str  # sha256 of the plan (.pedigree/replicate/folds/plan-<sha256>.json)
+    group_key: str
+    held_out: str  # the split each fold's held-out samples went to
+    inner: dict[str, float]  # inner split -> share of the other folds' samples
+    sizes: tuple[int, ...]  # held-out samples per fold
+    excluded: int  # samples of the fixed test split, in no fold
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {
+            "k": self.k,
+            "seed": self.seed,
+            "method": self.method,
+            "plan": self.plan,
+            "group_key": self.group_key,
+            "held_out": self.held_out,
+            "inner": dict(sorted(self.inner.items())),
+            "sizes": list(self.sizes),
+            "excluded": self.excluded,
+        }
 
 
 @dataclass(frozen=True)
@@ -63,11 +102,15 @@ class SeedRun:
 
     seed: int
     metrics: dict[str, float]
+    fold: int | None = None  # the fold held out, with --folds
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
         values = {key: rounded(value) for key, value in sorted(self.metrics.items())}
-        return {"seed": self.seed, "metrics": values}
+        doc: dict[str, Any] = {"seed": self.seed, "metrics": values}
+        if self.fold is not None:
+            doc["fold"] = self.fold
+        return doc
 
 
 @dataclass(frozen=True)
@@ -77,20 +120,27 @@ class Summary:
     seeds: tuple[int, ...]
     replicated: Replicated | None
     runs: tuple[SeedRun, ...]
+    folds: FoldsInfo | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form, with the per-metric spread computed from the runs."""
+        """JSON-ready form, with the per-metric spread computed from the runs (and, over folds,
+        the 95% interval of the mean)."""
+        folded = self.folds is not None
+        runs = sorted(self.runs, key=lambda r: (r.fold or 0, self.seeds.index(r.seed)))
         doc: dict[str, Any] = {
             "schema": SCHEMA,
             "seeds": list(self.seeds),
             "std": STD_KIND,
             "replicates": None if self.replicated is None else self.replicated.to_dict(),
-            "runs": [run.to_dict() for run in self.runs],
+            "runs": [run.to_dict() for run in runs],
             "metrics": {
-                key: value.to_dict()
-                for key, value in spreads([r.metrics for r in self.runs]).items()
+                key: value.to_dict(interval=folded)
+                for key, value in spreads([r.metrics for r in runs]).items()
             },
         }
+        if self.folds is not None:
+            doc["folds"] = self.folds.to_dict()
+            doc["interval"] = INTERVAL_KIND
         if not self.seeds:
             doc["note"] = NO_RESULTS_NOTE
         return doc

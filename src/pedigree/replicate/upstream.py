@@ -13,10 +13,14 @@ from __future__ import annotations
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pedigree.errors import PedigreeError, StaleError
 from pedigree.replicate.summary import SUMMARY_PATH, Replicated
+
+if TYPE_CHECKING:
+    from pedigree.spec.model import PipelineSpec
+    from pedigree.spec.replication import Folds
 
 DECLARE_HINT = (
     "declare what replicate re-runs in the spec, under spec: "
@@ -42,6 +46,22 @@ class Plan:
     metrics_path: str  # the last stage's metrics file (reports/metrics.json)
     replicated: Replicated
     seed: str  # the params key each seed sets, `section.key` (determinism.seed)
+    # deps written by replicate itself (the label audit's outs): each workspace gets a copy of
+    # the project's once, so a new label audit never makes the replicated stages stale
+    placeholders: tuple[str, ...] = ()
+    folds: FoldSetup | None = None  # with `--folds`: what the fold runs need to know
+
+
+@dataclass(frozen=True)
+class FoldSetup:
+    """What `--folds` needs beyond a seed plan: the spec's folds section and the splits."""
+
+    spec: Folds
+    splits_stage: str
+    group_key: str
+    train: str  # the train split's name (the inner splits' remainder)
+    provenance: str  # the project's provenance file (relative): which sample is in which split
+    test_split: str  # the fixed test split: left out of every fold
 
 
 def split_seed(seed: str) -> tuple[str, str]:
@@ -101,8 +121,35 @@ def _check_recorded(root: Path, producer: str, out: str, lock: dict[str, Any]) -
     return now
 
 
-def make_plan(root: Path) -> Plan:
-    """Check the project can be replicated as it stands, and say how."""
+FOLDS_HINT = (
+    "declare the folds under spec.replicate: `folds: {assignment: SECTION.KEY, heldOut: SPLIT, "
+    "inner: {SPLIT: SHARE}}` (see docs/spec.md), or replicate over seeds only"
+)
+
+
+def fold_stages(spec: PipelineSpec) -> tuple[str, ...]:
+    """The stages a fold runs again, in run order: from the splits stage to the metrics stage
+    (the last of spec.replicate.stages), everything a fold's score depends on."""
+    from pedigree.graph import build_graph
+
+    rep, data = spec.spec.replicate, spec.spec.data
+    if rep is None or data is None:
+        return ()
+    graph = build_graph(spec)
+    metrics_stage = [s for s in graph.order if s in rep.stages][-1]
+    splitter = data.splits.stage
+    chosen = {
+        s
+        for s in (splitter, *graph.downstream_of(splitter))
+        if s == metrics_stage or s in graph.upstream_of(metrics_stage)
+    }
+    return tuple(s for s in graph.order if s in chosen)
+
+
+def make_plan(root: Path, folds: bool = False) -> Plan:
+    """Check the project can be replicated as it stands, and say how: the spec's
+    replicate.stages per seed, or with `folds` every stage from the splits stage to the
+    metrics stage per fold and seed."""
     from pedigree.compile.dvc import implicit_deps
     from pedigree.compile.header import SHARED_CODE
     from pedigree.compile.render import dvc_yaml_is_current
@@ -125,6 +172,22 @@ def make_plan(root: Path) -> Plan:
     if not dvc_yaml_is_current(loaded):
         raise StaleError(f"dvc.yaml is stale: {loaded.project.spec_path} changed", RUN_FIRST)
     graph = build_graph(spec)
+    setup = None
+    if folds:
+        if declared.folds is None or spec.spec.data is None:
+            raise ReplicateError(
+                f"{loaded.project.spec_path} declares no spec.replicate.folds", FOLDS_HINT
+            )
+        splits = spec.spec.data.splits
+        chosen = set(fold_stages(spec))
+        setup = FoldSetup(
+            declared.folds,
+            splits.stage,
+            splits.group_key,
+            splits.train,
+            f"{splits.path}/{splits.files.provenance}",
+            declared.folds.held_out,
+        )
     ours = tuple(s for s in graph.order if s in chosen)
     upstream = tuple(
         s for s in graph.order if s not in ours and any(s in graph.upstream_of(r) for r in ours)
@@ -134,10 +197,13 @@ def make_plan(root: Path) -> Plan:
     mine = tuple(spec.stage(name) for name in ours)
     links: dict[str, str | None] = {}  # linked path -> the stage producing it (None: an input)
     inputs: dict[str, str] = {}
+    labels = declared.folds.labels if declared.folds is not None else None
+    written = set(labels.outs) if labels is not None else set()
+    placeholders = sorted({dep for stage in mine for dep in stage.deps if dep in written})
     for stage in mine:
         for dep in stage.deps:
-            if dep == SUMMARY_PATH or producer_of(dep, mine) is not None:
-                continue  # written fresh in the scratch / made by a replicated stage
+            if dep == SUMMARY_PATH or dep in written or producer_of(dep, mine) is not None:
+                continue  # written fresh in the scratch / by replicate / by a replicated stage
             producer = producer_of(dep, spec.stages)
             if producer is None:
                 links[dep] = None
@@ -156,6 +222,12 @@ def make_plan(root: Path) -> Plan:
             upstream_hashes[path] = _check_recorded(root, maker, path, lock)
     for dep in inputs:
         inputs[dep] = _current_hash(root, dep) or ""
+    if setup is not None:
+        # the folds are planned from the project's split records: they must be current
+        splitter = spec.stage(setup.splits_stage)
+        out = next(o for o in splitter.all_outputs if is_within(setup.provenance, o))
+        _stale_upstream(root, (setup.splits_stage,))
+        _check_recorded(root, setup.splits_stage, out, lock)
     shared = (root / SHARED_CODE).is_dir()
     code_paths = sorted({p for stage in mine for p in implicit_deps(stage, shared)})
     code = {p: _current_hash(root, p) or "" for p in code_paths}
@@ -194,4 +266,6 @@ def make_plan(root: Path) -> Plan:
         last.metrics[0],
         replicated,
         declared.seed,
+        tuple(placeholders),
+        setup,
     )

@@ -22,7 +22,10 @@ import shlex
 import shutil
 import subprocess
 import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -38,9 +41,19 @@ IGNORE_ALL = {".gitignore": "*\n", ".dvcignore": "/*\n"}
 LOG_TAIL_LINES = 20
 
 
-def scratch_dir(root: Path, seed: int) -> Path:
-    """The workspace of `seed`."""
-    return root / SCRATCH / f"seed-{seed}"
+@dataclass(frozen=True)
+class RunSetup:
+    """What makes one run's workspace differ from a plain seed's: its folder name, params keys
+    set besides the seed (`--set` overrides, a fold's split map) and files written into it."""
+
+    name: str
+    changes: Mapping[str, Any] = field(default_factory=dict)  # dotted params key -> value
+    files: Mapping[str, str] = field(default_factory=dict)  # relative path -> text
+
+
+def scratch_dir(root: Path, seed: int | str) -> Path:
+    """The workspace of `seed` (a seed number, or a run's folder name)."""
+    return root / SCRATCH / (seed if isinstance(seed, str) else f"seed-{seed}")
 
 
 def _write_if_changed(path: Path, text: str) -> None:
@@ -79,28 +92,48 @@ def _copy_file(source: Path, target: Path) -> None:
     shutil.copy2(source, target)
 
 
-def seeded_params(root: Path, seed: int, key: str) -> str:
-    """The project's params.yaml with `key` (`section.key`, spec.replicate.seed) set to `seed`."""
+def seeded_params(root: Path, seed: int, key: str, changes: Mapping[str, Any] | None = None) -> str:
+    """The project's params.yaml with `key` (`section.key`, spec.replicate.seed) set to `seed`
+    and each dotted key of `changes` set to its value (`pedigree.replicate.overrides`)."""
+    from pedigree.replicate.overrides import set_key
+
     data = yaml.safe_load((root / "params.yaml").read_text(encoding="utf-8"))
     section, name = split_seed(key)
     data[section][name] = seed
+    for dotted, value in (changes or {}).items():
+        set_key(data, dotted, value)
     return yaml.safe_dump(data, sort_keys=False)
 
 
-def build_workspace(plan: Plan, seed: int) -> Path:
-    """Create or refresh the workspace of `seed`; outputs of earlier runs are left in place."""
+def copy_code(plan: Plan, ws: Path) -> None:
+    """A fresh copy of the code (stages/), dvc.yaml, dvc.lock, .dvcignore and the environment
+    locks in `ws`."""
+    _copy_tree(plan.root / CODE_TREE, ws / CODE_TREE)
+    for rel in (*COPIED_FILES, *(p for p in plan.code if not p.startswith(f"{CODE_TREE}/"))):
+        _copy_file(plan.root / rel, ws / rel)
+
+
+def build_workspace(plan: Plan, seed: int, run: RunSetup | None = None) -> Path:
+    """Create or refresh the workspace of `seed` (or of `run`); outputs of earlier runs are
+    left in place."""
     root = plan.root
     base = root / SCRATCH
     base.mkdir(parents=True, exist_ok=True)
     for name, text in IGNORE_ALL.items():
         _write_if_changed(base / name, text)
-    ws = scratch_dir(root, seed)
+    ws = scratch_dir(root, seed if run is None else run.name)
     ws.mkdir(parents=True, exist_ok=True)
-    _copy_tree(root / CODE_TREE, ws / CODE_TREE)
-    for rel in (*COPIED_FILES, *(p for p in plan.code if not p.startswith(f"{CODE_TREE}/"))):
-        _copy_file(root / rel, ws / rel)
-    _write_if_changed(ws / "params.yaml", seeded_params(root, seed, plan.seed))
+    copy_code(plan, ws)
+    changes = {} if run is None else run.changes
+    _write_if_changed(ws / "params.yaml", seeded_params(root, seed, plan.seed, changes))
     _write_if_changed(ws / SUMMARY_PATH, empty_summary().to_json())
+    for rel in plan.placeholders:
+        # the project's copy once: the file replicate itself rewrites must not make the
+        # replicated stages stale, and its content is no part of their results
+        if not (ws / rel).is_file():
+            _copy_file(root / rel, ws / rel)
+    for rel, text in ({} if run is None else run.files).items():
+        _write_if_changed(ws / rel, text)
     shared = shared_upstream(plan)
     for rel in plan.links:
         place_upstream(shared / rel, ws / rel)
@@ -137,8 +170,9 @@ def _tail(path: Path) -> str:
     return "\n".join(lines[-LOG_TAIL_LINES:])
 
 
-def run_stage(ws: Path, stage: str, cmd: str, seed: int) -> None:
-    """Run `stage` in the workspace as dvc.yaml runs it; StageFailedError naming the seed."""
+def run_stage(ws: Path, stage: str, cmd: str, seed: int | str) -> None:
+    """Run `stage` in the workspace as dvc.yaml runs it; StageFailedError naming the seed (or
+    the run: "fold 2 seed 1")."""
     from pedigree.envvars import LINEAGE_SWITCH_ENV as LINEAGE_SWITCH
     from pedigree.envvars import OUTPUT_MODE_ENV as OUTPUT_MODE
     from pedigree.lineage.events import DISABLED_ENV
@@ -165,9 +199,10 @@ def run_stage(ws: Path, stage: str, cmd: str, seed: int) -> None:
         return
     log = stage_log(ws, stage)
     tail = _tail(log) or done.stdout.strip()
+    who = seed if isinstance(seed, str) else f"seed {seed}"
     raise StageFailedError(
         stage,
-        f"seed {seed}: stage '{stage}' failed (exit {done.returncode}); its log: {log}",
+        f"{who}: stage '{stage}' failed (exit {done.returncode}); its log: {log}",
         tail,
         f"fix the cause and run `pedigree replicate` again (the workspace is {ws})",
     )

@@ -76,7 +76,83 @@ def check_roles(spec: PipelineSpec, doc: YamlDocument) -> list[Problem]:
                     f"add '{rep.seed_section}' to the params of the stages that use the seed",
                 )
             )
-    return problems + _check_serve(spec, doc)
+    return problems + _check_folds(spec, doc) + _check_serve(spec, doc)
+
+
+def _check_folds(spec: PipelineSpec, doc: YamlDocument) -> list[Problem]:
+    """spec.replicate.folds names splits of spec.data, a params section the splits stage reads,
+    and outputs that exist; the label audit writes nothing a stage writes."""
+    rep = spec.spec.replicate
+    folds = None if rep is None else rep.folds
+    if rep is None or folds is None:
+        return []
+    base = ("spec", "replicate", "folds")
+    data = spec.spec.data
+    if data is None:
+        return [
+            doc.problem(
+                base,
+                "folds need to know the splits and the group key, and spec.data is not set",
+                "declare spec.data.splits (stage, path, names, train, groupKey)",
+            )
+        ]
+    names, train = data.splits.names, data.splits.train
+    problems = _unknown_split(folds.held_out, names, doc, (*base, "heldOut"))
+    if folds.held_out == train:
+        problems.append(
+            doc.problem(
+                (*base, "heldOut"),
+                f"the held-out fold cannot go to the train split '{train}'",
+                "name the split the metrics stage scores, like test",
+            )
+        )
+    for split in folds.inner:
+        where = (*base, "inner", split)
+        problems += _unknown_split(split, names, doc, where)
+        if split in (train, folds.held_out):
+            problems.append(
+                doc.problem(
+                    where,
+                    f"'{split}' is the {'train' if split == train else 'held-out'} split; inner "
+                    "shares are for the other splits the other folds fill",
+                    f"list only the splits besides {train} and {folds.held_out}, like validation",
+                )
+            )
+    section = folds.assignment.split(".", 1)[0]
+    stages = {s.name: s for s in spec.stages}
+    splitter = stages.get(data.splits.stage)
+    if splitter is not None and section not in splitter.params:
+        problems.append(
+            doc.problem(
+                (*base, "assignment"),
+                f"the splits stage '{splitter.name}' does not read the params section "
+                f"'{section}', so it would never see the fold's assignment",
+                f"name a key in a section '{splitter.name}' lists in params",
+            )
+        )
+    outputs = [o for s in spec.stages if s.name in rep.stages for o in s.all_outputs]
+    if folds.predictions is not None and not any(is_within(folds.predictions, o) for o in outputs):
+        problems.append(
+            doc.problem(
+                (*base, "predictions"),
+                f"'{folds.predictions}' is no output of a replicated stage",
+                "name the folder the metrics stage writes its predictions to",
+            )
+        )
+    if folds.labels is not None:
+        written = [o for s in spec.stages for o in s.all_outputs]
+        for j, out in enumerate(folds.labels.outs):
+            if any(is_within(out, o) or is_within(o, out) for o in written):
+                problems.append(
+                    doc.problem(
+                        (*base, "labels", "outs", j),
+                        f"'{out}' is also a stage's output: the label audit and the stage would "
+                        "overwrite each other",
+                        "write the label audit's files next to the stage's, like "
+                        "reports/label_issues.csv",
+                    )
+                )
+    return problems
 
 
 def _check_serve(spec: PipelineSpec, doc: YamlDocument) -> list[Problem]:

@@ -24,7 +24,10 @@ def test_a_clean_project_passes_with_one_line_per_check(
     lines = capsys.readouterr().out.splitlines()
     assert [line.split(":")[0] for line in lines[:4]] == [f"PASS {name}" for name in CHECKS[:4]]
     assert lines[4].startswith("SKIP champions: the pipeline has no model registry")
-    assert lines[-1] == "audit passed: 4 of 5 checks (1 could not apply: champions)"
+    # no registry, no fold replicates, no label audit in this small project
+    assert lines[-1] == (
+        "audit passed: 4 of 7 checks (3 could not apply: champions, folds, labels)"
+    )
 
 
 def test_a_failure_exits_1_with_details_and_fix(
@@ -40,7 +43,7 @@ def test_a_failure_exits_1_with_details_and_fix(
     )
     assert "    fix: restore it from git" in out
     assert "PASS graph-hygiene" in out
-    assert out.splitlines()[-1] == "audit failed: 1 of 5 checks (lineage-records)"
+    assert out.splitlines()[-1] == "audit failed: 1 of 7 checks (lineage-records)"
 
 
 def test_json_has_the_same_structure(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -74,7 +77,14 @@ def test_without_data_roles_the_split_checks_say_why_they_cannot_apply(
     report = audit(root)
     assert report.ok
     assert report.failed == ()
-    assert report.skipped == ("graph-hygiene", "split-leakage", "normalization", "champions")
+    assert report.skipped == (
+        "graph-hygiene",
+        "split-leakage",
+        "normalization",
+        "champions",
+        "folds",
+        "labels",
+    )
     assert report.check("lineage-records").status == "pass"
     skipped = report.check("split-leakage")
     assert skipped.summary == (
@@ -86,8 +96,8 @@ def test_without_data_roles_the_split_checks_say_why_they_cannot_apply(
     assert lines[0].startswith("SKIP graph-hygiene: cannot apply: ")
     assert lines[1].startswith("    fix: declare the splits under spec.data")
     assert lines[-1] == (
-        "audit passed: 1 of 5 checks (4 could not apply: graph-hygiene, split-leakage, "
-        "normalization, champions)"
+        "audit passed: 1 of 7 checks (6 could not apply: graph-hygiene, split-leakage, "
+        "normalization, champions, folds, labels)"
     )
     assert run(root, "--check", "normalization", "--json") == 0
     data = json.loads(capsys.readouterr().out)
@@ -104,7 +114,7 @@ def test_a_skipped_check_does_not_hide_a_failing_one(
     assert run(root) == 1
     out = capsys.readouterr().out
     assert "FAIL lineage-records" in out
-    assert out.splitlines()[-1] == "audit failed: 1 of 5 checks (lineage-records)"
+    assert out.splitlines()[-1] == "audit failed: 1 of 7 checks (lineage-records)"
 
 
 def test_user_errors_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

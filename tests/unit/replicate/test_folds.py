@@ -137,8 +137,11 @@ def test_inner_split_is_by_group_without_the_held_out_fold_and_near_the_shares()
                 groups[f"img-{rng.getrandbits(40):010x}"] = f"a{g}"
         plan = assign_folds(groups, 5, seed=rng.randint(0, 9))
         for fold in plan.folds:
-            inner = plan.inner_split(fold.index, 0.2, 0.1)
-            parts = (inner.train, inner.validation, inner.calibration)
+            inner = plan.inner_split(fold.index, {"validation": 0.2, "calibration": 0.1})
+            train, validation, calibration = (
+                inner.part(name) for name in ("train", "validation", "calibration")
+            )
+            parts = (train.samples, validation.samples, calibration.samples)
             together = [s for part in parts for s in part]
             assert sorted(together) == sorted(plan.rest(fold.index))  # a partition of the rest
             assert not set(together) & set(fold.samples)  # the held-out fold never appears
@@ -146,45 +149,56 @@ def test_inner_split_is_by_group_without_the_held_out_fold_and_near_the_shares()
             for i in range(3):
                 for j in range(i + 1, 3):
                     assert not part_groups[i] & part_groups[j]  # no group in two parts
-            assert part_groups[0] == set(inner.train_groups)
-            assert part_groups[1] == set(inner.validation_groups)
-            assert part_groups[2] == set(inner.calibration_groups)
-            assert not set(inner.train_groups) & set(fold.groups)
+            assert part_groups[0] == set(train.groups)
+            assert part_groups[1] == set(validation.groups)
+            assert part_groups[2] == set(calibration.groups)
+            assert not set(train.groups) & set(fold.groups)
             n = len(together)
             # roughly the asked shares: within a few groups (at most 4 samples each)
-            assert abs(len(inner.validation) - 0.2 * n) <= 8
-            assert abs(len(inner.calibration) - 0.1 * n) <= 8
-            assert inner == plan.inner_split(fold.index, 0.2, 0.1)  # deterministic
+            assert abs(len(validation.samples) - 0.2 * n) <= 8
+            assert abs(len(calibration.samples) - 0.1 * n) <= 8
+            assert inner == plan.inner_split(
+                fold.index, {"validation": 0.2, "calibration": 0.1}
+            )  # deterministic
 
 
 def test_inner_split_shares_and_folds_are_checked() -> None:
     plan = assign_folds({f"s{i}": f"g{i}" for i in range(10)}, 5, seed=0)
     with pytest.raises(FoldError, match=r"must add up to less than 1"):
-        plan.inner_split(0, 0.6, 0.4)
+        plan.inner_split(0, {"validation": 0.6, "calibration": 0.4})
     with pytest.raises(FoldError, match=r"the validation share must be in \[0, 1\), not -0.1"):
-        plan.inner_split(0, -0.1, 0.1)
+        plan.inner_split(0, {"validation": -0.1, "calibration": 0.1})
     with pytest.raises(FoldError, match=r"there is no fold 5: the folds are 0..4"):
-        plan.inner_split(5, 0.2, 0.1)
-    no_calibration = plan.inner_split(1, 0.25, 0.0)
-    assert no_calibration.calibration == () and no_calibration.validation
+        plan.inner_split(5, {"validation": 0.2, "calibration": 0.1})
+    no_calibration = plan.inner_split(1, {"validation": 0.25, "calibration": 0.0})
+    assert no_calibration.part("calibration").samples == ()
+    assert no_calibration.part("validation").samples
+    with pytest.raises(FoldError, match=r"fold 1's inner split has no part 'test'"):
+        no_calibration.part("test")
+    with pytest.raises(FoldError, match=r"'train' gets what the shares leave: give it no share"):
+        plan.inner_split(0, {"train": 0.5})
+    renamed = plan.inner_split(0, {"dev": 0.3}, train="fit")
+    assert [p.name for p in renamed.parts] == ["fit", "dev"]
     small = assign_folds({f"s{i}": f"g{i}" for i in range(4)}, 2, seed=0)
     with pytest.raises(
         FoldError,
         match=r"fold 0 leaves 2 group\(s\) outside it, too few for train, validation, calibration",
     ):
-        small.inner_split(0, 0.2, 0.2)
-    assert small.inner_split(0, 0.5, 0.0).to_dict()["calibration"] == {"groups": [], "samples": []}
+        small.inner_split(0, {"validation": 0.2, "calibration": 0.2})
+    empty = small.inner_split(0, {"validation": 0.5, "calibration": 0.0})
+    assert empty.to_dict()["calibration"] == {"groups": [], "samples": []}
 
 
 def test_check_isolation_passes_a_clean_fold() -> None:
     groups = {f"s{i:02d}": f"g{i // 2}" for i in range(40)}
     plan = assign_folds(groups, 4, seed=2, excluded=["t1"])
     for fold in plan.folds:
-        inner = plan.inner_split(fold.index, 0.2, 0.1)
+        inner = plan.inner_split(fold.index, {"validation": 0.2, "calibration": 0.1})
+        train, validation = inner.part("train").samples, inner.part("validation").samples
         reached = {
-            "tune": inner.train + inner.validation,
-            "train": inner.train + inner.validation,
-            "calibrate": inner.calibration,
+            "tune": train + validation,
+            "train": train + validation,
+            "calibrate": inner.part("calibration").samples,
         }
         assert check_isolation(plan, fold.index, reached) == []
 
@@ -193,12 +207,13 @@ def test_check_isolation_finds_a_planted_leak() -> None:
     groups = {f"s{i:02d}": f"g{i // 2}" for i in range(40)}
     plan = assign_folds(groups, 4, seed=2, excluded=["t1"])
     fold = plan.folds[1]
-    inner = plan.inner_split(1, 0.2, 0.1)
+    inner = plan.inner_split(1, {"validation": 0.2, "calibration": 0.1})
     leaked = list(fold.samples[:5])
+    train, validation = inner.part("train").samples, inner.part("validation").samples
     reached = {
-        "calibrate": inner.calibration,
-        "tune": inner.train + inner.validation + tuple(leaked),
-        "train": inner.train,
+        "calibrate": inner.part("calibration").samples,
+        "tune": train + validation + tuple(leaked),
+        "train": train,
     }
     found = check_isolation(plan, 1, reached)
     assert found == [

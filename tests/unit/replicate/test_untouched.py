@@ -82,7 +82,7 @@ def test_workspaces_and_careless_stages_leave_the_project_as_it_was(project: Pat
 
 def _run_replicate(project: Path, monkeypatch: pytest.MonkeyPatch, cmd: str) -> object:
     plan = make_plan(project, cmd)
-    monkeypatch.setattr(upstream, "make_plan", lambda root: plan)
+    monkeypatch.setattr(upstream, "make_plan", lambda root, folds=False: plan)
     return replicate_api.replicate(project, "1,2")
 
 

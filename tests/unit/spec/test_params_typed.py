@@ -283,7 +283,7 @@ def test_only_a_real_run_remembers_the_check(typed: Path, monkeypatch: pytest.Mo
 
 def _pets_copy(tmp_path: Path) -> Path:
     root = tmp_path / "pets"
-    for name in ("pipelines", "stages", "images", "replicates"):
+    for name in ("pipelines", "stages", "images", "replicates", "reports"):
         shutil.copytree(REPO_ROOT / name, root / name, ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy2(REPO_ROOT / "params.yaml", root / "params.yaml")
     (root / "registry" / "pets").mkdir(parents=True)  # a declared input of release

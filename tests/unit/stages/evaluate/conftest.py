@@ -11,8 +11,12 @@ PYTHONHASHSEED is set for it through monkeypatch in every test that runs the sta
 
 from __future__ import annotations
 
+import base64
 import json
+import struct
+import zlib
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -117,3 +121,61 @@ def stage_argv(
     paths = {**inputs, "prepared": prepared, "model": model, "out": out, **replace}
     keys = ("params", "prepared", "model", "calibration", "train", "lock", "out")
     return [item for key in keys for item in (f"--{key}", str(paths[key]))]
+
+
+# reports/label_issues.json as committed before any label audit ran (a test checks it is).
+LABELS_PLACEHOLDER = (
+    '{\n  "images": 0,\n  "note": "no label audit yet: run `pedigree replicate --folds 5`",\n'
+    '  "schema": "pedigree.label-issues/v1"\n}\n'
+)
+LABELS_CSV_HEADER = "id,score,wrong_pixel_fraction,flagged,runs,trimap,trimap_sha256,provenance\n"
+
+
+def write_label_placeholder(folder: Path) -> Path:
+    """label_issues.json (the placeholder) and label_issues.csv (header only) in `folder`."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "label_issues.csv").write_text(LABELS_CSV_HEADER, encoding="utf-8")
+    path = folder / "label_issues.json"
+    path.write_text(LABELS_PLACEHOLDER, encoding="utf-8")
+    return path
+
+
+def tiny_png(width: int = 4, height: int = 3) -> bytes:
+    """A valid RGB PNG (an orange gradient), built by hand: no imaging library needed."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    rows = b"".join(
+        b"\x00" + b"".join(bytes((255, 40 * x % 256, 20 * y % 256)) for x in range(width))
+        for y in range(height)
+    )
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(rows, 9))
+        + chunk(b"IEND", b"")
+    )
+
+
+def audit_doc(**changes: Any) -> dict[str, Any]:
+    """A label_issues.json as the label audit writes it (12 images, 3 flagged)."""
+    doc: dict[str, Any] = {
+        "schema": "pedigree.label-issues/v1",
+        "method": "self-confidence per pixel, averaged",
+        "cleanlab": "2.7.1",
+        "threshold": 0.5,
+        "images": 12,
+        "runs": ["fold-0/seed-1234", "fold-1/seed-1234"],
+        "flagged": ["cat-7", "dog-3", "cat-1"],
+        "worst": [
+            {"id": "cat-7", "score": 0.12, "wrong_pixel_fraction": 0.45},
+            {"id": "dog-3", "score": 0.25, "wrong_pixel_fraction": 0.3},
+            {"id": "cat-1", "score": 0.4, "wrong_pixel_fraction": 0.1},
+        ],
+        "figure": base64.b64encode(tiny_png()).decode("ascii"),
+    }
+    doc.update(changes)
+    return doc

@@ -8,6 +8,7 @@ kernel starts, except a damaged model, which only Keras (in the kernel) can reco
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import csv
 import io
@@ -26,16 +27,24 @@ import pytest
 from pedigree.errors import ParamsError, PedigreeError, SourceError
 from pedigree.stagekit import sha256_file, sha256_tree
 from stages.common.metrics import CLASS_NAMES
-from stages.evaluate.__main__ import HTML_OUT, NOTEBOOK_OUT, main
+from stages.evaluate import predictions
+from stages.evaluate.__main__ import HTML_OUT, NOTEBOOK_OUT, carry_over, main
 from stages.evaluate.outputs import EVALUATION_JSON, METRICS_JSON, RESULT_CSV
 from tests.unit.stages.calibrate.conftest import SIZE
 from tests.unit.stages.evaluate.conftest import (
+    LABELS_CSV_HEADER,
+    LABELS_PLACEHOLDER,
     TEMPERATURE,
+    audit_doc,
     evaluate_params,
     stage_argv,
+    tiny_png,
+    write_label_placeholder,
 )
 
 FILES = sorted([METRICS_JSON, RESULT_CSV, EVALUATION_JSON, NOTEBOOK_OUT, HTML_OUT])
+PREDICTION_FILES = [f"{predictions.FOLDER}/{name}" for name in sorted(predictions.FILES)]
+LABELS = "reports/label_issues.json"  # the placeholder, already in reports/ as in the project
 HEADINGS = [
     "Evaluation report",
     "Segmentation metrics",
@@ -45,6 +54,7 @@ HEADINGS = [
     "Training curves",
     "Hyperparameters",
     "Replicates",
+    "Label audit",
     "Provenance",
 ]
 CSV_ROWS = [
@@ -69,14 +79,22 @@ def runs(
     eval_inputs: dict[str, Path],
     tmp_path_factory: pytest.TempPathFactory,
 ) -> list[tuple[Path, str]]:
-    """Two runs with the same inputs: (reports folder, what the stage printed)."""
+    """Two runs with the same inputs: (reports folder, what the stage printed).
+
+    reports/ already holds the label audit's placeholder files, which evaluate reads (--labels)
+    and must leave as they are when it replaces the folder."""
     done = []
     for name in ("first", "second"):
         cwd = tmp_path_factory.mktemp(f"eval-{name}")
+        write_label_placeholder(cwd / "reports")
         with pytest.MonkeyPatch.context() as patch:
             patch.setenv("PYTHONHASHSEED", "0")
             patch.chdir(cwd)
-            argv = stage_argv(eval_inputs, calib_prepared, tiny_model, Path("reports"))
+            argv = [
+                *stage_argv(eval_inputs, calib_prepared, tiny_model, Path("reports")),
+                "--labels",
+                LABELS,
+            ]
             printed = io.StringIO()
             with contextlib.redirect_stdout(printed):
                 assert main(argv) == 0
@@ -94,8 +112,16 @@ def hash_seed(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PYTHONHASHSEED", "0")
 
 
+def _all_files(folder: Path) -> list[str]:
+    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
+
+
 def test_all_outputs_and_nothing_else(out: Path, runs: list[tuple[Path, str]]) -> None:
-    assert sorted(p.name for p in out.iterdir()) == FILES
+    carried = ["label_issues.csv", "label_issues.json"]
+    assert _all_files(out) == sorted([*FILES, *PREDICTION_FILES, *carried])
+    # the label audit's files were in reports/ before: carried over, byte for byte
+    assert (out / "label_issues.json").read_text(encoding="utf-8") == LABELS_PLACEHOLDER
+    assert (out / "label_issues.csv").read_text(encoding="utf-8") == LABELS_CSV_HEADER
     assert not list(out.parent.glob(".reports.partial-*"))
     lines = runs[0][1].strip().splitlines()
     assert len(lines) == 3 and lines[0].startswith("evaluate: 1 test images in ")
@@ -105,7 +131,8 @@ def test_all_outputs_and_nothing_else(out: Path, runs: list[tuple[Path, str]]) -
 def test_second_run_is_byte_identical(runs: list[tuple[Path, str]]) -> None:
     (first, _), (second, _) = runs
     assert first != second
-    for name in FILES:
+    assert _all_files(first) == _all_files(second)
+    for name in _all_files(first):
         assert (first / name).read_bytes() == (second / name).read_bytes(), name
 
 
@@ -155,6 +182,50 @@ def test_metrics_match_an_independent_pass(
     assert metrics["nll"]["original"] == pytest.approx(nll(logits, labels), abs=1e-5)
     assert metrics["nll"]["calibrated"] == pytest.approx(nll(logits, labels, TEMPERATURE), abs=1e-5)
     assert metrics["nll"]["calibrated"] != metrics["nll"]["original"]
+
+
+def test_predictions_are_the_calibrated_model_on_every_test_image(
+    out: Path, calib_prepared: Path, tiny_model: Path
+) -> None:
+    import tensorflow as tf
+
+    from stages.common.data import SplitReader, dataset
+    from stages.common.metrics import log_softmax
+    from stages.common.modelio import load_model
+    from stages.evaluate.compute import read_sample_ids
+
+    found = predictions.read_predictions(out / predictions.FOLDER)
+    reader = SplitReader(calib_prepared, {"test"}, "evaluate-test")
+    files, stats = reader.files("test"), reader.stats()
+    assert found.index == {
+        "schema": "pedigree.predictions/v1",
+        "split": "test",
+        "ids": read_sample_ids(tf, files),
+        "classes": list(CLASS_NAMES),
+        "size": SIZE,
+        "calibrated": True,
+        "temperature": TEMPERATURE,
+    }
+    metrics = json.loads((out / METRICS_JSON).read_text())
+    n = metrics["images"]
+    assert found.probabilities.shape == (n, SIZE, SIZE, 3) and found.images.shape[0] == n
+    data = dataset(tf, files, stats, SIZE, 8, 1234, training=False)
+    model = load_model(tiny_model)
+    pairs = [(np.asarray(model(x, training=False)), np.asarray(x), np.asarray(y)) for x, y in data]
+    logits = np.concatenate([p[0] for p in pairs])
+    inputs = np.concatenate([p[1] for p in pairs])
+    labels = np.concatenate([p[2] for p in pairs])
+    expected = np.exp(log_softmax(logits.reshape(-1, 3), TEMPERATURE)).reshape(logits.shape)
+    assert np.abs(found.probabilities.astype(np.float64) - expected).max() < 1e-3
+    assert (found.labels == labels).all()
+    # the stored pixels come back exactly (the model's side is the stored side here)
+    assert (found.images == predictions.image_pixels(inputs, stats["mean"], stats["std"])).all()
+    restored = (found.images / 255.0 - np.asarray(stats["mean"])) / np.asarray(stats["std"])
+    assert np.abs(restored - inputs).max() < 1e-4
+    # what the metrics count is what the probabilities say
+    predicted = found.probabilities.argmax(-1)
+    accuracy = float((predicted == found.labels).mean())
+    assert accuracy == pytest.approx(metrics["pixel_accuracy"], abs=2e-3)
 
 
 def test_result_csv(out: Path) -> None:
@@ -260,6 +331,8 @@ def test_html_report(out: Path) -> None:
     assert "spec built from the stage&#x27;s interpreter" in html or "stage's interpreter" in html
     # No --replicates: the section says so and how to get them.
     assert "No replicate results (run <code>pedigree replicate --seeds 1,2,3</code>)" in html
+    # The label audit's placeholder: its note.
+    assert "No label audit yet: run <code>pedigree replicate --folds 5</code>." in html
 
 
 def _replicated_inputs(
@@ -315,6 +388,69 @@ def test_replicates_of_this_model_show_their_spread(
     row = re.search(r"<td>mean_iou</td>\s*<td>([0-9.]+)</td>\s*<td>0\.250000</td>", html)
     assert row is not None and float(row.group(1)) == metrics["mean_iou"]
     assert "0.012500" in html and "0.025000" in html and "No replicate results" not in html
+
+
+def test_a_label_audit_shows_its_table_and_figure(
+    eval_inputs: dict[str, Path],
+    calib_prepared: Path,
+    tiny_model: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    audit = tmp_path / "in" / "label_issues.json"
+    audit.parent.mkdir()
+    audit.write_text(json.dumps(audit_doc()), encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    argv = stage_argv(eval_inputs, calib_prepared, tiny_model, Path("reports"))
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert main([*argv, "--labels", str(audit)]) == 0
+    html = (tmp_path / "reports" / HTML_OUT).read_text()
+    assert "<strong>12</strong> images" in html and "<strong>3</strong> of them" in html
+    assert re.search(r"<td>1</td>\s*<td><code>cat-7</code></td>\s*<td>0\.120000</td>", html)
+    assert "estimated wrong-pixel fraction" in html and "No label audit" not in html
+    # the figure: decoded, shown as an image, embedded in the HTML like the other figures
+    figure = base64.b64encode(tiny_png()).decode("ascii")
+    assert f"data:image/png;base64,{figure}" in html
+    nb = json.loads((tmp_path / "reports" / NOTEBOOK_OUT).read_text())
+    (cell,) = [c for c in nb["cells"] if c.get("id") == "labels-table"]
+    assert [
+        o["data"]["image/png"].replace("\n", "")
+        for o in cell["outputs"]
+        if "image/png" in o.get("data", {})
+    ] == [figure]
+
+
+def test_bad_label_audit_fails_before_a_kernel(
+    eval_inputs: dict[str, Path], calib_prepared: Path, tiny_model: Path, tmp_path: Path
+) -> None:
+    bad = tmp_path / "label_issues.json"
+    bad.write_text(json.dumps(audit_doc(threshold="high")))
+    argv = stage_argv(eval_inputs, calib_prepared, tiny_model, tmp_path / "reports")
+    with pytest.raises(SourceError, match=r"label_issues\.json \[threshold\]: expected a number"):
+        main([*argv, "--labels", str(bad)])
+    assert not (tmp_path / "reports").exists()
+
+
+def test_carry_over_keeps_what_is_not_evaluates(tmp_path: Path) -> None:
+    out, scratch = tmp_path / "reports", tmp_path / "scratch"
+    for name in (METRICS_JSON, HTML_OUT, "label_issues.json", ".gitignore"):
+        (out / name).parent.mkdir(parents=True, exist_ok=True)
+        (out / name).write_text(f"old {name}")
+    (out / "predictions").mkdir()
+    (out / "predictions" / "index.json").write_text("old")
+    (out / "notes").mkdir()
+    (out / "notes" / "a.txt").write_text("kept")
+    (out / "link").symlink_to("label_issues.json")
+    scratch.mkdir()
+    (scratch / METRICS_JSON).write_text("new")
+    carry_over(out, scratch)
+    assert _all_files(scratch) == sorted(
+        [".gitignore", "label_issues.json", "link", METRICS_JSON, "notes/a.txt"]
+    )
+    assert (scratch / METRICS_JSON).read_text() == "new"  # this stage's own: never carried
+    assert (scratch / "label_issues.json").read_text() == "old label_issues.json"
+    assert (scratch / "link").is_symlink() and os.readlink(scratch / "link") == "label_issues.json"
+    carry_over(tmp_path / "absent", scratch)  # nothing there yet: nothing to carry
 
 
 def test_bad_replicates_summary_fails_before_a_kernel(
@@ -453,10 +589,17 @@ def test_command_line_in_a_fresh_process_gives_the_same_bytes(
     tiny_model: Path,
     tmp_path: Path,
 ) -> None:
-    done = _cli(stage_argv(eval_inputs, calib_prepared, tiny_model, Path("reports")), tmp_path)
+    write_label_placeholder(tmp_path / "reports")
+    argv = [
+        *stage_argv(eval_inputs, calib_prepared, tiny_model, Path("reports")),
+        "--labels",
+        LABELS,
+    ]
+    done = _cli(argv, tmp_path)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.startswith("evaluate: 1 test images in ")
-    for name in FILES:
+    assert _all_files(tmp_path / "reports") == _all_files(runs[0][0])
+    for name in _all_files(runs[0][0]):
         assert (tmp_path / "reports" / name).read_bytes() == (runs[0][0] / name).read_bytes()
 
 

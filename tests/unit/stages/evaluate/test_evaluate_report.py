@@ -21,6 +21,7 @@ PARAMETERS = {
     "train_dir",
     "lock_path",
     "replicates_path",
+    "labels_path",
     "output_dir",
     "batch_size",
     "bins",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -111,3 +112,40 @@ def test_params_are_frozen(tmp_path: Path) -> None:
     params = load(tmp_path, GOOD)
     with pytest.raises(ValueError, match="frozen"):
         params.shard_size = 3  # type: ignore[misc]
+
+
+def test_split_groups_is_unset_by_default(tmp_path: Path) -> None:
+    assert load(tmp_path, GOOD).split.groups is None
+    text = GOOD.replace("    test: [9]\n", "    test: [9]\n    groups: null\n")
+    assert load(tmp_path, text).split.groups is None
+
+
+@pytest.mark.parametrize("value", ["folds/0123456789abcdef.json", "map.json", "a/b..c/d.json"])
+def test_split_groups_takes_a_relative_path(tmp_path: Path, value: str) -> None:
+    text = GOOD.replace("    test: [9]\n", f"    test: [9]\n    groups: {value}\n")
+    assert load(tmp_path, text).split.groups == value
+
+
+@pytest.mark.parametrize(
+    ("written", "value"),
+    [
+        ("/abs", "/abs"),
+        ("/etc/passwd", "/etc/passwd"),
+        ("../x", "../x"),
+        ("folds/../../x.json", "folds/../../x.json"),
+        ("'..\\x'", "..\\x"),  # a Windows-style parent
+        ("''", ""),
+        ("'  '", "  "),
+    ],
+)
+def test_split_groups_refuses_paths_outside_the_project(
+    tmp_path: Path, written: str, value: str
+) -> None:
+    text = GOOD.replace("    test: [9]\n", f"    test: [9]\n    groups: {written}\n")
+    with pytest.raises(
+        ParamsError,
+        match=r"params\.yaml:10 \[transform\.split\.groups\]: groups must be a relative path "
+        rf"inside the project \(got {re.escape(repr(value))}\)",
+    ) as caught:
+        load(tmp_path, text)
+    assert "pedigree replicate --folds" in str(caught.value)

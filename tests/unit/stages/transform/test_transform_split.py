@@ -13,8 +13,17 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from pedigree.errors import SourceError
+from pedigree.replicate.foldruns import ASSIGNMENT_SCHEMA, assignment_text
 from stages.transform.params import SPLITS, SplitParams
-from stages.transform.split import assign_splits, bucket_of, group_by_split, split_of
+from stages.transform.split import (
+    GROUP_MAP_SCHEMA,
+    assign_splits,
+    bucket_of,
+    group_by_split,
+    load_group_map,
+    split_of,
+)
 
 ROOT = Path(__file__).resolve().parents[4]
 DEFAULT = SplitParams(
@@ -152,3 +161,126 @@ def test_too_few_buckets_for_four_splits_is_rejected() -> None:
         SplitParams.model_validate(
             {"buckets": 3, "train": [0], "validation": [1], "calibration": [2], "test": [2]}
         )
+
+
+# --- a fold's group -> split map (transform.split.groups, `pedigree replicate --folds`) -------
+
+
+def write_map(path: Path, doc: object) -> Path:
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    return path
+
+
+def test_a_group_map_is_read_animal_by_animal(tmp_path: Path) -> None:
+    path = write_map(
+        tmp_path / "map.json",
+        {
+            "schema": "pedigree.fold-assignment/v1",
+            "k": 3,
+            "fold": 1,
+            "plan": "ab" * 32,
+            "splits": {
+                "train": ["a1", "a2"],
+                "validation": ["a3"],
+                "calibration": [],
+                "test": ["a4"],
+            },
+        },
+    )
+    assert load_group_map(path) == {"a1": "train", "a2": "train", "a3": "validation", "a4": "test"}
+    assert GROUP_MAP_SCHEMA == ASSIGNMENT_SCHEMA  # what `replicate --folds` writes
+
+
+def test_the_map_replicate_writes_is_read_back(tmp_path: Path) -> None:
+    doc = {"schema": ASSIGNMENT_SCHEMA, "splits": {"test": ["g1"], "train": ["g2", "g3"]}}
+    _, text = assignment_text(doc)
+    (tmp_path / "map.json").write_text(text, encoding="ascii")
+    assert load_group_map(tmp_path / "map.json") == {"g1": "test", "g2": "train", "g3": "train"}
+
+
+@pytest.mark.parametrize(
+    ("doc", "match"),
+    [
+        ({"splits": {}}, r"map\.json is not a pedigree\.fold-assignment/v1 file"),
+        (
+            {"schema": "pedigree.fold-assignment/v2", "splits": {}},
+            r"is not a pedigree\.fold-assignment/v1",
+        ),
+        ([1, 2], r"map\.json is not a pedigree\.fold-assignment/v1 file"),
+        (
+            {"schema": GROUP_MAP_SCHEMA},
+            r"map\.json \[splits\]: expected a map of split -> animal ids",
+        ),
+        ({"schema": GROUP_MAP_SCHEMA, "splits": ["a1"]}, r"\[splits\]: expected a map of split"),
+        (
+            {"schema": GROUP_MAP_SCHEMA, "splits": {"holdout": ["a1"]}},
+            r"map\.json \[splits\.holdout\]: not a split of this stage \(train, validation, calibration, test\)",
+        ),
+        (
+            {"schema": GROUP_MAP_SCHEMA, "splits": {"train": "a1"}},
+            r"map\.json \[splits\.train\]: expected a list of animal ids",
+        ),
+        (
+            {"schema": GROUP_MAP_SCHEMA, "splits": {"train": ["a1", ""]}},
+            r"\[splits\.train\]: expected a list of animal ids",
+        ),
+        (
+            {"schema": GROUP_MAP_SCHEMA, "splits": {"test": ["a1", 2]}},
+            r"\[splits\.test\]: expected a list of animal ids",
+        ),
+        (
+            {"schema": GROUP_MAP_SCHEMA, "splits": {"train": ["a1", "a2"], "test": ["a2"]}},
+            r"map\.json: animal 'a2' is in both test and train",
+        ),
+        (
+            {"schema": GROUP_MAP_SCHEMA, "splits": {"train": ["a1", "a1"]}},
+            r"map\.json: animal 'a1' is listed twice in train",
+        ),
+    ],
+)
+def test_a_bad_group_map_is_refused(tmp_path: Path, doc: object, match: str) -> None:
+    path = write_map(tmp_path / "map.json", doc)
+    with pytest.raises(SourceError, match=match) as caught:
+        load_group_map(path)
+    assert "pedigree replicate --folds" in (caught.value.hint or "")
+
+
+def test_a_missing_group_map_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(
+        SourceError, match=r"nowhere\.json \(transform\.split\.groups\) does not exist"
+    ):
+        load_group_map(tmp_path / "nowhere.json")
+
+
+def test_a_group_map_that_is_not_json_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "map.json").write_text("{not json", encoding="utf-8")
+    with pytest.raises(SourceError, match=r"map\.json \(transform\.split\.groups\) is unreadable"):
+        load_group_map(tmp_path / "map.json")
+
+
+def test_a_chosen_map_decides_the_splits_and_leaves_out_the_rest() -> None:
+    samples = [(f"img{i:03d}", f"animal-{i % 7}") for i in range(70)]
+    chosen = {
+        "animal-0": "test",
+        "animal-1": "train",
+        "animal-2": "train",
+        "animal-3": "validation",
+        "animal-5": "calibration",
+    }  # animal-4 and animal-6 (the fixed test split's) are left out
+    groups, assignment = group_by_split(samples, lambda s: s[1], DEFAULT, chosen=chosen)
+    assert set(groups) == set(SPLITS)
+    for split in SPLITS:
+        wanted = [s for s in samples if chosen.get(s[1]) == split]
+        assert groups[split] == wanted  # the map's animals, in input order
+    kept = [s for members in groups.values() for s in members]
+    assert not [s for s in kept if s[1] in ("animal-4", "animal-6")]
+    assert len(kept) == 50
+    assert set(assignment) == set(chosen)
+    for animal, split in chosen.items():
+        assert assignment[animal] == (bucket_of(animal, DEFAULT.buckets), split)
+
+
+def test_an_empty_chosen_map_keeps_nothing() -> None:
+    samples = [("x", "a"), ("y", "b")]
+    groups, assignment = group_by_split(samples, lambda s: s[1], DEFAULT, chosen={})
+    assert groups == {split: [] for split in SPLITS} and assignment == {}
