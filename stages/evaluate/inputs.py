@@ -30,7 +30,8 @@ class Calibration:
     doc: dict[str, Any]
 
 
-def _read_json(path: Path, hint: str) -> Any:
+def read_json(path: Path, hint: str) -> Any:
+    """The JSON document at `path`; SourceError (with `hint`) when it is missing or invalid."""
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -39,10 +40,20 @@ def _read_json(path: Path, hint: str) -> Any:
         raise SourceError(f"{path} is not valid JSON: {exc}", hint) from None
 
 
+def read_schema_json(path: Path, schema: str, kind: str, hint: str) -> dict[str, Any]:
+    """The JSON object at `path` whose "schema" is `schema`; SourceError naming the file and
+    what it is instead (`kind`: what the file should be, e.g. "summary")."""
+    doc = read_json(path, hint)
+    if not isinstance(doc, dict) or doc.get("schema") != schema:
+        found = doc.get("schema") if isinstance(doc, dict) else type(doc).__name__
+        raise SourceError(f"{path} is not a {schema} {kind} (schema: {found!r})", hint)
+    return doc
+
+
 def read_calibration(path: Path) -> Calibration:
     """calibration.json with a positive, finite `temperature`."""
     hint = "run the calibrate stage (pedigree run --stage calibrate)"
-    doc = _read_json(Path(path), hint)
+    doc = read_json(Path(path), hint)
     value = doc.get("temperature") if isinstance(doc, dict) else None
     # bool is an int in Python: `true` is not a temperature.
     number = isinstance(value, int | float) and not isinstance(value, bool)
@@ -84,7 +95,7 @@ def read_history(path: Path) -> list[dict[str, Any]]:
 def read_train_summary(path: Path) -> dict[str, Any]:
     """train.json: hyperparameters, model, train settings, determinism and parameter count."""
     hint = "run the train stage (pedigree run --stage train)"
-    doc = _read_json(Path(path), hint)
+    doc = read_json(Path(path), hint)
     missing = [k for k in TRAIN_KEYS if not isinstance(doc, dict) or k not in doc]
     if missing:
         raise SourceError(f"{path} has no {missing}", f"re-{hint[2:]}")

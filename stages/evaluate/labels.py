@@ -21,12 +21,12 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import math
 from pathlib import Path
 from typing import Any
 
 from pedigree.errors import SourceError
+from stages.evaluate.inputs import read_schema_json
 from stages.evaluate.tables import fmt, markdown_table
 
 SCHEMA = "pedigree.label-issues/v1"
@@ -45,15 +45,7 @@ def read_labels(path: str | Path) -> dict[str, Any] | None:
         return None
     path = Path(path)
     hint = f"restore {path} from git, or {RUN_HINT} to rewrite it"
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise SourceError(f"{path} is missing", hint) from None
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise SourceError(f"{path} is not valid JSON: {exc}", hint) from None
-    if not isinstance(doc, dict) or doc.get("schema") != SCHEMA:
-        found = doc.get("schema") if isinstance(doc, dict) else type(doc).__name__
-        raise SourceError(f"{path} is not a {SCHEMA} file (schema: {found!r})", hint)
+    doc = read_schema_json(path, SCHEMA, "file", hint)
 
     def bad(key: str, expected: str) -> SourceError:
         return SourceError(f"{path} [{key}]: expected {expected}", hint)

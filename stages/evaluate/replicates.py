@@ -36,6 +36,7 @@ from typing import Any, Literal
 
 from pedigree.errors import SourceError, ToolError
 from pedigree.stagekit import dvc_md5, read_lock_stages
+from stages.evaluate.inputs import read_schema_json
 from stages.evaluate.tables import fmt, markdown_table
 
 SCHEMA = "pedigree.replicates/v1"
@@ -79,15 +80,7 @@ def read_summary(path: str | Path) -> dict[str, Any] | None:
         return None
     path = Path(path)
     hint = f"restore {path} from git, or {RUN_HINT} to rewrite it"
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise SourceError(f"{path} is missing", hint) from None
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise SourceError(f"{path} is not valid JSON: {exc}", hint) from None
-    if not isinstance(doc, dict) or doc.get("schema") != SCHEMA:
-        found = doc.get("schema") if isinstance(doc, dict) else type(doc).__name__
-        raise SourceError(f"{path} is not a {SCHEMA} summary (schema: {found!r})", hint)
+    doc = read_schema_json(path, SCHEMA, "summary", hint)
     shapes = {"seeds": list, "runs": list, "metrics": dict}
     for key, kind in shapes.items():
         if not isinstance(doc.get(key), kind):

@@ -83,7 +83,7 @@ def test_two_seeds_reuse_and_the_report_shows_the_spread(ran_project: Path) -> N
     assert changed == [" M replicates/summary.json"], changed
 
     again = replicate(root, "--seeds", "1,2")
-    assert "reused seed(s) 1, 2" in again and "unchanged:" in again
+    assert "reused 2 of 2 runs (seed 1, seed 2)" in again and "unchanged:" in again
     assert again.count("reused (up to date in its workspace)") == 6
     header = next(line for line in again.splitlines() if line.startswith("metric"))
     assert header.split() == ["metric", "mean", "std", "min", "max", "range"]

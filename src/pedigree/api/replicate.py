@@ -176,7 +176,24 @@ def replicate(
 
         spaces = {run.name: o.workspace for o, (run, _) in zip(outcomes, runs, strict=True)}
         audit = run_label_audit(plan, spaces, setup.params_text(), force)
-    return ReplicateResult(path, summary, tuple(outcomes), changed, summary_readers(root), audit)
+    return ReplicateResult(
+        path,
+        summary,
+        tuple(outcomes),
+        changed,
+        summary_readers(root),
+        audit,
+        plan.metrics_path,
+        _project_metrics(root / plan.metrics_path),
+    )
+
+
+def _project_metrics(path: Path) -> dict[str, float]:
+    """The project's own metrics (its model on the test split), to place against the folds."""
+    try:
+        return flatten_numbers(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError):
+        return {}
 
 
 def _replicated(plan: Plan, overrides: dict[str, Any]) -> Replicated:
@@ -258,6 +275,7 @@ class _Setup:
             save_plan,
         )
         from pedigree.replicate.folds import METHOD
+        from pedigree.replicate.workspace import RunSetup
 
         fold_setup = self.plan.folds
         if fold_setup is None:  # make_plan(folds=True) always sets it

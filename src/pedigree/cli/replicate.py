@@ -16,6 +16,7 @@ from pedigree.api import replicate as replicate_api
 from pedigree.cli import render
 from pedigree.cli.options import CONTEXT, Options, json_option
 from pedigree.replicate.foldruns import Run, parse_folds
+from pedigree.replicate.outcomes import LabelsOutcome
 from pedigree.replicate.stats import INTERVAL_KIND, STD_KIND
 
 COLUMNS = ("metric", "mean", "std", "min", "max", "range")
@@ -88,6 +89,22 @@ def _fold_table(doc: dict[str, Any]) -> list[str]:
             (str(run["fold"]), str(run["seed"]), *(_cell(run["metrics"].get(k)) for k in keys))
         )
     return _aligned(rows)
+
+
+def _say_labels(labels: LabelsOutcome, overridden: bool) -> None:
+    state = "reused" if labels.outcome == "reused" else "ran"
+    render.say(f"label audit {state}: wrote {', '.join(labels.outs)}")
+    if labels.images is None or labels.flagged is None:
+        return
+    render.say(f"label audit: {labels.flagged} of {labels.images} images flagged")
+    if labels.flagged * 2 > labels.images:
+        # a model that is wrong everywhere makes every label look wrong
+        why = " (the replicates ran with --set overrides)" if overridden else ""
+        render.say(
+            "note: more than half the images flagged: the fold models are likely too weak for "
+            f"the label audit to tell label errors from model errors{why}; replicate without "
+            "cheapening overrides before acting on it"
+        )
 
 
 @click.command(context_settings=CONTEXT)
@@ -188,11 +205,13 @@ def replicate(
     if as_json:
         render.emit_json(result.to_dict())
         return 0
-    reused = [
-        str(s.seed) if s.fold is None else f"{s.fold}/{s.seed}" for s in result.seeds if s.reused
-    ]
+    reused = [s for s in result.seeds if s.reused]
     if reused:
-        render.say(f"reused {', '.join(reused)}: results up to date (--force re-runs)")
+        names = ", ".join(Run(s.seed, s.fold).label() for s in reused)
+        render.say(
+            f"reused {len(reused)} of {len(result.seeds)} runs ({names}): results up to date "
+            "(--force re-runs)"
+        )
     for line in _table(result):
         click.echo(line)
     doc = result.summary.to_dict()
@@ -204,8 +223,7 @@ def replicate(
         for line in _fold_table(doc):
             click.echo(line)
     if result.labels is not None:
-        state = "reused" if result.labels.outcome == "reused" else "ran"
-        render.say(f"label audit {state}: wrote {', '.join(result.labels.outs)}")
+        _say_labels(result.labels, bool(doc["replicates"].get("overrides")))
     state = "wrote" if result.changed else "unchanged:"
     render.say(f"{state} {result.path}")
     if result.changed and result.readers:

@@ -18,8 +18,6 @@ import hashlib
 import json
 import os
 import shlex
-import subprocess
-import sys
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -30,7 +28,7 @@ from pedigree.errors import StageFailedError
 from pedigree.replicate.isolation import place_upstream
 from pedigree.replicate.outcomes import LabelsOutcome
 from pedigree.replicate.upstream import Plan, ReplicateError
-from pedigree.replicate.workspace import SCRATCH, copy_code
+from pedigree.replicate.workspace import SCRATCH, copy_code, run_command
 
 FOLDER = "labels"  # under .pedigree/replicate/
 PREDICTIONS = "predictions"  # inside it: one folder per run
@@ -124,25 +122,21 @@ def run_label_audit(
         if not target.is_file() or target.read_bytes() != data:
             target.parent.mkdir(parents=True, exist_ok=True)
             write_bytes_atomically(target, data)
-    return LabelsOutcome(outcome, tuple(labels.outs), time.monotonic() - started, ws)
+    doc = summary_of(plan.root, labels.summary) or {}
+    images, flagged = doc.get("images"), doc.get("flagged")
+    return LabelsOutcome(
+        outcome,
+        tuple(labels.outs),
+        time.monotonic() - started,
+        ws,
+        images if isinstance(images, int) else None,
+        len(flagged) if isinstance(flagged, list) else None,
+    )
 
 
 def _run(ws: Path, argv: Sequence[str]) -> None:
-    """The command in `ws`, as dvc.yaml would run a stage's (`python` is this environment's)."""
-    from pedigree.stagerun import resolve_argv
-
-    env = dict(os.environ)
-    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
-    done = subprocess.run(
-        resolve_argv(list(argv)),
-        cwd=ws,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        check=False,
-    )
+    """The label audit's command in `ws`; StageFailedError with its log's tail."""
+    done = run_command(ws, list(argv), dict(os.environ))
     (ws / LOG).write_text(done.stdout, encoding="utf-8")
     if done.returncode != 0:
         raise StageFailedError(

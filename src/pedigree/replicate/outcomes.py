@@ -51,6 +51,8 @@ class LabelsOutcome:
     outs: tuple[str, ...]
     seconds: float
     workspace: Path
+    images: int | None = None  # from its summary file: images ranked
+    flagged: int | None = None  # and flagged as likely label errors
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -59,4 +61,6 @@ class LabelsOutcome:
             "outs": list(self.outs),
             "seconds": round(self.seconds, 3),
             "workspace": str(self.workspace),
+            "images": self.images,
+            "flagged": self.flagged,
         }

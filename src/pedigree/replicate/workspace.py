@@ -170,23 +170,14 @@ def _tail(path: Path) -> str:
     return "\n".join(lines[-LOG_TAIL_LINES:])
 
 
-def run_stage(ws: Path, stage: str, cmd: str, seed: int | str) -> None:
-    """Run `stage` in the workspace as dvc.yaml runs it; StageFailedError naming the seed (or
-    the run: "fold 2 seed 1")."""
-    from pedigree.envvars import LINEAGE_SWITCH_ENV as LINEAGE_SWITCH
-    from pedigree.envvars import OUTPUT_MODE_ENV as OUTPUT_MODE
-    from pedigree.lineage.events import DISABLED_ENV
-    from pedigree.stagerun import resolve_argv, stage_log
+def run_command(ws: Path, argv: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """`argv` in `ws` as dvc.yaml runs a stage's command (`python` is this environment's), its
+    output captured, stdin closed; it may fail (the caller reads the exit code)."""
+    from pedigree.stagerun import resolve_argv
 
-    env = dict(os.environ)
-    env[OUTPUT_MODE] = "log"  # the output goes to the stage's log in the workspace
-    env.pop(LINEAGE_SWITCH, None)  # reuse is decided from the lineage records: always write them
-    # the records stay in the workspace; a lineage server must not take a replicate for a run
-    # of the project's pipeline (the events file in the workspace still gets them)
-    env[DISABLED_ENV] = "true"
-    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
-    done = subprocess.run(
-        resolve_argv(shlex.split(cmd)),
+    env = {**env, "PATH": str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")}
+    return subprocess.run(
+        resolve_argv(argv),
         cwd=ws,
         env=env,
         stdin=subprocess.DEVNULL,
@@ -195,6 +186,23 @@ def run_stage(ws: Path, stage: str, cmd: str, seed: int | str) -> None:
         text=True,
         check=False,
     )
+
+
+def run_stage(ws: Path, stage: str, cmd: str, seed: int | str) -> None:
+    """Run `stage` in the workspace as dvc.yaml runs it; StageFailedError naming the seed (or
+    the run: "fold 2 seed 1")."""
+    from pedigree.envvars import LINEAGE_SWITCH_ENV as LINEAGE_SWITCH
+    from pedigree.envvars import OUTPUT_MODE_ENV as OUTPUT_MODE
+    from pedigree.lineage.events import DISABLED_ENV
+    from pedigree.stagerun import stage_log
+
+    env = dict(os.environ)
+    env[OUTPUT_MODE] = "log"  # the output goes to the stage's log in the workspace
+    env.pop(LINEAGE_SWITCH, None)  # reuse is decided from the lineage records: always write them
+    # the records stay in the workspace; a lineage server must not take a replicate for a run
+    # of the project's pipeline (the events file in the workspace still gets them)
+    env[DISABLED_ENV] = "true"
+    done = run_command(ws, shlex.split(cmd), env)
     if done.returncode == 0:
         return
     log = stage_log(ws, stage)
