@@ -4,7 +4,8 @@ The library learns the data roles (which stage writes the splits, where, who may
 what replicate re-runs from the spec's `data` and `replicate` sections, never from stage names.
 This test renames every stage (spec, stages/<name>/, images/<name>/ and the stage code's imports
 of its own package), moves data/prepared to data/splits and models/ to out/, and runs the real
-pipeline: run, audit (5 of 5 PASS), lineage, replicate and serve all work under the new names.
+pipeline: run, audit (5 of 7 PASS, the fold and label checks SKIP before any fold replicate),
+lineage, replicate and serve all work under the new names.
 The params sections keep their names: each stage reads its own section by a fixed name.
 """
 
@@ -138,7 +139,7 @@ def test_audit_passes_every_check_under_the_new_names(renamed: Path) -> None:
     ], result.stdout
     assert "test reaches only assess; calibration reaches only temper, assess" in lines[0]
     assert "search sees only train, validation" in lines[0]
-    assert lines[-1] == "audit passed: 5 of 5 checks"
+    assert lines[-1] == "audit passed: 5 of 7 checks (2 could not apply: folds, labels)"
 
 
 def test_audit_catches_a_leak_to_a_renamed_stage(renamed: Path, tmp_path: Path) -> None:

@@ -85,6 +85,8 @@ def test_three_folds_isolated_summarised_label_audited_and_reused(ran_project: P
     pedigree(root, "run")
     report = (root / "reports" / "evaluation.ipynb").read_text(encoding="utf-8")
     assert "grouped nested k-fold" in report.lower() and "Label audit" in report
+    # the same procedure and params as this model: current, with intervals and placement
+    assert "**stale**" not in report and "95% interval" in report
     # a planted leak: fold 1's tune record says it read the test split (its held-out fold)
     ws = root / SCRATCH / "fold-1-seed-1234"
     record_path = ws / "lineage" / "tune.json"

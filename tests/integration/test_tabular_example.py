@@ -105,11 +105,14 @@ def test_audit_passes_every_check_with_what_it_checked(tabular: Path) -> None:
     code, doc = audit_json(tabular)
     assert code == 0, doc
     assert doc["ok"] is True and doc["failed"] == []
-    # no release stage, no registry: the champions check cannot apply and says why
-    assert doc["skipped"] == ["champions"]
+    # no release stage, no registry: the champions check cannot apply and says why; no folds
+    # declared: neither can the folds and labels checks
+    assert doc["skipped"] == ["champions", "folds", "labels"]
     checks = {c["name"]: c for c in doc["checks"]}
     champions = checks.pop("champions")
     assert champions["status"] == "skip" and "no model registry" in champions["summary"]
+    assert "spec.replicate.folds" in checks.pop("folds")["summary"]
+    assert "no label audit" in checks.pop("labels")["summary"]
     assert list(checks) == ["graph-hygiene", "split-leakage", "normalization", "lineage-records"]
     for check in checks.values():
         assert check["status"] == "pass" and check["ok"] is True and check["findings"] == []

@@ -181,7 +181,7 @@ def replicate(
       pedigree replicate --seeds 1,2,3
       pedigree replicate --folds 5
       pedigree replicate --folds 5 --seeds 1,2 --jobs 2
-      pedigree replicate --folds 5 --set train.epochs=2 --set tune.trials=1
+      pedigree replicate --folds 5 --set train.epochs=2 --set tune.epochs=1
       pedigree replicate --seeds 1,2 --force --json
     """
     opts.json = as_json

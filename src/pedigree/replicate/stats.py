@@ -171,14 +171,18 @@ def spreads(runs: Sequence[Mapping[str, float]]) -> dict[str, Spread]:
     return {key: spread([run[key] for run in runs if key in run]) for key in keys}
 
 
-def fold_table(runs: Sequence[tuple[int, int, Mapping[str, float]]]) -> list[dict[str, Any]]:
+def fold_table(
+    runs: Sequence[tuple[int, int, Mapping[str, float]]], seeds: Sequence[int] = ()
+) -> list[dict[str, Any]]:
     """The per fold x seed table: one JSON-ready row per (fold, seed, metrics) run, sorted by
-    (fold, seed), each {"fold", "seed", "metrics": {key path: value}} with the values rounded and
-    the keys sorted. A (fold, seed) pair given twice is a ValueError."""
+    fold, then by seed (in the order of `seeds` when given: the order the user asked for), each
+    {"fold", "seed", "metrics": {key path: value}} with the values rounded and the keys sorted.
+    A (fold, seed) pair given twice is a ValueError."""
     rows: dict[tuple[int, int], dict[str, Any]] = {}
     for fold, seed, metrics in runs:
         if (fold, seed) in rows:
             raise ValueError(f"fold {fold}, seed {seed} is in the runs more than once")
         values = {key: rounded(metrics[key]) for key in sorted(metrics)}
         rows[(fold, seed)] = {"fold": fold, "seed": seed, "metrics": values}
-    return [rows[key] for key in sorted(rows)]
+    order = {seed: i for i, seed in enumerate(seeds)}
+    return [rows[key] for key in sorted(rows, key=lambda k: (k[0], order.get(k[1], k[1])))]

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from pedigree.atomic import write_atomically
-from pedigree.replicate.stats import INTERVAL_KIND, STD_KIND, rounded, spreads
+from pedigree.replicate.stats import INTERVAL_KIND, STD_KIND, fold_table, rounded, spreads
 
 SUMMARY_PATH = "replicates/summary.json"
 SCHEMA = "pedigree.replicates/v1"
@@ -141,6 +141,10 @@ class Summary:
         if self.folds is not None:
             doc["folds"] = self.folds.to_dict()
             doc["interval"] = INTERVAL_KIND
+            # the per fold x seed table (a fold and seed twice is a ValueError)
+            doc["runs"] = fold_table(
+                [(r.fold or 0, r.seed, r.metrics) for r in runs], seeds=self.seeds
+            )
         if not self.seeds:
             doc["note"] = NO_RESULTS_NOTE
         return doc

@@ -222,3 +222,6 @@ def test_fold_table_rows_sorted_by_fold_and_seed() -> None:
     assert fold_table([]) == []
     with pytest.raises(ValueError, match="fold 0, seed 1 is in the runs more than once"):
         fold_table([(0, 1, {}), (0, 1, {"a": 1.0})])
+    # with the seeds' order given, a fold's rows follow it
+    ordered = fold_table(runs, seeds=(3, 2, 1))
+    assert [(row["fold"], row["seed"]) for row in ordered] == [(0, 3), (0, 1), (1, 2), (1, 1)]
