@@ -31,6 +31,7 @@ from pedigree.atomic import (  # noqa: F401 - for stages
 from pedigree.dvclock import read_lock_stages  # noqa: F401 - for stages
 from pedigree.envvars import STATE_ENV
 from pedigree.errors import BadRequestError, ParamsError, PedigreeError, Problem  # noqa: F401
+from pedigree.foldmap import read_fold_map  # noqa: F401 - for splits stages under --folds
 from pedigree.spec.errors import problems_from_validation
 from pedigree.spec.yamlsource import YamlLoadError, load_yaml_file
 from pedigree.splitrecords import (  # noqa: F401 - for stages: their one import

@@ -15,15 +15,12 @@ animal the map leaves out (the fixed test split's) is left out of every split.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import TypeVar
 
-from pedigree.errors import SourceError
+from pedigree.stagekit import read_fold_map
 from stages.transform.params import SPLITS, SplitParams
-
-GROUP_MAP_SCHEMA = "pedigree.fold-assignment/v1"
 
 T = TypeVar("T")
 
@@ -51,38 +48,9 @@ def assign_splits(animal_ids: Iterable[str], params: SplitParams) -> dict[str, t
 
 
 def load_group_map(path: Path) -> dict[str, str]:
-    """animal id -> split from a fold's assignment file ({"schema", "splits": {split: [ids]}});
+    """animal id -> split from a fold's split map (`pedigree.stagekit.read_fold_map`);
     SourceError saying what is wrong with it."""
-    hint = "let `pedigree replicate --folds` write it, or unset transform.split.groups"
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise SourceError(f"{path} (transform.split.groups) does not exist", hint) from None
-    except (OSError, ValueError) as exc:
-        raise SourceError(f"{path} (transform.split.groups) is unreadable: {exc}", hint) from None
-    if not isinstance(doc, dict) or doc.get("schema") != GROUP_MAP_SCHEMA:
-        raise SourceError(f"{path} is not a {GROUP_MAP_SCHEMA} file", hint)
-    splits = doc.get("splits")
-    if not isinstance(splits, dict):
-        raise SourceError(f"{path} [splits]: expected a map of split -> animal ids", hint)
-    found: dict[str, str] = {}
-    for split, animals in sorted(splits.items()):
-        if split not in SPLITS:
-            raise SourceError(
-                f"{path} [splits.{split}]: not a split of this stage ({', '.join(SPLITS)})", hint
-            )
-        if not isinstance(animals, list) or not all(isinstance(a, str) and a for a in animals):
-            raise SourceError(f"{path} [splits.{split}]: expected a list of animal ids", hint)
-        for animal in animals:
-            if animal in found:
-                where = (
-                    f"listed twice in {split}"
-                    if found[animal] == split
-                    else f"in both {found[animal]} and {split}"
-                )
-                raise SourceError(f"{path}: animal '{animal}' is {where}", hint)
-            found[animal] = split
-    return found
+    return read_fold_map(path, SPLITS, "transform.split.groups")
 
 
 def group_by_split(

@@ -23,10 +23,10 @@ from pathlib import Path
 from typing import Any
 
 from pedigree.atomic import write_atomically
+from pedigree.foldmap import SCHEMA as ASSIGNMENT_SCHEMA
 from pedigree.replicate.folds import FoldError, FoldPlan, assign_folds
 from pedigree.replicate.upstream import FoldSetup, ReplicateError
 
-ASSIGNMENT_SCHEMA = "pedigree.fold-assignment/v1"
 ASSIGNMENT_DIR = "folds"  # inside a fold's workspace
 PLANS = Path(".pedigree") / "replicate" / "folds"  # the fold plans, by digest
 MIN_FOLDS = 2

@@ -1,7 +1,10 @@
 """Stage split: data/raw/rows.csv -> data/splits/{train,validation,test}/rows.csv + records.
 
 A row's split is decided by hashing its customer id into one of `buckets` buckets, so every row
-of a customer lands in the same split, whatever the order or the number of rows. (Set
+of a customer lands in the same split, whatever the order or the number of rows. Under
+`pedigree replicate --folds K` a fold's map (params split.groups, read with
+`pedigree.stagekit.read_fold_map`) decides each customer's split instead, and the rows of
+customers it does not list (the test split's) are left out. (Set
 `split.by: row_id` to hash each row on its own instead: customers then straddle splits and
 `pedigree audit` reports the leak.) The feature statistics are learned from the train split
 only. `write_split_records` writes what `pedigree audit` reads: provenance.jsonl, splits.json,
@@ -19,6 +22,7 @@ from pedigree.stagekit import (
     SplitSample,
     atomic_output,
     load_params,
+    read_fold_map,
     run_stage,
     sha256_bytes,
     write_split_records,
@@ -33,9 +37,13 @@ TABLE = "rows.csv"
 def assign(table: Table, params: Params) -> dict[str, list[int]]:
     """Split name -> positions of its rows, in table order."""
     keys = table.groups if params.by == GROUP else table.ids
+    chosen = None if params.groups is None else read_fold_map(Path(params.groups), SPLITS)
     positions: dict[str, list[int]] = {name: [] for name in SPLITS}
     for position, key in enumerate(keys):
-        positions[params.split_of(key)].append(position)
+        if chosen is None:
+            positions[params.split_of(key)].append(position)
+        elif table.groups[position] in chosen:
+            positions[chosen[table.groups[position]]].append(position)
     return positions
 
 

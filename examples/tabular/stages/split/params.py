@@ -20,6 +20,9 @@ class Params(BaseModel):
     train: tuple[int, ...]
     validation: tuple[int, ...]
     test: tuple[int, ...]
+    # A fold's customer -> split map, set only by `pedigree replicate --folds` (spec
+    # replicate.folds.assignment); it replaces the buckets, and customers it leaves out are dropped.
+    groups: str | None = None
 
     @model_validator(mode="after")
     def _partition(self) -> Params:

@@ -14,10 +14,10 @@ import pytest
 from pydantic import ValidationError
 
 from pedigree.errors import SourceError
+from pedigree.foldmap import SCHEMA as GROUP_MAP_SCHEMA
 from pedigree.replicate.foldruns import ASSIGNMENT_SCHEMA, assignment_text
 from stages.transform.params import SPLITS, SplitParams
 from stages.transform.split import (
-    GROUP_MAP_SCHEMA,
     assign_splits,
     bucket_of,
     group_by_split,
@@ -209,7 +209,7 @@ def test_the_map_replicate_writes_is_read_back(tmp_path: Path) -> None:
         ([1, 2], r"map\.json is not a pedigree\.fold-assignment/v1 file"),
         (
             {"schema": GROUP_MAP_SCHEMA},
-            r"map\.json \[splits\]: expected a map of split -> animal ids",
+            r"map\.json \[splits\]: expected a map of split -> group ids",
         ),
         ({"schema": GROUP_MAP_SCHEMA, "splits": ["a1"]}, r"\[splits\]: expected a map of split"),
         (
@@ -218,23 +218,23 @@ def test_the_map_replicate_writes_is_read_back(tmp_path: Path) -> None:
         ),
         (
             {"schema": GROUP_MAP_SCHEMA, "splits": {"train": "a1"}},
-            r"map\.json \[splits\.train\]: expected a list of animal ids",
+            r"map\.json \[splits\.train\]: expected a list of group ids",
         ),
         (
             {"schema": GROUP_MAP_SCHEMA, "splits": {"train": ["a1", ""]}},
-            r"\[splits\.train\]: expected a list of animal ids",
+            r"\[splits\.train\]: expected a list of group ids",
         ),
         (
             {"schema": GROUP_MAP_SCHEMA, "splits": {"test": ["a1", 2]}},
-            r"\[splits\.test\]: expected a list of animal ids",
+            r"\[splits\.test\]: expected a list of group ids",
         ),
         (
             {"schema": GROUP_MAP_SCHEMA, "splits": {"train": ["a1", "a2"], "test": ["a2"]}},
-            r"map\.json: animal 'a2' is in both test and train",
+            r"map\.json: group 'a2' is in both test and train",
         ),
         (
             {"schema": GROUP_MAP_SCHEMA, "splits": {"train": ["a1", "a1"]}},
-            r"map\.json: animal 'a1' is listed twice in train",
+            r"map\.json: group 'a1' is listed twice in train",
         ),
     ],
 )
