@@ -170,7 +170,7 @@ def _pet_mask(a: Animal, u: Array, v: Array, rng: np.random.Generator) -> Array:
     return mask
 
 
-def _dilate(mask: Array, r: int) -> Array:
+def dilate(mask: Array, r: int) -> Array:
     """Binary dilation by a (2r+1)^2 square, separably; edge padding so the frame is no outline."""
     h, w = mask.shape
     p = np.pad(mask, r, mode="edge")
@@ -195,7 +195,7 @@ def border_radius(shape: tuple[int, ...]) -> int:
 def trimap_of(mask: Array) -> Array:
     """Trimap of a pet mask: a BORDER band (dilate XOR erode) along the outline."""
     r = border_radius(mask.shape)
-    band = _dilate(mask, r) ^ ~_dilate(~mask, r)  # erode(mask) == ~dilate(~mask)
+    band = dilate(mask, r) ^ ~dilate(~mask, r)  # erode(mask) == ~dilate(~mask)
     trimap = np.where(mask, PET, BACKGROUND).astype(np.uint8)
     trimap[band] = BORDER
     return trimap
@@ -313,14 +313,14 @@ def _shifted(mask: Array, dy: int, dx: int) -> Array:
     return out
 
 
-def _corrupted_mask(mask: Array, kind: str, pixels: int, angle: float) -> Array:
+def corrupted_mask(mask: Array, kind: str, pixels: int, angle: float) -> Array:
     """The pet mask as a sloppy annotator might have drawn it: misplaced, too large or too small."""
     if kind == "shift":
         dy, dx = round(pixels * math.sin(angle)), round(pixels * math.cos(angle))
         return _shifted(mask, dy, dx)
     if kind == "dilate":
-        return _dilate(mask, pixels)
-    return ~_dilate(~mask, pixels)  # erode
+        return dilate(mask, pixels)
+    return ~dilate(~mask, pixels)  # erode
 
 
 def corrupt_trimap(mask: Array, rng: np.random.Generator, kind: str) -> tuple[Array, str]:
@@ -339,7 +339,7 @@ def corrupt_trimap(mask: Array, rng: np.random.Generator, kind: str) -> tuple[Ar
     angle = float(rng.uniform(0, 2 * math.pi))
     limit = max(mask.shape)
     while True:
-        wrong = trimap_of(_corrupted_mask(mask, kind, pixels, angle))
+        wrong = trimap_of(corrupted_mask(mask, kind, pixels, angle))
         share = np.count_nonzero(wrong != true) / pet_pixels
         if share >= MIN_CORRUPTED_SHARE or pixels >= limit:
             return wrong, kind

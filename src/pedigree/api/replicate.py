@@ -23,7 +23,6 @@ from pedigree.replicate.outcomes import LabelsOutcome, RunObserver, SeedOutcome,
 from pedigree.replicate.stats import flatten_numbers
 from pedigree.replicate.summary import (
     SUMMARY_PATH,
-    FoldsInfo,
     Replicated,
     SeedRun,
     Summary,
@@ -32,7 +31,7 @@ from pedigree.replicate.summary import (
 from pedigree.replicate.upstream import Plan, ReplicateError
 
 if TYPE_CHECKING:
-    from pedigree.replicate.workspace import RunSetup
+    from pedigree.replicate.isolation import Stats
 
 __all__ = ["ReplicateObserver", "SeedOutcome", "StageOutcome", "parse_seeds", "replicate"]
 
@@ -135,9 +134,11 @@ def replicate(
     splits stage to the metrics stage for each fold and seed, and write replicates/summary.json;
     with folds and a declared label audit (unless `labels` is False) run it over the
     out-of-fold predictions."""
-    from pedigree.replicate.isolation import changed_files, project_fingerprint
+    from pedigree.replicate.foldruns import fold_runs
+    from pedigree.replicate.isolation import project_fingerprint
     from pedigree.replicate.runner import check_jobs, execute
     from pedigree.replicate.upstream import make_plan
+    from pedigree.replicate.workspace import RunSetup, seeded_params
 
     check_jobs(jobs)
     if folds is None and seeds is None:
@@ -145,25 +146,27 @@ def replicate(
     root = find_root(start)
     plan = make_plan(root, folds=folds is not None)
     params = _params(root)
-    setup = _run_setup(plan, params, overrides)
+    changes = _overrides(plan, params, overrides)
     chosen = (
         parse_seeds(seeds, least=1 if folds is not None else MIN_SEEDS)
         if seeds is not None
         else (_project_seed(params, plan.seed),)
     )
-    plan = replace(plan, replicated=_replicated(plan, setup.overrides))
+    plan = replace(plan, replicated=_replicated(plan, changes))
     untouched = project_fingerprint(plan)
     if folds is None:
-        runs = [(Run(seed), setup.seed_run(seed)) for seed in chosen]
+        runs = [(Run(seed), RunSetup(Run(seed).name, changes)) for seed in chosen]
         info = None
     else:
-        runs, info = setup.fold_runs(folds, chosen)
+        if plan.folds is None:  # make_plan(folds=True) always sets it
+            raise ReplicateError("the plan has no folds")
+        runs, info = fold_runs(root, plan.folds, folds, chosen, changes)
     outcomes = execute(plan, runs, force, jobs, observer)
     records = tuple(
         SeedRun(o.seed, _metrics(o.workspace, plan.metrics_path, run.label()), o.fold)
         for o, (run, _) in zip(outcomes, runs, strict=True)
     )
-    _untouched(untouched, project_fingerprint(plan), changed_files)
+    _untouched(untouched, project_fingerprint(plan))
     summary = Summary(chosen, plan.replicated, records, info)
     path = root / SUMMARY_PATH
     before = path.read_text(encoding="utf-8") if path.is_file() else None
@@ -175,7 +178,9 @@ def replicate(
         from pedigree.replicate.labels import run_label_audit
 
         spaces = {run.name: o.workspace for o, (run, _) in zip(outcomes, runs, strict=True)}
-        audit = run_label_audit(plan, spaces, setup.params_text(), force)
+        # the project's params with the overrides, its seed as it is: what the audit reads
+        params_text = seeded_params(root, None, plan.seed, changes)
+        audit = run_label_audit(plan, spaces, params_text, force)
     return ReplicateResult(
         path,
         summary,
@@ -226,8 +231,10 @@ def _project_seed(params: dict[str, Any], key: str) -> int:
     return value
 
 
-def _untouched(before: Any, after: Any, changed_files: Any) -> None:
-    # the runs ran in their workspaces: the project itself must be exactly as it was
+def _untouched(before: Stats, after: Stats) -> None:
+    """The runs ran in their workspaces: the project itself must be exactly as it was."""
+    from pedigree.replicate.isolation import changed_files
+
     touched = changed_files(before, after)
     if touched:
         more = len(touched) - 5
@@ -242,72 +249,12 @@ def _untouched(before: Any, after: Any, changed_files: Any) -> None:
         )
 
 
-@dataclass(frozen=True)
-class _Setup:
-    """The overrides, and how each run's workspace differs from the project."""
-
-    plan: Plan
-    overrides: dict[str, Any]
-
-    def seed_run(self, seed: int) -> RunSetup:
-        from pedigree.replicate.workspace import RunSetup
-
-        return RunSetup(Run(seed).name, dict(self.overrides))
-
-    def params_text(self) -> str:
-        """The project's params.yaml with the overrides (the label audit reads it)."""
-        import yaml
-
-        from pedigree.replicate.overrides import set_key
-
-        data = _params(self.plan.root)
-        for key, value in self.overrides.items():
-            set_key(data, key, value)
-        return yaml.safe_dump(data, sort_keys=False)
-
-    def fold_runs(
-        self, k: int, seeds: Sequence[int]
-    ) -> tuple[list[tuple[Run, RunSetup]], FoldsInfo]:
-        from pedigree.replicate.foldruns import (
-            assignment,
-            assignment_text,
-            plan_folds,
-            save_plan,
-        )
-        from pedigree.replicate.folds import METHOD
-        from pedigree.replicate.workspace import RunSetup
-
-        fold_setup = self.plan.folds
-        if fold_setup is None:  # make_plan(folds=True) always sets it
-            raise ReplicateError("the plan has no folds")
-        plan = plan_folds(self.plan.root, fold_setup, k)
-        save_plan(self.plan.root, plan)
-        runs: list[tuple[Run, RunSetup]] = []
-        for fold in range(k):
-            name, text = assignment_text(assignment(plan, fold, fold_setup))
-            changes = {**self.overrides, fold_setup.spec.assignment: name}
-            for seed in seeds:
-                run = Run(seed, fold)
-                runs.append((run, RunSetup(run.name, changes, {name: text})))
-        info = FoldsInfo(
-            k,
-            plan.seed,
-            METHOD,
-            plan.digest(),
-            fold_setup.group_key,
-            fold_setup.spec.held_out,
-            dict(fold_setup.spec.inner),
-            tuple(len(f.samples) for f in plan.folds),
-            len(plan.excluded),
-        )
-        return runs, info
-
-
-def _run_setup(plan: Plan, params: dict[str, Any], overrides: Sequence[str]) -> _Setup:
+def _overrides(plan: Plan, params: dict[str, Any], items: Sequence[str]) -> dict[str, Any]:
+    """The --set overrides, checked against params.yaml; the seed and a fold's map are refused."""
     from pedigree.replicate.overrides import parse_overrides
 
     reserved = [plan.seed] + ([plan.folds.spec.assignment] if plan.folds else [])
-    return _Setup(plan, parse_overrides(overrides, params, reserved))
+    return parse_overrides(items, params, reserved)
 
 
 def summary_readers(root: Path) -> tuple[str, ...]:

@@ -18,14 +18,19 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pedigree.atomic import write_atomically
 from pedigree.foldmap import SCHEMA as ASSIGNMENT_SCHEMA
 from pedigree.replicate.folds import FoldError, FoldPlan, assign_folds
 from pedigree.replicate.upstream import FoldSetup, ReplicateError
+
+if TYPE_CHECKING:
+    from pedigree.replicate.summary import FoldsInfo
+    from pedigree.replicate.workspace import RunSetup
 
 ASSIGNMENT_DIR = "folds"  # inside a fold's workspace
 PLANS = Path(".pedigree") / "replicate" / "folds"  # the fold plans, by digest
@@ -129,6 +134,39 @@ def assignment_text(doc: dict[str, Any]) -> tuple[str, str]:
     text = json.dumps(doc, indent=1, sort_keys=True, ensure_ascii=True) + "\n"
     digest = hashlib.sha256(text.encode("ascii")).hexdigest()
     return f"{ASSIGNMENT_DIR}/{digest[:16]}.json", text
+
+
+def fold_runs(
+    root: Path, setup: FoldSetup, k: int, seeds: Sequence[int], overrides: Mapping[str, Any]
+) -> tuple[list[tuple[Run, RunSetup]], FoldsInfo]:
+    """The runs of a K-fold replicate (fold by fold, each seed), each with its fold's split map
+    written into its workspace and named by the params key `assignment`; the plan is kept for
+    the audit. Also what the summary says about the folds."""
+    from pedigree.replicate.folds import METHOD
+    from pedigree.replicate.summary import FoldsInfo
+    from pedigree.replicate.workspace import RunSetup
+
+    plan = plan_folds(root, setup, k)
+    save_plan(root, plan)
+    runs: list[tuple[Run, RunSetup]] = []
+    for fold in range(k):
+        name, text = assignment_text(assignment(plan, fold, setup))
+        changes = {**overrides, setup.spec.assignment: name}
+        for seed in seeds:
+            run = Run(seed, fold)
+            runs.append((run, RunSetup(run.name, changes, {name: text})))
+    info = FoldsInfo(
+        k,
+        plan.seed,
+        METHOD,
+        plan.digest(),
+        setup.group_key,
+        setup.spec.held_out,
+        dict(setup.spec.inner),
+        tuple(len(f.samples) for f in plan.folds),
+        len(plan.excluded),
+    )
+    return runs, info
 
 
 def plan_path(root: Path, digest: str) -> Path:

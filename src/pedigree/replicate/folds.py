@@ -143,19 +143,13 @@ class FoldPlan:
                 f"{', '.join(wanted)} parts of whole groups",
                 "use fewer folds, or fewer inner splits",
             )
-        counts = dict.fromkeys(names, 0)
-        chosen: dict[str, list[str]] = {name: [] for name in names}
-        for group in sorted(rest, key=lambda g: (_rank(f"{self.seed}:{fold}:inner:{g}"), g)):
-            # the part with the lowest count / share; ties in the order given, train first
-            name = min(wanted, key=lambda n: (counts[n] / wanted_share[n], names.index(n)))
-            chosen[name].append(group)
-            counts[name] += len(members[group])
+        # each group to the part furthest below its share; ties in the order given, train first
+        dealt = _deal(
+            members, rest, f"{self.seed}:{fold}:inner:", [wanted_share[n] for n in wanted]
+        )
+        chosen = dict(zip(wanted, dealt, strict=True))
         parts = tuple(
-            Part(
-                name,
-                tuple(sorted(chosen[name])),
-                tuple(sorted(s for group in chosen[name] for s in members[group])),
-            )
+            Part(name, tuple(sorted(chosen.get(name, []))), _samples(members, chosen.get(name, [])))
             for name in names
         )
         return InnerSplit(fold, parts)
@@ -201,6 +195,25 @@ def _members(pairs: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
     return dict(sorted(found.items()))
 
 
+def _deal(
+    members: Mapping[str, list[str]], groups: Iterable[str], salt: str, weights: list[float]
+) -> list[list[str]]:
+    """Deal whole `groups`, in a seeded order (sha256 of salt + group), each to the bin whose
+    sample count is lowest relative to its weight (ties: the lower bin); the groups per bin."""
+    counts = [0] * len(weights)
+    bins: list[list[str]] = [[] for _ in weights]
+    for group in sorted(groups, key=lambda g: (_rank(f"{salt}{g}"), g)):
+        index = min(range(len(weights)), key=lambda i: (counts[i] / weights[i], i))
+        bins[index].append(group)
+        counts[index] += len(members[group])
+    return bins
+
+
+def _samples(members: Mapping[str, list[str]], groups: Iterable[str]) -> tuple[str, ...]:
+    """The samples of `groups`, sorted."""
+    return tuple(sorted(s for group in groups for s in members[group]))
+
+
 def assign_folds(
     groups: Mapping[str, str], k: int, seed: int, *, excluded: Iterable[str] = ()
 ) -> FoldPlan:
@@ -231,18 +244,9 @@ def assign_folds(
             f"{len(members)}: the largest k possible is {len(members)}{largest}",
             "ask for fewer folds, or check the spec's data.splits.groupKey",
         )
-    sizes = [0] * k
-    held: list[list[str]] = [[] for _ in range(k)]
-    for group in sorted(members, key=lambda g: (_rank(f"{seed}:{g}"), g)):
-        index = min(range(k), key=lambda i: (sizes[i], i))
-        held[index].append(group)
-        sizes[index] += len(members[group])
+    held = _deal(members, members, f"{seed}:", [1.0] * k)  # the fold with fewest samples
     folds = tuple(
-        Fold(
-            index,
-            tuple(sorted(held[index])),
-            tuple(sorted(s for group in held[index] for s in members[group])),
-        )
+        Fold(index, tuple(sorted(held[index])), _samples(members, held[index]))
         for index in range(k)
     )
     return FoldPlan(k, seed, folds, tuple(sorted(groups.items())), left_out)

@@ -16,12 +16,17 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 from pedigree.replicate.foldruns import Run
+from pedigree.replicate.isolation import shared_upstream
 from pedigree.replicate.outcomes import RunObserver, SeedOutcome, StageOutcome
 from pedigree.replicate.upstream import Plan, ReplicateError
 from pedigree.replicate.workspace import RunSetup, build_workspace, run_stage, stage_is_current
 
 MAX_JOBS = 32
 JOBS_HINT = "give a whole number of parallel runs from 1 to 32: --jobs 2"
+
+
+class _Stopped(ReplicateError):
+    """A run stopped before its next stage because another run failed (never the cause)."""
 
 
 def check_jobs(jobs: int) -> int:
@@ -40,7 +45,8 @@ def execute(
 ) -> list[SeedOutcome]:
     """Build every run's workspace, then run its stages (reusing the current ones), on up to
     `jobs` workers; the outcomes in the order of `runs`."""
-    spaces = [build_workspace(plan, run.seed, setup) for run, setup in runs]
+    shared = shared_upstream(plan)  # one copy of the upstream outputs for every run
+    spaces = [build_workspace(plan, run.seed, setup, shared) for run, setup in runs]
     lock = threading.Lock()
     stop = threading.Event()
 
@@ -49,7 +55,7 @@ def execute(
         stages: list[StageOutcome] = []
         for stage in plan.stages:
             if stop.is_set():
-                raise ReplicateError(f"{run.label()}: stopped, another run failed")
+                raise _Stopped(f"{run.label()}: stopped, another run failed")
             started = time.monotonic()
             if not force and stage_is_current(ws, stage):
                 result = StageOutcome(stage, "reused", 0.0)
@@ -71,11 +77,7 @@ def execute(
     with ThreadPoolExecutor(max_workers=min(jobs, len(runs))) as pool:
         futures = [pool.submit(one, i) for i in range(len(runs))]
         errors = [f.exception() for f in futures]
-    failed = [e for e in errors if e is not None and not _stopped(e)]
+    failed = [e for e in errors if e is not None and not isinstance(e, _Stopped)]
     if failed or any(errors):
         raise failed[0] if failed else next(e for e in errors if e is not None)
     return [f.result() for f in futures]
-
-
-def _stopped(error: BaseException) -> bool:
-    return isinstance(error, ReplicateError) and error.message.endswith("another run failed")

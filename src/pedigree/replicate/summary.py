@@ -132,7 +132,12 @@ class Summary:
             "seeds": list(self.seeds),
             "std": STD_KIND,
             "replicates": None if self.replicated is None else self.replicated.to_dict(),
-            "runs": [run.to_dict() for run in runs],
+            "runs": (
+                # the per fold x seed table (a fold and seed twice is a ValueError)
+                fold_table([(r.fold or 0, r.seed, r.metrics) for r in runs], seeds=self.seeds)
+                if folded
+                else [run.to_dict() for run in runs]
+            ),
             "metrics": {
                 key: value.to_dict(interval=folded)
                 for key, value in spreads([r.metrics for r in runs]).items()
@@ -141,10 +146,6 @@ class Summary:
         if self.folds is not None:
             doc["folds"] = self.folds.to_dict()
             doc["interval"] = INTERVAL_KIND
-            # the per fold x seed table (a fold and seed twice is a ValueError)
-            doc["runs"] = fold_table(
-                [(r.fold or 0, r.seed, r.metrics) for r in runs], seeds=self.seeds
-            )
         if not self.seeds:
             doc["note"] = NO_RESULTS_NOTE
         return doc

@@ -192,7 +192,9 @@ def make_plan(root: Path, folds: bool = False) -> Plan:
     upstream = tuple(
         s for s in graph.order if s not in ours and any(s in graph.upstream_of(r) for r in ours)
     )
-    _stale_upstream(root, upstream)
+    # with folds the splits stage runs again, but the folds are planned from its current
+    # records: it must be up to date too (one status computation for all of them)
+    _stale_upstream(root, upstream + ((setup.splits_stage,) if setup is not None else ()))
     lock = read_lock_stages(root / "dvc.lock")
     mine = tuple(spec.stage(name) for name in ours)
     links: dict[str, str | None] = {}  # linked path -> the stage producing it (None: an input)
@@ -223,10 +225,9 @@ def make_plan(root: Path, folds: bool = False) -> Plan:
     for dep in inputs:
         inputs[dep] = _current_hash(root, dep) or ""
     if setup is not None:
-        # the folds are planned from the project's split records: they must be current
+        # the folds are planned from the project's split records: they must be as recorded
         splitter = spec.stage(setup.splits_stage)
         out = next(o for o in splitter.all_outputs if is_within(setup.provenance, o))
-        _stale_upstream(root, (setup.splits_stage,))
         _check_recorded(root, setup.splits_stage, out, lock)
     shared = (root / SHARED_CODE).is_dir()
     code_paths = sorted({p for stage in mine for p in implicit_deps(stage, shared)})

@@ -92,14 +92,18 @@ def _copy_file(source: Path, target: Path) -> None:
     shutil.copy2(source, target)
 
 
-def seeded_params(root: Path, seed: int, key: str, changes: Mapping[str, Any] | None = None) -> str:
+def seeded_params(
+    root: Path, seed: int | None, key: str, changes: Mapping[str, Any] | None = None
+) -> str:
     """The project's params.yaml with `key` (`section.key`, spec.replicate.seed) set to `seed`
-    and each dotted key of `changes` set to its value (`pedigree.replicate.overrides`)."""
+    (left as it is for None) and each dotted key of `changes` set to its value
+    (`pedigree.replicate.overrides`)."""
     from pedigree.replicate.overrides import set_key
 
     data = yaml.safe_load((root / "params.yaml").read_text(encoding="utf-8"))
-    section, name = split_seed(key)
-    data[section][name] = seed
+    if seed is not None:
+        section, name = split_seed(key)
+        data[section][name] = seed
     for dotted, value in (changes or {}).items():
         set_key(data, dotted, value)
     return yaml.safe_dump(data, sort_keys=False)
@@ -113,9 +117,12 @@ def copy_code(plan: Plan, ws: Path) -> None:
         _copy_file(plan.root / rel, ws / rel)
 
 
-def build_workspace(plan: Plan, seed: int, run: RunSetup | None = None) -> Path:
+def build_workspace(
+    plan: Plan, seed: int, run: RunSetup | None = None, shared: Path | None = None
+) -> Path:
     """Create or refresh the workspace of `seed` (or of `run`); outputs of earlier runs are
-    left in place."""
+    left in place. `shared` is the copy of the upstream outputs (`shared_upstream(plan)`,
+    made here when not given)."""
     root = plan.root
     base = root / SCRATCH
     base.mkdir(parents=True, exist_ok=True)
@@ -134,7 +141,7 @@ def build_workspace(plan: Plan, seed: int, run: RunSetup | None = None) -> Path:
             _copy_file(root / rel, ws / rel)
     for rel, text in ({} if run is None else run.files).items():
         _write_if_changed(ws / rel, text)
-    shared = shared_upstream(plan)
+    shared = shared_upstream(plan) if shared is None else shared
     for rel in plan.links:
         place_upstream(shared / rel, ws / rel)
     return ws

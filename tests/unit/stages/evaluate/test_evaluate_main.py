@@ -30,6 +30,7 @@ from stages.common.metrics import CLASS_NAMES
 from stages.evaluate import predictions
 from stages.evaluate.__main__ import HTML_OUT, NOTEBOOK_OUT, carry_over, main
 from stages.evaluate.outputs import EVALUATION_JSON, METRICS_JSON, RESULT_CSV
+from tests.support.predictions import read_predictions
 from tests.unit.stages.calibrate.conftest import SIZE
 from tests.unit.stages.evaluate.conftest import (
     LABELS_CSV_HEADER,
@@ -194,7 +195,7 @@ def test_predictions_are_the_calibrated_model_on_every_test_image(
     from stages.common.modelio import load_model
     from stages.evaluate.compute import read_sample_ids
 
-    found = predictions.read_predictions(out / predictions.FOLDER)
+    found = read_predictions(out / predictions.FOLDER)
     reader = SplitReader(calib_prepared, {"test"}, "evaluate-test")
     files, stats = reader.files("test"), reader.stats()
     assert found.index == {

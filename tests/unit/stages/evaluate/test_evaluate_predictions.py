@@ -22,9 +22,9 @@ from stages.evaluate.predictions import (
     Predictions,
     calibrated_probabilities,
     image_pixels,
-    read_predictions,
     write_predictions,
 )
+from tests.support.predictions import read_predictions
 
 SIDE = 6
 MEAN = [0.45, 0.5, 0.55]

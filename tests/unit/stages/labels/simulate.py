@@ -22,23 +22,13 @@ from pathlib import Path
 
 import numpy as np
 
+# the same outline errors as ingest's synthetic label noise, and its dilation
+from stages.ingest.synthetic import corrupted_mask, dilate
+
 CLASSES = ["pet", "background", "border"]
 PET, BACKGROUND, BORDER = 0, 1, 2
 KINDS = ("shift", "dilate", "erode")
 MIN_SHARE = 0.1  # a corrupted trimap differs from the true one in >= 10% of the pet's pixels
-
-
-def dilate(mask: np.ndarray, r: int) -> np.ndarray:
-    """Binary dilation by a (2r+1)^2 square; edge padding, so the frame is no outline."""
-    h, w = mask.shape
-    padded = np.pad(mask, r, mode="edge")
-    rows = np.zeros((h + 2 * r, w), dtype=bool)
-    for k in range(2 * r + 1):
-        rows |= padded[:, k : k + w]
-    out = np.zeros((h, w), dtype=bool)
-    for k in range(2 * r + 1):
-        out |= rows[k : k + h]
-    return out
 
 
 def trimap(mask: np.ndarray) -> np.ndarray:
@@ -50,16 +40,6 @@ def trimap(mask: np.ndarray) -> np.ndarray:
     return out
 
 
-def _shifted(mask: np.ndarray, dy: int, dx: int) -> np.ndarray:
-    h, w = mask.shape
-    out = np.zeros_like(mask)
-    if abs(dy) < h and abs(dx) < w:
-        out[max(dy, 0) : h + min(dy, 0), max(dx, 0) : w + min(dx, 0)] = mask[
-            max(-dy, 0) : h + min(-dy, 0), max(-dx, 0) : w + min(-dx, 0)
-        ]
-    return out
-
-
 def corrupt(mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """A wrong trimap for pet `mask`, grown until >= MIN_SHARE of the pet's pixels differ."""
     kind = KINDS[int(rng.integers(len(KINDS)))]
@@ -68,13 +48,7 @@ def corrupt(mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     pixels = max(2, round(float(rng.uniform(0.04, 0.08)) * math.sqrt(pet)))
     angle = float(rng.uniform(0, 2 * math.pi))
     while True:
-        if kind == "shift":
-            wrong = _shifted(mask, round(pixels * math.sin(angle)), round(pixels * math.cos(angle)))
-        elif kind == "dilate":
-            wrong = dilate(mask, pixels)
-        else:
-            wrong = ~dilate(~mask, pixels)
-        labels = trimap(wrong)
+        labels = trimap(corrupted_mask(mask, kind, pixels, angle))
         if np.count_nonzero(labels != true) / pet >= MIN_SHARE or pixels >= mask.shape[0]:
             return labels
         pixels = min(2 * pixels, mask.shape[0])
