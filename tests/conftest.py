@@ -57,6 +57,18 @@ def make_project(
     return root
 
 
+def pets_copy(root: Path) -> Path:
+    """The pets pipeline's spec, params, stage code, images and committed reports in `root`
+    (and an empty registry, a declared input of release): enough to load and compile it."""
+    import shutil
+
+    for name in ("pipelines", "stages", "images", "replicates", "reports"):
+        shutil.copytree(REPO_ROOT / name, root / name, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy2(REPO_ROOT / "params.yaml", root / "params.yaml")
+    (root / "registry" / "pets").mkdir(parents=True)
+    return root
+
+
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
     """A minimal valid project."""

@@ -131,7 +131,7 @@ printf '%s\n' \
   "Cluster '$name' is ready (kubectl context $context, namespace pedigree)." \
   "Next:" \
   "  make images ENGINE=docker   # build the stage and serving images pedigree/<name>:$version" \
-  "  for stage in ingest transform tune train calibrate evaluate release serve; do" \
+  "  for stage in ingest transform tune train calibrate evaluate release serve replicate; do" \
   "    kind load docker-image --name $name pedigree/\$stage:$version" \
   "  done" \
   "  pedigree submit --watch                         # run the pipeline on the cluster" \

@@ -132,3 +132,20 @@ def build_graph(spec: PipelineSpec) -> StageGraph:
                 placed.add(stage.name)
                 break
     return StageGraph(stages, edges, tuple(order))
+
+
+def fold_stages(spec: PipelineSpec) -> tuple[str, ...]:
+    """The stages a fold runs again, in run order: from the splits stage to the metrics stage
+    (the last of spec.replicate.stages), everything a fold's score depends on."""
+    rep, data = spec.spec.replicate, spec.spec.data
+    if rep is None or data is None:
+        return ()
+    graph = build_graph(spec)
+    metrics_stage = [s for s in graph.order if s in rep.stages][-1]
+    splitter = data.splits.stage
+    chosen = {
+        s
+        for s in (splitter, *graph.downstream_of(splitter))
+        if s == metrics_stage or s in graph.upstream_of(metrics_stage)
+    }
+    return tuple(s for s in graph.order if s in chosen)

@@ -65,6 +65,27 @@ def disagreements(stage_lock: Path, combined: dict[str, Pin], display: str) -> l
     return found
 
 
+def missing_pins(target: Path, display: str, sources: list[tuple[str, Path]]) -> list[str]:
+    """Lines saying which packages of the locks `sources` ((display, path), in order) the lock
+    `target` lacks, or pins at another version: a lock meant to hold the union of theirs (the
+    replicate image's) must install each package as its own image does."""
+    pins = read_lock(target)
+    found = []
+    for source, path in sources:
+        for name, pin in read_lock(path).items():
+            have = pins.get(name)
+            if have is None:
+                found.append(
+                    f"{display}: {name}=={pin.version} is missing (pinned by {source}:{pin.line})"
+                )
+            elif have.version != pin.version:
+                found.append(
+                    f"{display}:{have.line}: {name}=={have.version} but {source}:{pin.line} "
+                    f"pins {pin.version}"
+                )
+    return found
+
+
 def environment_mismatches(combined: dict[str, Pin]) -> list[str]:
     """Lines saying where the running environment differs from the combined lock."""
     found = []
@@ -84,14 +105,25 @@ def environment_mismatches(combined: dict[str, Pin]) -> list[str]:
 # --- compiling locks with uv (`pedigree lock`) -----------------------------------------------
 
 COMBINED_IN = "images/requirements.in"
-# Locks of images that are no stage: the base image's, and the label audit's (the command
-# `pedigree replicate --folds` runs, spec.replicate.folds.labels; cleanlab stays out of the core).
+# Locks of images that are no stage: the base image's, the label audit's (the command
+# `pedigree replicate --folds` runs, spec.replicate.folds.labels; cleanlab stays out of the core)
+# and the replicate image's (spec.replicate.folds.image's default folder: the union of the fold
+# stages' locks and the label audit's, what a cluster runs the folds in).
+LABELS_LOCK = "images/labels/requirements.lock"
 EXTRA_LOCKS = (
     "images/base/requirements",
     "images/base/build-requirements",
     "images/labels/requirements",
+    "images/replicate/requirements",
 )
 COMPILE_COMMAND = "pedigree lock"
+
+
+def shared_locks(root: Path, also: tuple[str, ...] = ()) -> list[str]:
+    """The locks of EXTRA_LOCKS, then `also` (the replicate image's, when the spec moves its
+    folder), that exist under `root`: `pedigree check` holds each to the combined lock."""
+    locks = [*(f"{stem}.lock" for stem in EXTRA_LOCKS), *also]
+    return [lock for lock in dict.fromkeys(locks) if (root / lock).is_file()]
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,8 @@ import yaml
 from pedigree.api import cluster as cluster_api
 from pedigree.api import main as api
 from pedigree.cluster.kube import PodGoneError
-from pedigree.errors import ProjectError, RunNotFoundError
-from tests.conftest import VALID_SPEC, make_project
+from pedigree.errors import PedigreeError, ProjectError, RunNotFoundError
+from tests.conftest import VALID_SPEC, make_project, pets_copy
 from tests.unit.cluster.kube_mock import (
     ORIGIN,
     RUN,
@@ -239,3 +239,57 @@ async def test_logs_of_a_stage_without_a_pod(argo: MockArgo) -> None:
         await in_thread(cluster_api.logs, RUN, "ingest")
     with pytest.raises(RunNotFoundError, match=r"stage 'train' has not run \(phase Omitted\)"):
         await in_thread(cluster_api.logs, RUN, "train")
+
+
+def _pets_committed(root: Path) -> Path:
+    """The pets pipeline (it declares folds), its Argo files compiled, committed on main."""
+    pets_copy(root)
+    (root / "registry" / "pets" / "README.md").write_text("registry\n")
+    api.compile_argo(root)
+    git(root, "init", "-q", "-b", "main")
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", "pipeline")
+    git(root, "remote", "add", "origin", ORIGIN)
+    git(root, "update-ref", "refs/remotes/origin/main", "HEAD")
+    return root
+
+
+@pytest.mark.asyncio
+async def test_submit_folds_posts_the_replicate_workflow(argo: MockArgo, tmp_path: Path) -> None:
+    root = _pets_committed(tmp_path / "pets")
+    head = git(root, "rev-parse", "HEAD")
+    posted = argo.accept_submit("pets-replicate-ab12c")
+    done = await in_thread(cluster_api.submit, root, folds="3", seeds=" 2, 1")
+    assert done.run == "pets-replicate-ab12c" and done.warnings == ()
+    assert done.workflow_file == "cluster-conf/workflows/pets-replicate.yaml"
+    body = posted[0].data
+    assert body["spec"]["workflowTemplateRef"] == {"name": "pedigree-pets-replicate"}
+    assert body["spec"]["arguments"]["parameters"] == [
+        {"name": "repo", "value": ORIGIN},
+        {"name": "revision", "value": head},
+        {"name": "folds", "value": "3"},
+        {"name": "seeds", "value": "2,1"},
+    ]
+
+
+@pytest.mark.parametrize(
+    ("folds", "seeds", "message"),
+    [
+        ("1", None, "--folds"),
+        ("x", None, "--folds"),
+        ("3", "1,1", "seed 1 is given twice"),
+        (None, "1,2", "--seeds goes with --folds"),
+    ],
+)
+def test_submit_folds_checks_its_arguments_before_connecting(
+    tmp_path: Path, folds: str | None, seeds: str | None, message: str
+) -> None:
+    root = _pets_committed(tmp_path / "pets")
+    with pytest.raises(PedigreeError, match=message):
+        cluster_api.submit(root, folds=folds, seeds=seeds)
+
+
+def test_submit_folds_needs_a_spec_with_folds(tmp_path: Path) -> None:
+    root = committed_project(tmp_path / "proj")
+    with pytest.raises(PedigreeError, match=r"declares no spec\.replicate\.folds"):
+        cluster_api.submit(root, folds=3)

@@ -13,11 +13,19 @@ import pytest
 from pedigree.api import init as init_api
 from pedigree.api import lock as lock_api
 from pedigree.api import stage as stage_api
-from pedigree.api.check import check
+from pedigree.api.check import CheckItem, check
 from pedigree.cli.main import main
 from pedigree.errors import PedigreeError, ToolError
 from pedigree.lineage.capture import key_packages
-from pedigree.locks import LockJob, lock_jobs, requirement_names, uv_argv
+from pedigree.locks import (
+    COMBINED_LOCK,
+    EXTRA_LOCKS,
+    LockJob,
+    lock_jobs,
+    requirement_names,
+    uv_argv,
+)
+from tests.conftest import REPO_ROOT, VALID_SPEC, make_project
 
 # A stand-in for uv: logs its argv (one JSON line) and writes the `-o` file, or fails on demand.
 FAKE_UV = """\
@@ -249,3 +257,133 @@ def test_check_flags_a_serving_lock_that_disagrees(project: Path) -> None:
         "images/serve/requirements.lock:1: numpy==1.0 but images/requirements.lock:1 pins 2.0"
         in items["locks"].details
     )
+
+
+# --- the replicate image's lock: the union of the fold stages' and the label audit's --------
+
+FOLDS_SPEC = """\
+  data:
+    splits: {stage: transform, path: data/prepared, names: [train, test], groupKey: animal}
+  replicate:
+    stages: [transform]
+    seed: transform.seed
+    folds:
+      assignment: transform.groups
+      heldOut: test
+      predictions: data/prepared/predictions
+      labels:
+        cmd: [python, -m, stages.labels]
+        outs: [reports/labels.json]
+        summary: reports/labels.json
+"""
+REPLICATE_LOCK = "images/replicate/requirements.lock"
+LABELS_LOCK = "images/labels/requirements.lock"
+
+
+@pytest.fixture
+def folds_project(tmp_path: Path) -> Path:
+    """ingest -> transform with folds (the one fold stage: transform) and a label audit; the
+    transform lock pins pyyaml, the label audit's numpy, the replicate lock both."""
+    root = make_project(tmp_path / "folds", VALID_SPEC + FOLDS_SPEC)
+    (root / COMBINED_LOCK).write_text("pyyaml==6.0.3 \\\nnumpy==2.0.0 \\\n", encoding="utf-8")
+    (root / "images/labels").mkdir()
+    (root / LABELS_LOCK).write_text("numpy==2.0.0 \\\n", encoding="utf-8")
+    (root / "images/replicate").mkdir()
+    (root / REPLICATE_LOCK).write_text("numpy==2.0.0 \\\npyyaml==6.0.3 \\\n", encoding="utf-8")
+    return root
+
+
+def _items(project: Path) -> dict[str, CheckItem]:
+    return {i.name: i for i in check(project, environment=False).items}
+
+
+def test_lock_jobs_compile_the_replicate_lock_against_the_combined_lock(tmp_path: Path) -> None:
+    assert "images/replicate/requirements" in EXTRA_LOCKS
+    (tmp_path / "images/requirements.in").parent.mkdir(parents=True)
+    (tmp_path / "images/requirements.in").write_text("")
+    assert [j.output for j in lock_jobs(tmp_path, {})] == [COMBINED_LOCK]  # no .in, no job
+    (tmp_path / "images/replicate").mkdir()
+    (tmp_path / "images/replicate/requirements.in").write_text("-r ../a/requirements.in\n")
+    assert lock_jobs(tmp_path, {"a": "images/a"})[-1] == LockJob(
+        ("images/replicate/requirements.in",), REPLICATE_LOCK, COMBINED_LOCK
+    )
+    # this repository's: the replicate image's lock is one `pedigree lock` (`make lock`) compiles
+    outputs = [job.output for job in lock_jobs(REPO_ROOT, {}, ("dev",))]
+    assert outputs[-2:] == [LABELS_LOCK, REPLICATE_LOCK]
+    assert requirement_names(REPO_ROOT / "images/replicate/requirements.in")[:3] == (
+        "numpy",
+        "pillow",
+        "pyyaml",
+    )  # `-r ../transform/requirements.in` first, followed relative to the file
+
+
+def test_check_passes_a_replicate_lock_holding_every_fold_stage_and_label_audit_pin(
+    folds_project: Path,
+) -> None:
+    item = _items(folds_project)["replicate lock"]
+    assert item.ok, item
+    assert item.message == (
+        f"{REPLICATE_LOCK} pins every package of 2 locks (the fold stages' and the label audit's)"
+    )
+
+
+def test_check_names_the_missing_package_and_the_lock_it_comes_from(folds_project: Path) -> None:
+    (folds_project / REPLICATE_LOCK).write_text("pyyaml==6.0.3 \\\n", encoding="utf-8")
+    item = _items(folds_project)["replicate lock"]
+    assert not item.ok
+    assert item.details == (
+        f"{REPLICATE_LOCK}: numpy==2.0.0 is missing (pinned by {LABELS_LOCK}:1)",
+    )
+    assert item.hint is not None and item.hint.startswith("run `pedigree lock`")
+    (folds_project / REPLICATE_LOCK).write_text(
+        "numpy==2.0.0 \\\npyyaml==6.0.2 \\\n", encoding="utf-8"
+    )
+    item = _items(folds_project)["replicate lock"]
+    assert item.details == (
+        f"{REPLICATE_LOCK}:2: pyyaml==6.0.2 but images/transform/requirements.lock:1 pins 6.0.3",
+    )
+
+
+def test_the_label_audits_lock_counts_only_when_the_folds_declare_labels(
+    folds_project: Path,
+) -> None:
+    spec = folds_project / "pipelines/pets.yaml"
+    text = spec.read_text(encoding="utf-8")
+    spec.write_text(text[: text.index("      labels:")], encoding="utf-8")
+    (folds_project / REPLICATE_LOCK).write_text("pyyaml==6.0.3 \\\n", encoding="utf-8")
+    item = _items(folds_project)["replicate lock"]
+    assert item.ok and item.message.endswith("pins every package of 1 locks (the fold stages')")
+
+
+def test_check_flags_a_replicate_lock_that_disagrees_with_the_combined_lock(
+    folds_project: Path,
+) -> None:
+    (folds_project / COMBINED_LOCK).write_text("pyyaml==6.0.3 \\\nnumpy==2.1.0 \\\n")
+    items = _items(folds_project)
+    assert not items["locks"].ok
+    assert (
+        f"{REPLICATE_LOCK}:1: numpy==2.0.0 but {COMBINED_LOCK}:2 pins 2.1.0"
+        in items["locks"].details
+    )
+    assert (
+        f"{LABELS_LOCK}:1: numpy==2.0.0 but {COMBINED_LOCK}:2 pins 2.1.0" in items["locks"].details
+    )
+    # only a full `pedigree lock` recompiles the shared locks
+    assert (
+        items["locks"].hint
+        == "run `pedigree lock` to recompile every lock against the combined one"
+    )
+
+
+def test_no_replicate_lock_item_without_a_replicate_image(
+    folds_project: Path, project: Path
+) -> None:
+    assert "replicate lock" not in _items(project)  # no folds
+    (folds_project / REPLICATE_LOCK).unlink()
+    assert "replicate lock" not in _items(folds_project)  # folds, but no image to build
+    (folds_project / "images/replicate/requirements.in").write_text(
+        "-r ../labels/requirements.in\n"
+    )
+    item = _items(folds_project)["replicate lock"]
+    assert not item.ok and item.message == f"{REPLICATE_LOCK} is missing"
+    assert item.hint is not None and "pedigree lock" in item.hint

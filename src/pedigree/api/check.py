@@ -3,8 +3,9 @@ the truth?
 
 Generated files (dvc.yaml, the Argo files, the stage Dockerfiles) must be exactly what the spec
 compiles to; the serving manifest must serve the model registry's champion; every stage lock and
-the images' runner lock must agree with the combined lock; and the running environment must
-match it.
+the shared image locks (the runner's, the label audit's, the replicate image's) must agree with
+the combined lock; the replicate image's lock must pin every package of the fold stages' and the
+label audit's locks; and the running environment must match it.
 """
 
 from __future__ import annotations
@@ -22,8 +23,7 @@ from pedigree.spec.load import Loaded, load
 
 if TYPE_CHECKING:
     from pedigree.registry.records import ModelVersion
-
-RUNNER_LOCK = "images/base/requirements.lock"
+    from pedigree.spec.replication import Folds
 
 
 @dataclass(frozen=True)
@@ -277,16 +277,74 @@ def _check_kustomization(root: Path) -> CheckItem | None:
 
 
 def _relock_hint(problems: list[str], stage_locks: list[tuple[str, str]]) -> str:
-    """`pedigree lock` naming the stages whose locks disagree (all of them when the shared
-    runner lock does too: it is compiled only by a full `pedigree lock`)."""
+    """`pedigree lock` naming the stages whose locks disagree (all of them when another lock
+    does too, the runner's or the replicate image's: only a full `pedigree lock` compiles it)."""
     stages = [name for name, lock in stage_locks if any(p.startswith(lock + ":") for p in problems)]
-    if not stages or any(p.startswith(RUNNER_LOCK + ":") for p in problems):
+    named = tuple(lock + ":" for _, lock in stage_locks)
+    if not stages or any(not p.startswith(named) for p in problems):
         return "run `pedigree lock` to recompile every lock against the combined one"
     return f"run `pedigree lock {' '.join(stages)}` to recompile them against the combined lock"
 
 
+def _folds(loaded: Loaded) -> Folds | None:
+    """`spec.replicate.folds`, or None (read here: `pedigree --help` must not import pydantic)."""
+    rep = loaded.spec.spec.replicate
+    return None if rep is None else rep.folds
+
+
+def _replicate_sources(loaded: Loaded) -> list[str]:
+    """The locks the replicate image's lock must cover: each fold stage's (`fold_stages`), then
+    the label audit's. The spec names no image for the label audit (`folds.labels.cmd` is any
+    command): its lock is the one `pedigree lock` compiles for it, LABELS_LOCK, counted when
+    the folds declare `labels` and that file exists."""
+    from pedigree.graph import fold_stages
+    from pedigree.locks import LABELS_LOCK
+
+    locks = [loaded.spec.stage(name).lock_file for name in fold_stages(loaded.spec)]
+    folds = _folds(loaded)
+    if folds is not None and folds.labels is not None:
+        locks.append(LABELS_LOCK)
+    return [lock for lock in dict.fromkeys(locks) if (loaded.project.root / lock).is_file()]
+
+
+def _check_replicate_lock(loaded: Loaded) -> CheckItem | None:
+    """The replicate image's lock pins every package, at the same version, that a fold stage's
+    lock or the label audit's pins. None (no check) without `spec.replicate.folds`, or when the
+    project builds no replicate image: its folder has no lock, requirements.in or Dockerfile."""
+    from pedigree.locks import LABELS_LOCK, missing_pins
+
+    folds = _folds(loaded)
+    if folds is None:
+        return None
+    root, name, lock, folder = loaded.project.root, "replicate lock", folds.lock_file, folds.image
+    fix = (
+        f"run `pedigree lock` (it compiles {lock} from {folder}/requirements.in); if a package is "
+        f"still missing, include that lock's requirements.in in {folder}/requirements.in"
+    )
+    if not (root / lock).is_file():
+        if (root / folder / "requirements.in").is_file():
+            return CheckItem(name, False, f"{lock} is missing", fix)
+        if (root / folder / "Dockerfile").is_file():  # generated, with nothing to install
+            fix = f"create {folder}/requirements.in (`-r ../STAGE/requirements.in` per fold stage)"
+            return CheckItem(name, False, f"{lock} is missing", fix + ", run `pedigree lock`")
+        return None
+    sources = _replicate_sources(loaded)
+    problems = missing_pins(root / lock, lock, [(s, root / s) for s in sources])
+    if problems:
+        what = f"{lock} misses or mis-pins {len(problems)} packages of the locks it must hold"
+        return CheckItem(name, False, what, fix, tuple(problems))
+    held = "the fold stages'" + (" and the label audit's" if LABELS_LOCK in sources else "")
+    return CheckItem(name, True, f"{lock} pins every package of {len(sources)} locks ({held})")
+
+
 def _check_locks(loaded: Loaded, environment: bool) -> list[CheckItem]:
-    from pedigree.locks import COMBINED_LOCK, disagreements, environment_mismatches, read_lock
+    from pedigree.locks import (
+        COMBINED_LOCK,
+        disagreements,
+        environment_mismatches,
+        read_lock,
+        shared_locks,
+    )
 
     root = loaded.project.root
     combined_path = root / COMBINED_LOCK
@@ -306,9 +364,11 @@ def _check_locks(loaded: Loaded, environment: bool) -> list[CheckItem]:
     serve = loaded.spec.spec.serve
     if serve is not None and (root / serve.lock_file).is_file():
         problems += disagreements(root / serve.lock_file, combined, serve.lock_file)
-    # The images' step runner (images/base) must agree too: it runs DVC next to every stage.
-    if (root / RUNNER_LOCK).is_file():
-        problems += disagreements(root / RUNNER_LOCK, combined, RUNNER_LOCK)
+    # The shared image locks must agree too: the step runner (images/base) runs DVC next to every
+    # stage, the replicate image runs the fold stages.
+    folds = _folds(loaded)
+    for lock in shared_locks(root, () if folds is None else (folds.lock_file,)):
+        problems += disagreements(root / lock, combined, lock)
     items = [
         CheckItem(
             "locks",
@@ -322,6 +382,9 @@ def _check_locks(loaded: Loaded, environment: bool) -> list[CheckItem]:
             tuple(problems),
         )
     ]
+    replicate = _check_replicate_lock(loaded)
+    if replicate is not None:
+        items.append(replicate)
     if environment:
         mismatches = environment_mismatches(combined)
         items.append(

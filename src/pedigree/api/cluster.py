@@ -69,8 +69,12 @@ def submit(
     context: str | None = None,
     revision: str | None = None,
     repo: str | None = None,
+    folds: int | str | None = None,
+    seeds: str | None = None,
 ) -> Submitted:
-    """Create a run of the project's pipeline from its compiled Workflow.
+    """Create a run of the project's pipeline from its compiled Workflow; with `folds`, a run
+    of `pedigree replicate --folds` (cluster-conf/workflows/<pipeline>-replicate.yaml) with
+    the arguments `folds` and `seeds` (default: the project's seed).
 
     Posts cluster-conf/workflows/<pipeline>.yaml exactly as `kubectl create -f` would, plus the
     arguments `revision` (`revision`, else the local HEAD commit) and `repo` (`repo`, else the
@@ -81,12 +85,14 @@ def submit(
     would be readable by anyone who can list Workflows. They are removed, with a warning that
     names the Secret a private repository's credentials belong in.
     """
-    from pedigree.compile.argo import workflow_path
+    from pedigree.compile import argo, argo_replicate
     from pedigree.spec.load import load
 
     loaded = load(start, spec)
     root = loaded.project.root
-    rel = workflow_path(loaded.spec.metadata.name)
+    replicating = _replicate_arguments(loaded, folds, seeds)
+    paths = argo_replicate if replicating else argo
+    rel = paths.workflow_path(loaded.spec.metadata.name)
     workflow = _read_workflow(root / rel, rel)
     warnings: list[str] = _stale_cluster_files(loaded)
     parameters: dict[str, str] = {}
@@ -97,6 +103,7 @@ def submit(
     elif declared:
         _without_credentials(declared, warnings)  # compiled without them: say so all the same
     parameters["revision"] = revision or _head_revision(root, warnings)
+    parameters.update(replicating)
     body = runs.with_arguments(workflow, parameters)
     meta = body.setdefault("metadata", {})
     target = namespace or meta.get("namespace") or DEFAULT_NAMESPACE
@@ -105,6 +112,28 @@ def submit(
     with connect(context) as kube:
         name = runs.submit(kube, target, body)
         return Submitted(name, target, kube.context, rel, parameters, tuple(warnings))
+
+
+def _replicate_arguments(loaded: Any, folds: int | str | None, seeds: str | None) -> dict[str, str]:
+    """The replicate template's `folds` and `seeds`, checked as `pedigree replicate` checks
+    them; none without `folds`."""
+    from pedigree.api.replicate import parse_seeds
+    from pedigree.replicate.foldruns import parse_folds
+    from pedigree.replicate.upstream import FOLDS_HINT, ReplicateError
+
+    if folds is None:
+        if seeds is not None:
+            raise ReplicateError("--seeds goes with --folds", "submit --folds 5 --seeds 1,2")
+        return {}
+    replicate = loaded.spec.spec.replicate
+    if replicate is None or replicate.folds is None:
+        raise ReplicateError(
+            f"{loaded.project.spec_path} declares no spec.replicate.folds: there is no fold "
+            "replicate to submit",
+            FOLDS_HINT,
+        )
+    chosen = "" if seeds is None else ",".join(map(str, parse_seeds(seeds, least=1)))
+    return {"folds": str(parse_folds(folds)), "seeds": chosen}
 
 
 def _stale_cluster_files(loaded: Any) -> list[str]:

@@ -70,6 +70,14 @@ def lock(
     serve = pipeline.spec.serve
     if not stages and serve is not None:  # the serving image's lock, like a stage's
         chosen["(serving image)"] = serve.image_dir
+    from pedigree.spec.replication import REPLICATE_IMAGE_DIR
+
+    replicate = pipeline.spec.replicate
+    folds = replicate.folds if replicate is not None else None
+    if not stages and folds is not None and folds.image_dir != REPLICATE_IMAGE_DIR:
+        # a replicate image moved by spec.replicate.folds.image (the default folder is one of
+        # EXTRA_LOCKS); its requirements.in includes the fold stages' and the label audit's
+        chosen["(replicate image)"] = folds.image_dir
     jobs = lock_jobs(root, chosen, extras)
     if stages:  # only what was asked for: the combined lock and those stages
         jobs = jobs[: 1 + len(chosen)]

@@ -78,11 +78,14 @@ def compile_dvc(start: Path, spec: str | Path | None = None) -> CompileResult:
     return ensure_dvc_yaml(loaded)
 
 
-def compile_argo(start: Path, spec: str | Path | None = None) -> tuple[CompileResult, ...]:
-    """Write the Argo WorkflowTemplate and its Workflow under cluster-conf/ from the spec;
-    files whose content is unchanged are left untouched."""
+def compile_argo(
+    start: Path, spec: str | Path | None = None, replicate_only: bool = False
+) -> tuple[CompileResult, ...]:
+    """Write the Argo WorkflowTemplate and its Workflow under cluster-conf/ from the spec, and
+    those of `pedigree replicate --folds` when the spec declares folds (`replicate_only`: only
+    those); files whose content is unchanged are left untouched."""
     loaded = load(start, spec)
-    return write_generated(loaded.project.root, render_argo_files(loaded))
+    return write_generated(loaded.project.root, render_argo_files(loaded, replicate_only))
 
 
 def render_image_files(loaded: Loaded) -> dict[str, str]:

@@ -32,6 +32,8 @@ from pedigree.replicate.upstream import Plan, ReplicateError
 
 if TYPE_CHECKING:
     from pedigree.replicate.isolation import Stats
+    from pedigree.replicate.summary import FoldsInfo
+    from pedigree.replicate.workspace import RunSetup
 
 __all__ = ["ReplicateObserver", "SeedOutcome", "StageOutcome", "parse_seeds", "replicate"]
 
@@ -120,27 +122,21 @@ def _metrics(ws: Path, rel: str, run: str) -> dict[str, float]:
         ) from None
 
 
-def replicate(
-    start: Path,
-    seeds: str | Sequence[int] | None,
-    force: bool = False,
-    observer: ReplicateObserver | None = None,
-    folds: int | None = None,
-    jobs: int = 1,
-    overrides: Sequence[str] = (),
-    labels: bool = True,
-) -> ReplicateResult:
-    """Re-run the spec's replicate.stages for each seed, or with `folds` every stage from the
-    splits stage to the metrics stage for each fold and seed, and write replicates/summary.json;
-    with folds and a declared label audit (unless `labels` is False) run it over the
-    out-of-fold predictions."""
-    from pedigree.replicate.foldruns import fold_runs
-    from pedigree.replicate.isolation import project_fingerprint
-    from pedigree.replicate.runner import check_jobs, execute
-    from pedigree.replicate.upstream import make_plan
-    from pedigree.replicate.workspace import RunSetup, seeded_params
+@dataclass(frozen=True)
+class _Prepared:
+    """A replicate's plan with the overrides in it, and the seeds it runs."""
 
-    check_jobs(jobs)
+    root: Path
+    plan: Plan
+    seeds: tuple[int, ...]
+    changes: dict[str, Any]
+
+
+def _prepare(
+    start: Path, seeds: str | Sequence[int] | None, folds: int | None, overrides: Sequence[str]
+) -> _Prepared:
+    from pedigree.replicate.upstream import make_plan
+
     if folds is None and seeds is None:
         raise ReplicateError("replicate needs --seeds, --folds or both", SEEDS_HINT)
     root = find_root(start)
@@ -152,16 +148,118 @@ def replicate(
         if seeds is not None
         else (_project_seed(params, plan.seed),)
     )
-    plan = replace(plan, replicated=_replicated(plan, changes))
+    return _Prepared(root, replace(plan, replicated=_replicated(plan, changes)), chosen, changes)
+
+
+def _fold_runs(prepared: _Prepared, folds: int) -> tuple[list[tuple[Run, RunSetup]], FoldsInfo]:
+    from pedigree.replicate.foldruns import fold_runs
+
+    if prepared.plan.folds is None:  # make_plan(folds=True) always sets it
+        raise ReplicateError("the plan has no folds")
+    return fold_runs(prepared.root, prepared.plan.folds, folds, prepared.seeds, prepared.changes)
+
+
+@dataclass(frozen=True)
+class FoldRunPlan:
+    """The runs of a K-fold replicate, for running them one by one elsewhere (a cluster's
+    pods): the fold plan's sha256 and the runs, fold by fold."""
+
+    plan: str
+    runs: tuple[Run, ...]
+
+    def to_list(self) -> list[dict[str, Any]]:
+        """One item per run: what a pod needs to run it (Argo's fan-out reads this list)."""
+        return [{"fold": r.fold, "seed": r.seed, "plan": self.plan} for r in self.runs]
+
+
+def plan_fold_runs(start: Path, folds: int | str, seeds: str | Sequence[int] | None) -> FoldRunPlan:
+    """The runs `replicate --folds` would run (nothing runs; the fold plan is kept)."""
+    from pedigree.replicate.foldruns import parse_folds
+
+    k = parse_folds(folds)
+    runs, info = _fold_runs(_prepare(start, seeds, k, ()), k)
+    return FoldRunPlan(info.plan, tuple(run for run, _ in runs))
+
+
+@dataclass(frozen=True)
+class OneRun:
+    """One fold run, run alone: its outcome and the workspace paths that are links to the
+    shared upstream copy (every checkout makes them again; they travel with nothing)."""
+
+    outcome: SeedOutcome
+    plan: str
+    links: tuple[str, ...]
+
+
+def replicate_one(
+    start: Path,
+    folds: int | str,
+    seeds: str | Sequence[int] | None,
+    run: Run,
+    plan: str,
+    observer: ReplicateObserver | None = None,
+) -> OneRun:
+    """Run (or reuse) one fold run of `replicate --folds`, in its workspace, and nothing else:
+    no summary, no label audit. `plan` is the fold plan's sha256 the run was planned with; a
+    checkout that deals the folds otherwise is refused."""
+    from pedigree.replicate.foldruns import parse_folds
+    from pedigree.replicate.runner import execute
+
+    k = parse_folds(folds)
+    prepared = _prepare(start, seeds, k, ())
+    runs, info = _fold_runs(prepared, k)
+    if info.plan != plan:
+        raise ReplicateError(
+            f"the folds dealt here (plan {info.plan[:12]}) are not the planned ones "
+            f"({plan[:12]}): the checkout's split records differ from the planning step's",
+            "run every step of the replicate at one revision, on the same upstream data",
+        )
+    chosen = [(r, setup) for r, setup in runs if r == run]
+    if not chosen:
+        raise ReplicateError(
+            f"{run.label()} is not a run of this replicate",
+            f"give a fold from 0 to {k - 1} and one of the seeds "
+            f"{', '.join(map(str, prepared.seeds))}",
+        )
+    (outcome,) = execute(prepared.plan, chosen, False, 1, observer)
+    return OneRun(outcome, plan, prepared.plan.links)
+
+
+def replicate(
+    start: Path,
+    seeds: str | Sequence[int] | None,
+    force: bool = False,
+    observer: ReplicateObserver | None = None,
+    folds: int | None = None,
+    jobs: int = 1,
+    overrides: Sequence[str] = (),
+    labels: bool = True,
+    reuse_only: bool = False,
+) -> ReplicateResult:
+    """Re-run the spec's replicate.stages for each seed, or with `folds` every stage from the
+    splits stage to the metrics stage for each fold and seed, and write replicates/summary.json;
+    with folds and a declared label audit (unless `labels` is False) run it over the
+    out-of-fold predictions. With `reuse_only`, every run must already be current (brought
+    from a cluster): nothing runs but the label audit."""
+    from pedigree.replicate.isolation import project_fingerprint
+    from pedigree.replicate.runner import check_jobs, execute
+    from pedigree.replicate.workspace import RunSetup, seeded_params
+
+    check_jobs(jobs)
+    prepared = _prepare(start, seeds, folds, overrides)
+    root, plan, chosen, changes = (
+        prepared.root,
+        prepared.plan,
+        prepared.seeds,
+        prepared.changes,
+    )
     untouched = project_fingerprint(plan)
     if folds is None:
         runs = [(Run(seed), RunSetup(Run(seed).name, changes)) for seed in chosen]
         info = None
     else:
-        if plan.folds is None:  # make_plan(folds=True) always sets it
-            raise ReplicateError("the plan has no folds")
-        runs, info = fold_runs(root, plan.folds, folds, chosen, changes)
-    outcomes = execute(plan, runs, force, jobs, observer)
+        runs, info = _fold_runs(prepared, folds)
+    outcomes = execute(plan, runs, force, jobs, observer, reuse_only)
     records = tuple(
         SeedRun(o.seed, _metrics(o.workspace, plan.metrics_path, run.label()), o.fold)
         for o, (run, _) in zip(outcomes, runs, strict=True)

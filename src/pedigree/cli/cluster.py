@@ -152,6 +152,17 @@ def _watch_and_report(
     "credentials in it are removed (a private repository's go in the Secret pedigree-git).",
 )
 @click.option(
+    "--folds",
+    default=None,
+    help="Submit `pedigree replicate --folds K` instead of the pipeline: one pod per fold x "
+    "seed (cluster-conf/workflows/<pipeline>-replicate.yaml).",
+)
+@click.option(
+    "--seeds",
+    default=None,
+    help="With --folds: comma-separated seeds each fold runs with (default: the project's).",
+)
+@click.option(
     "--watch", "-w", is_flag=True, help="Follow the run until it ends (exit 1 if failed)."
 )
 @click.option(
@@ -170,6 +181,8 @@ def submit(
     context: str | None,
     revision: str | None,
     repo: str | None,
+    folds: str | None,
+    seeds: str | None,
     watch: bool,
     interval: float,
     spec: Path | None,
@@ -191,6 +204,7 @@ def submit(
       pedigree submit
       pedigree submit --watch
       pedigree submit --context kind-pedigree --revision v1.2 --repo https://git.example/pets.git
+      pedigree submit --folds 5 --seeds 1,2   # grouped nested 5-fold CV, 10 pods in parallel
     """
     opts.json = as_json
     from pedigree.api import cluster as cluster_api
@@ -202,6 +216,8 @@ def submit(
         context=context,
         revision=revision,
         repo=repo,
+        folds=folds,
+        seeds=seeds,
     )
     run, ns = done.run, _ns_flag(done.namespace)
     for warning in done.warnings:

@@ -110,23 +110,36 @@ def validate(opts: Options, spec_file: Path | None, as_json: bool) -> int:
     help="dvc: dvc.yaml; argo: the Argo WorkflowTemplate and Workflow under cluster-conf/; "
     "images: each stage's images/<stage>/Dockerfile; all: the three.",
 )
+@click.option(
+    "--replicate",
+    is_flag=True,
+    help="with --target argo: only the WorkflowTemplate and Workflow of `pedigree replicate "
+    "--folds` (one pod per fold x seed); needs spec.replicate.folds.",
+)
 @spec_option
 @json_option
 @click.pass_obj
-def compile_(opts: Options, target: str, spec: Path | None, as_json: bool) -> int:
+def compile_(opts: Options, target: str, replicate: bool, spec: Path | None, as_json: bool) -> int:
     """Generate dvc.yaml, the Argo Workflows files or the stage Dockerfiles from the pipeline spec.
 
     Deterministic: the same spec gives the same bytes, and unchanged files are left alone.
+    With spec.replicate.folds declared, `--target argo` also writes the fold replicate's
+    WorkflowTemplate (`<pipeline>-replicate`: plan, one fold-run pod per fold x seed, gather).
 
     \b
     Examples:
       pedigree compile --target dvc
       pedigree compile --target argo    # cluster-conf/base/workflowtemplate-<pipeline>.yaml
                                         # and cluster-conf/workflows/<pipeline>.yaml
+      pedigree compile --target argo --replicate
+                                        # only workflowtemplate-<pipeline>-replicate.yaml
+                                        # and workflows/<pipeline>-replicate.yaml
       pedigree compile --target images  # images/<stage>/Dockerfile for every stage
       pedigree compile --target all     # all of the above
     """
     opts.json = as_json
+    if replicate and target != "argo":
+        raise click.UsageError("--replicate goes with --target argo")
     if target == "dvc":
         result = api.compile_dvc(opts.project, spec)
         if as_json:
@@ -140,7 +153,7 @@ def compile_(opts: Options, target: str, spec: Path | None, as_json: bool) -> in
     if target == "all":
         results.append(api.compile_dvc(opts.project, spec))
     if target in ("argo", "all"):
-        results += api.compile_argo(opts.project, spec)
+        results += api.compile_argo(opts.project, spec, replicate_only=replicate)
     if target in ("images", "all"):
         results += api.compile_images(opts.project, spec)
     root = find_root(opts.project)

@@ -58,7 +58,10 @@ def pull(
     The checkout must be at the git commit the run used (pull says which). Files for git the
     run's steps wrote (release: the registry's event files and the serving manifest) come home
     byte-identical; commit them with dvc.lock and lineage/ (pull prints the `git add` line).
-    Stages marked `stateful` keep state on the cluster and are not pulled.
+    Stages marked `stateful` keep state on the cluster and are not pulled. A run of the
+    replicate WorkflowTemplate (`<pipeline>-replicate`) brings home replicates/summary.json, the
+    label audit's files and every fold run's workspace under .pedigree/replicate/, so a local
+    `pedigree replicate --folds K` reuses them and `pedigree audit` checks them.
 
     \b
     Examples:
@@ -90,6 +93,7 @@ def pull(
                 "not_pulled": list(report.not_pulled),
                 "records": report.records,
                 "files": list(report.files),
+                "folders": list(report.folders),
                 "warnings": list(report.warnings),
                 "git_add": report.git_add,
             }
@@ -102,6 +106,8 @@ def pull(
         render.say(f"  {stage:<12} not pulled: stateful (or downstream of a stateful stage)")
     for path in report.files:
         render.say(f"  {path}  (written by the run, for git)")
+    for path in report.folders:
+        render.say(f"  {path}/  (restored from the run's archive)")
     for warning in report.warnings:
         render.say(f"warning: {warning}")
     if report.git_add:

@@ -21,20 +21,25 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import yaml
 
 from pedigree.atomic import write_atomically
+from pedigree.cluster.archives import RemoteArchives
 from pedigree.cluster.files import RemoteFiles, StepFile, git_add_paths, placed
 from pedigree.cluster.records import RemoteRecord, RemoteRecords, check_run_name
 from pedigree.envvars import RESTORE_ONLY_ENV as RESTORE_ONLY
 from pedigree.errors import PedigreeError, StageFailedError
 from pedigree.executors import dvc as dvc_executor
 from pedigree.gitstate import git, git_state
-from pedigree.graph import build_graph
+from pedigree.graph import build_graph, is_within
 from pedigree.lineage.store import parse_record
 from pedigree.spec.model import PipelineSpec
 from pedigree.stagerun import RESTORE_ONLY_EXIT
+
+ARCHIVES = "archives"  # <remote>/pedigree/archives/<run>/: a run that leaves folders
+FOLDERS_UNDER = ".pedigree/"  # where a run's folders may go: pedigree's own scratch, never git
 
 
 class PullError(PedigreeError):
@@ -53,6 +58,7 @@ class PullReport:
     not_pulled: tuple[str, ...]
     warnings: tuple[str, ...]
     git_add: str | None
+    folders: tuple[str, ...] = ()  # folders restored from the run's archives (under .pedigree/)
 
 
 def pullable(spec: PipelineSpec) -> tuple[list[str], list[str]]:
@@ -110,6 +116,18 @@ def run_commit(records: list[RemoteRecord], read: Callable[[RemoteRecord], str])
     return commits.pop()
 
 
+def _at_commit(root: Path, run: str, commit: str) -> str:
+    """`commit`, when the checkout at `root` is at it; PullError saying how to get there."""
+    head, _ = git_state(root)
+    if head != commit:
+        raise PullError(
+            f"run '{run}' ran git commit {commit[:12]}, this checkout is at "
+            f"{(head or 'no commit')[:12]}: its results only match that revision",
+            f"`git fetch && git checkout {commit}`, then pull again",
+        )
+    return commit
+
+
 @contextmanager
 def _restore_only() -> Iterator[None]:
     saved = os.environ.get(RESTORE_ONLY)
@@ -159,6 +177,10 @@ def pull(
     `pedigree run` takes after a run-cache restore).
     """
     check_run_name(run)
+    with RemoteArchives(root, ARCHIVES, remote) as archives:
+        manifest = archives.read_manifest(run)
+        if manifest is not None:
+            return _pull_archives(root, run, manifest, archives, remote)
     with RemoteRecords(root, remote) as records:
         mine = records.listing(run)
         if not mine:
@@ -173,14 +195,7 @@ def pull(
             text: str = records.fs.read_text(path, encoding="utf-8")
             return text
 
-        commit = run_commit(mine, read)
-        head, _ = git_state(root)
-        if head != commit:
-            raise PullError(
-                f"run '{run}' ran git commit {commit[:12]}, this checkout is at "
-                f"{(head or 'no commit')[:12]}: its results only match that revision",
-                f"`git fetch && git checkout {commit}`, then pull again",
-            )
+        commit = _at_commit(root, run, run_commit(mine, read))
         # Stages the cluster restored from an earlier run's cache carry that run's record.
         fetched = records.fetch(records.listing())
     restore, left_out = pullable(spec)
@@ -216,4 +231,44 @@ def pull(
         tuple(left_out),
         tuple(warnings),
         git_add,
+    )
+
+
+def _manifest_field(manifest: dict[str, Any], key: str, kind: type, run: str) -> Any:
+    value = manifest.get(key)
+    if not isinstance(value, kind):
+        raise PullError(
+            f"the manifest of run '{run}' has no valid '{key}'",
+            "the run's last step did not write it as pedigree does: run it again",
+        )
+    return value
+
+
+def _pull_archives(
+    root: Path, run: str, manifest: dict[str, Any], archives: RemoteArchives, remote: str | None
+) -> PullReport:
+    """A run whose steps left folders rather than DVC outputs (`pedigree replicate --folds` on
+    a cluster): put its files for git in place, then its folders, each replaced as a whole."""
+    commit = _at_commit(root, run, _manifest_field(manifest, "commit", str, run))
+    step = _manifest_field(manifest, "step", str, run)
+    folders = _manifest_field(manifest, "folders", dict, run)
+    for name, rel in folders.items():
+        if not (
+            isinstance(rel, str)
+            and rel.startswith(FOLDERS_UNDER)
+            and ".." not in Path(rel).parts
+            and is_within(rel, FOLDERS_UNDER.rstrip("/"))
+        ):
+            raise PullError(
+                f"the manifest of run '{run}' puts '{name}' at {rel!r}, outside {FOLDERS_UNDER}",
+                "a run's folders go to pedigree's scratch only: the manifest was not written "
+                "by pedigree",
+            )
+    wanted = step_files(root, run, [step], remote)
+    with placed(root, wanted, _changed_here(root)) as written:
+        for name, rel in sorted(folders.items()):
+            archives.get(run, name, root / rel)
+    git_add = " ".join(["git add", *git_add_paths(written)]) if written else None
+    return PullReport(
+        run, commit, (), 0, tuple(written), (), (), git_add, tuple(sorted(folders.values()))
     )

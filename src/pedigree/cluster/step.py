@@ -121,13 +121,9 @@ def run_step(
         if image is None:
             say("warning: could not read this pod's image digest; the record names no digest")
     env = step_environment(os.environ, image)
-    remote = ["remote", "add", "--local", "--force", "--default", REMOTE_NAME, config.remote]
-    if dvc(remote, env) != 0:
-        return _failed(say, "cannot configure the DVC remote " + config.remote)
-    if config.endpoint and dvc(
-        ["remote", "modify", "--local", REMOTE_NAME, "endpointurl", config.endpoint], env
-    ):
-        return _failed(say, "cannot set the remote's endpoint " + config.endpoint)
+    problem = point_at_remote(config, dvc, env)
+    if problem:
+        return _failed(say, problem)
     # The checkout's dvc.lock describes the last local run, not this cluster run: with it, DVC
     # would look for that run's outputs in the remote and, not finding them, recompute upstream
     # stages here. Without it, each stage is restored from the run-cache entry its own step
@@ -173,6 +169,19 @@ def run_step(
         say(f"step {config.stage}: restored from the run-cache, no new lineage record")
     say(f"step {config.stage}: done")
     return 0
+
+
+def point_at_remote(config: StepConfig, dvc: Dvc, env: Mapping[str, str]) -> str | None:
+    """Make the run's remote (and its endpoint) the checkout's default DVC remote, in the local
+    config only; what went wrong, or None."""
+    remote = ["remote", "add", "--local", "--force", "--default", REMOTE_NAME, config.remote]
+    if dvc(remote, env) != 0:
+        return "cannot configure the DVC remote " + config.remote
+    if config.endpoint and dvc(
+        ["remote", "modify", "--local", REMOTE_NAME, "endpointurl", config.endpoint], env
+    ):
+        return "cannot set the remote's endpoint " + config.endpoint
+    return None
 
 
 def publish_records(config: StepConfig) -> int:

@@ -173,11 +173,17 @@ def _copied_strings(spec: PipelineSpec) -> Iterator[tuple[str, str]]:
             yield f"spec.stages[{i}].state[{j}]", path
 
 
-def refuse_expressions(spec: PipelineSpec, obj: Mapping[str, Any], spec_path: str) -> None:
+def refuse_expressions(
+    spec: PipelineSpec,
+    obj: Mapping[str, Any],
+    spec_path: str,
+    own: re.Pattern[str] = OWN_EXPRESSION,
+) -> None:
     """SpecError when a spec string with Argo's `{{` reaches `obj` (compiled from `spec`).
 
     Checks the spec's copied strings, then every string of `obj`: an expression that is not one
-    pedigree writes (OWN_EXPRESSION) came from somewhere it must not.
+    pedigree writes (`own`, OWN_EXPRESSION unless a template writes more) came from somewhere
+    it must not.
     """
     hint = "write the value literally, without '{{'"
     problems = [
@@ -203,7 +209,7 @@ def refuse_expressions(spec: PipelineSpec, obj: Mapping[str, Any], spec_path: st
                 hint,
             )
             for where, text in strings_in(dict(obj), obj.get("kind", "object"))
-            if ARGO_EXPRESSION in text and not OWN_EXPRESSION.fullmatch(text)
+            if ARGO_EXPRESSION in text and not own.fullmatch(text)
         ]
     if problems:
         raise SpecError(problems)
@@ -229,27 +235,37 @@ def workflow_template_object(
     if spec.metadata.description:
         metadata["annotations"] = {DESCRIPTION_ANNOTATION: spec.metadata.description}
     order = build_graph(spec).order
-    template = {
+    templates = [
+        dag_template(spec),
+        *(step_template(spec.stage(name), git_secret) for name in order),
+    ]
+    template = template_object(metadata, workflow_parameters(spec), templates)
+    refuse_expressions(spec, template, spec_path)
+    return template
+
+
+def template_object(
+    metadata: dict[str, Any], parameters: list[dict[str, Any]], templates: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """A WorkflowTemplate of pedigree's: its entrypoint the first of `templates`, the
+    pipeline's service account, security context, deadline and clean-up (the pipeline's
+    template and the fold replicate's share them)."""
+    return {
         "apiVersion": API_VERSION,
         "kind": "WorkflowTemplate",
         "metadata": metadata,
         "spec": {
             "entrypoint": ENTRYPOINT,
-            "arguments": {"parameters": workflow_parameters(spec)},
+            "arguments": {"parameters": parameters},
             "serviceAccountName": SERVICE_ACCOUNT,
             "securityContext": pod_security_context(),
-            "podMetadata": {"labels": labels(pipeline)},
+            "podMetadata": {"labels": dict(metadata["labels"])},
             "activeDeadlineSeconds": WORKFLOW_DEADLINE_SECONDS,
             "podGC": dict(POD_GC),
             "ttlStrategy": dict(TTL_STRATEGY),
-            "templates": [
-                dag_template(spec),
-                *(step_template(spec.stage(name), git_secret) for name in order),
-            ],
+            "templates": templates,
         },
     }
-    refuse_expressions(spec, template, spec_path)
-    return template
 
 
 def workflow_object(

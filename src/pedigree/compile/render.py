@@ -52,11 +52,19 @@ def ensure_dvc_yaml(loaded: Loaded) -> CompileResult:
     return result
 
 
-def render_argo_files(loaded: Loaded) -> dict[str, str]:
-    """Repo-relative path -> text of the Argo files the spec compiles to."""
+def render_argo_files(loaded: Loaded, replicate_only: bool = False) -> dict[str, str]:
+    """Repo-relative path -> text of the Argo files the spec compiles to: the pipeline's, and
+    `pedigree replicate --folds`'s when the spec declares folds (`replicate_only`: only those;
+    SpecError when there are none)."""
     from pedigree.compile.argo import render_argo
+    from pedigree.compile.argo_replicate import render_replicate
 
-    return render_argo(loaded.spec, loaded.project.spec_path)
+    spec, spec_path = loaded.spec, loaded.project.spec_path
+    files = {} if replicate_only else render_argo(spec, spec_path)
+    replicate = spec.spec.replicate
+    if replicate_only or (replicate is not None and replicate.folds is not None):
+        files.update(render_replicate(spec, spec_path))
+    return files
 
 
 def write_generated(root: Path, files: dict[str, str]) -> tuple[CompileResult, ...]:

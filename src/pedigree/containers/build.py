@@ -1,5 +1,5 @@
-"""`make images`: build the base image, then each stage's image and the serving image on it,
-with podman or docker.
+"""`make images`: build the base image, then each stage's image, the serving image and the
+replicate image on it, with podman or docker.
 
     python -m pedigree.containers.build [--engine podman|docker] [--only base,ingest]
                                         [--python-image REF] [--no-cache] [--dry-run]
@@ -24,7 +24,14 @@ from typing import TYPE_CHECKING
 
 from pedigree import __version__
 from pedigree.containers import BASE, image_ref
-from pedigree.containers.dockerfile import BASE_DOCKERFILE, SERVE, serve_dockerfile_path
+from pedigree.containers.dockerfile import (
+    BASE_DOCKERFILE,
+    REPLICATE,
+    SERVE,
+    replicate_dockerfile_path,
+    replicate_folds,
+    serve_dockerfile_path,
+)
 from pedigree.containers.engine import Engine, ImageMissingError, find_engine, inspect_image
 from pedigree.containers.executor import ULIMITS
 from pedigree.errors import PedigreeError, StaleError, ToolError
@@ -70,8 +77,8 @@ def labels(root: Path, repository: str | None) -> dict[str, str]:
 def plan(
     root: Path, only: Sequence[str] | None = None, python_image: str | None = None
 ) -> list[ImageBuild]:
-    """The images to build, base first, then every stage of the spec and the serving image (or
-    those in `only`)."""
+    """The images to build, base first, then every stage of the spec, the serving image and the
+    replicate image (when the spec declares `replicate.folds`), or those in `only`."""
     from pedigree.spec.load import load
 
     loaded = load(root)
@@ -79,6 +86,9 @@ def plan(
     stages = [(s.name, f"{s.image_dir}/Dockerfile") for s in loaded.spec.stages]
     if loaded.spec.spec.serve is not None:  # the serving image, FROM the base like a stage's
         stages.append((SERVE, serve_dockerfile_path(loaded.spec.spec.serve)))
+    folds = replicate_folds(loaded.spec)
+    if folds is not None:  # what a cluster runs `pedigree replicate --folds` in, FROM the base too
+        stages.append((REPLICATE, replicate_dockerfile_path(folds)))
     known = [BASE, *(name for name, _ in stages)]
     unknown = sorted(set(only or ()) - set(known))
     if unknown:
@@ -222,7 +232,9 @@ def main(argv: list[str] | None = None) -> int:
         help="container engine (default: podman, else docker, whichever works)",
     )
     parser.add_argument(
-        "--only", default="", help="comma-separated images to build (base and/or stage names)"
+        "--only",
+        default="",
+        help="comma-separated images to build (base, stage names, serve, replicate)",
     )
     parser.add_argument(
         "--python-image",

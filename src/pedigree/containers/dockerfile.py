@@ -1,4 +1,5 @@
-"""Generate each stage's images/<stage>/Dockerfile from the pipeline spec.
+"""Generate each stage's images/<stage>/Dockerfile from the pipeline spec, and those of the
+serving image (`spec.serve`) and the replicate image (`spec.replicate.folds`).
 
 The stage Dockerfiles differ only in the stage's name, lock and description, so they are
 generated like dvc.yaml and the Argo files: deterministic, with a generated-from header, and
@@ -15,6 +16,7 @@ from pedigree.compile.dvc import check_header_path
 from pedigree.containers import BASE
 from pedigree.errors import Problem, SpecError
 from pedigree.spec.model import PipelineSpec, Serving, Stage
+from pedigree.spec.replication import Folds
 
 HEADER = (
     "# generated from {spec} by pedigree, do not edit: change {spec} and run "
@@ -138,6 +140,72 @@ CMD ["--host", "0.0.0.0", "--port", "{port}", "--files", "/tmp/models"]
 """
 )
 SERVE_PORT = 8080
+
+
+REPLICATE = "replicate"  # the replicate image's name: pedigree/replicate:<version>
+
+# The image `pedigree replicate --folds` runs in on a cluster. The same install as a stage
+# image, from a lock that is the union of the fold stages' locks and the label audit's (every
+# pod of the fold x seed runs several stages, and `python` on PATH must import what each needs).
+REPLICATE_TEMPLATE = (
+    """\
+# The image of `pedigree replicate --folds` on a cluster: one pod per fold x seed runs the fold
+# stages (the splits stage to the metrics stage) in it, and so does the gather step that writes
+# the summary and runs the label audit. Built by `make images` on top of the base image
+# (images/base/Dockerfile). Its environment /opt/pedigree/venv is installed from
+# {lock} and nothing else (plus pedigree itself, --no-deps):
+# the union of the fold stages' environments and the label audit's, compiled against the
+# combined lock, so each package has the version of the stage's own image. It is first on
+# PATH: `python` in a stage's command is that environment's interpreter; the step runner
+# (/opt/pedigree/runner: dvc, pedigree) is the base's.
+#
+# No code is in the image: the stages' and the label audit's code comes from the git checkout of
+# the run's revision, as for a stage image, so a code change needs no image build.
+
+# `make images` passes pedigree/base@sha256:<digest of the base it has just built>; the default
+# is a placeholder digest no image has, so a build outside `make images` fails at once.
+ARG BASE_IMAGE={placeholder}
+FROM ${{BASE_IMAGE}}
+
+USER 0:0
+"""
+    + _INSTALL
+    + """
+# Labels last: the revision changes on every commit and must not invalidate the layers above.
+"""
+    + _LABELS
+    + """
+ENV PATH=/opt/pedigree/venv/bin:$PATH
+WORKDIR /workspace
+USER 10001:10001
+"""
+)
+
+
+def replicate_folds(spec: PipelineSpec) -> Folds | None:
+    """`spec.replicate.folds`, or None: without it there is no replicate image."""
+    rep = spec.spec.replicate
+    return None if rep is None else rep.folds
+
+
+def replicate_dockerfile_path(folds: Folds) -> str:
+    """Repo-relative path of the replicate image's generated Dockerfile."""
+    return f"{folds.image_dir}/Dockerfile"
+
+
+def render_replicate_dockerfile(folds: Folds, spec_path: str) -> str:
+    """The replicate image's Dockerfile text: the header, then the template filled for `folds`."""
+    body = REPLICATE_TEMPLATE.format(
+        name=REPLICATE,
+        lock=folds.lock_file,
+        placeholder=PLACEHOLDER_BASE,
+        version=__version__,
+        label=_label_value(
+            "pedigree replicate --folds: the fold stages' and the label audit's environments"
+        ),
+    )
+    check_header_path(spec_path)
+    return HEADER.format(spec=spec_path) + body
 
 
 def serve_dockerfile_path(serve: Serving) -> str:
@@ -281,6 +349,49 @@ def render_dockerfiles(spec: PipelineSpec, spec_path: str) -> dict[str, str]:
             )
         else:
             files[path] = render_serve_dockerfile(serve, spec_path)
+    folds = replicate_folds(spec)
+    if folds is not None:
+        problems += _replicate_problems(folds, spec, spec_path, owner)
+        if not problems:
+            files[replicate_dockerfile_path(folds)] = render_replicate_dockerfile(folds, spec_path)
     if problems:
         raise SpecError(problems)
     return files
+
+
+def _replicate_problems(
+    folds: Folds, spec: PipelineSpec, spec_path: str, owner: dict[str, str]
+) -> list[Problem]:
+    """Why the replicate image cannot have its own Dockerfile: a stage takes its name (both
+    would be pedigree/replicate), or its folder is the base's, a stage's or the serving image's
+    (one generated Dockerfile cannot be two images)."""
+    if REPLICATE in (s.name for s in spec.stages):
+        return [
+            Problem(
+                spec_path,
+                None,
+                "spec.replicate.folds",
+                f"a stage is named '{REPLICATE}': its image would be the replicate image's "
+                f"(pedigree/{REPLICATE})",
+                "rename the stage",
+            )
+        ]
+    path = replicate_dockerfile_path(folds)
+    serve = spec.spec.serve
+    if folds.image_dir == BASE_IMAGE_DIR:
+        taken = "the base image's"
+    elif path in owner:
+        taken = f"stage '{owner[path]}''s"
+    elif serve is not None and serve.image_dir == folds.image_dir:
+        taken = "the serving image's"
+    else:
+        return []
+    return [
+        Problem(
+            spec_path,
+            None,
+            "spec.replicate.folds.image",
+            f"the replicate image uses {folds.image_dir}/, {taken} folder",
+            f"give the replicate image its own folder (`image: images/{REPLICATE}`, the default)",
+        )
+    ]

@@ -42,9 +42,11 @@ def execute(
     force: bool,
     jobs: int,
     observer: RunObserver | None,
+    reuse_only: bool = False,
 ) -> list[SeedOutcome]:
     """Build every run's workspace, then run its stages (reusing the current ones), on up to
-    `jobs` workers; the outcomes in the order of `runs`."""
+    `jobs` workers; the outcomes in the order of `runs`. With `reuse_only` a stage that is not
+    current is an error instead of a run (the runs came from elsewhere: a cluster's pods)."""
     shared = shared_upstream(plan)  # one copy of the upstream outputs for every run
     spaces = [build_workspace(plan, run.seed, setup, shared) for run, setup in runs]
     lock = threading.Lock()
@@ -59,6 +61,14 @@ def execute(
             started = time.monotonic()
             if not force and stage_is_current(ws, stage):
                 result = StageOutcome(stage, "reused", 0.0)
+            elif reuse_only:
+                stop.set()
+                raise ReplicateError(
+                    f"{run.label()}: stage '{stage}' is not current in {ws}: the run's results "
+                    "do not match this checkout's inputs, code or params",
+                    "run it where it was made (the same revision and data), or without the "
+                    "reuse-only mode so that it runs here",
+                )
             else:
                 try:
                     run_stage(ws, stage, plan.commands[stage], run.label())

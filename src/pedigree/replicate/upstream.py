@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pedigree.errors import PedigreeError, StaleError
+from pedigree.graph import fold_stages
 from pedigree.replicate.summary import SUMMARY_PATH, Replicated
 
 if TYPE_CHECKING:
@@ -127,23 +128,21 @@ FOLDS_HINT = (
 )
 
 
-def fold_stages(spec: PipelineSpec) -> tuple[str, ...]:
-    """The stages a fold runs again, in run order: from the splits stage to the metrics stage
-    (the last of spec.replicate.stages), everything a fold's score depends on."""
+def stages_to_restore(spec: PipelineSpec) -> tuple[str, ...]:
+    """What a fresh checkout (a cluster's pod) must bring up to date before fold runs, in run
+    order: every stage upstream of a fold stage, and the splits stage, whose records the folds
+    are dealt from."""
     from pedigree.graph import build_graph
 
-    rep, data = spec.spec.replicate, spec.spec.data
-    if rep is None or data is None:
+    ours = fold_stages(spec)
+    if not ours:
         return ()
     graph = build_graph(spec)
-    metrics_stage = [s for s in graph.order if s in rep.stages][-1]
-    splitter = data.splits.stage
-    chosen = {
+    return tuple(
         s
-        for s in (splitter, *graph.downstream_of(splitter))
-        if s == metrics_stage or s in graph.upstream_of(metrics_stage)
-    }
-    return tuple(s for s in graph.order if s in chosen)
+        for s in graph.order
+        if s == ours[0] or (s not in ours and any(s in graph.upstream_of(r) for r in ours))
+    )
 
 
 def make_plan(root: Path, folds: bool = False) -> Plan:

@@ -22,6 +22,8 @@ from pedigree.spec.fields import (
 from pedigree.spec.text import SpecValueError, refuse_hidden
 
 Share = Annotated[float, Field(gt=0.0, lt=1.0)]
+# The replicate image's folder when `folds.image` is not given: requirements.in/.lock, Dockerfile.
+REPLICATE_IMAGE_DIR = "images/replicate"
 
 
 def _params_path(value: str) -> str:
@@ -77,6 +79,21 @@ class Folds(_Strict):
     # an output of the metrics stage: its predictions of the held-out split (label audit input)
     predictions: RepoPath | None = None
     labels: LabelAudit | None = None
+    # The folder of the image a cluster runs the folds in (one pod per fold x seed, and the
+    # gather step): the union of the fold stages' environments and the label audit's. A path
+    # like a stage's `image`; `pedigree compile --target images` generates its Dockerfile, and
+    # `pedigree.containers.dockerfile` refuses the base's, a stage's or the serving image's.
+    image: RepoPath = REPLICATE_IMAGE_DIR
+
+    @property
+    def image_dir(self) -> str:
+        """The replicate image's folder, without a trailing slash."""
+        return self.image.rstrip("/")
+
+    @property
+    def lock_file(self) -> str:
+        """The replicate image's hash-pinned environment lock."""
+        return f"{self.image_dir}/requirements.lock"
 
     @model_validator(mode="after")
     def _shares_leave_train(self) -> Folds:

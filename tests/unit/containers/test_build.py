@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 
 from pedigree import __version__
 from pedigree.containers import build
@@ -17,11 +18,15 @@ STAGES = ["ingest", "transform", "tune", "train", "calibrate", "evaluate", "rele
 BASE_DIGEST = fake_engine._digest("digest", f"pedigree/base:{__version__}")
 
 
-def test_the_base_first_then_every_stage_of_the_spec_then_the_serving_image() -> None:
+def test_the_base_first_then_every_stage_of_the_spec_then_serving_and_replicate() -> None:
     builds = build.plan(REPO_ROOT)
-    assert [b.name for b in builds] == ["base", *STAGES, "serve"]
-    assert builds[-1].dockerfile == "images/serve/Dockerfile"
-    assert builds[-1].tag == f"pedigree/serve:{__version__}"
+    assert [b.name for b in builds] == ["base", *STAGES, "serve", "replicate"]
+    assert builds[-2].dockerfile == "images/serve/Dockerfile"
+    assert builds[-2].tag == f"pedigree/serve:{__version__}"
+    # pets declares spec.replicate.folds: the image a cluster runs `replicate --folds` in
+    assert builds[-1].dockerfile == "images/replicate/Dockerfile"
+    assert builds[-1].tag == f"pedigree/replicate:{__version__}"
+    assert set(builds[-1].build_args) == {"VERSION", "SOURCE", "REVISION"}
     assert builds[0].dockerfile == "images/base/Dockerfile"
     assert builds[1].dockerfile == "images/ingest/Dockerfile"
     assert builds[1].tag == f"pedigree/ingest:{__version__}"
@@ -35,8 +40,37 @@ def test_only_some_images(tmp_path: Path) -> None:
     )
     assert [b.name for b in builds] == ["base", "ingest"]
     assert builds[0].build_args["PYTHON_IMAGE"] == "localhost/py@sha256:" + "a" * 64
-    with pytest.raises(PedigreeError, match="no image named nope"):
+    with pytest.raises(PedigreeError, match="no image named nope") as caught:
         build.plan(REPO_ROOT, ["nope"])
+    assert caught.value.hint is not None and caught.value.hint.endswith("serve, replicate")
+
+
+def test_only_the_replicate_image(engine, capsys) -> None:
+    # `make images ONLY=replicate`: the replicate image alone, FROM the base already built
+    builds = build.plan(REPO_ROOT, ["replicate"])
+    assert [(b.name, b.dockerfile) for b in builds] == [
+        ("replicate", "images/replicate/Dockerfile")
+    ]
+    assert [b.name for b in build.plan(REPO_ROOT, ["base", "replicate"])] == ["base", "replicate"]
+    built = build.build_all(REPO_ROOT, find_engine("podman"), builds)
+    tag = f"pedigree/replicate:{__version__}"
+    assert built == [(tag, fake_engine._digest("digest", tag))]
+    [call] = [call for call in engine.calls() if call[0] == "build"]
+    assert call[call.index("--file") + 1] == "images/replicate/Dockerfile"
+    assert f"BASE_IMAGE=pedigree/base@{BASE_DIGEST}" in call
+
+
+def test_the_production_overlay_rewrites_every_image_make_images_pushes() -> None:
+    # Each image a cluster pulls (all but the base, which is only built FROM) has its registry
+    # entry in cluster-conf/overlays/production, the replicate image's too.
+    kustomization = REPO_ROOT / "cluster-conf/overlays/production/kustomization.yaml"
+    entries = yaml.safe_load(kustomization.read_text(encoding="utf-8"))["images"]
+    names = {e["name"]: e.get("newName") for e in entries}
+    pushed = [b.name for b in build.plan(REPO_ROOT) if b.name != "base"]
+    assert "replicate" in pushed
+    assert names == {f"pedigree/{n}": f"registry.example.com/pedigree/{n}" for n in pushed}
+    [replicate] = [e for e in entries if e["name"] == "pedigree/replicate"]
+    assert replicate["newTag"] == __version__
 
 
 def test_labels_come_from_the_spec_and_git() -> None:
@@ -123,7 +157,7 @@ def test_main_dry_run_prints_the_commands(engine, capsys) -> None:
         == 0
     )
     out = capsys.readouterr().out
-    assert out.count("+ ") == 9  # base, 7 stages, the serving image
+    assert out.count("+ ") == 10  # base, 7 stages, the serving image, the replicate image
     assert "BASE_IMAGE=pedigree/base@sha256:<digest>" in out
     assert not any(call[0] == "build" for call in engine.calls())
 

@@ -14,7 +14,11 @@ from pedigree import __version__
 from pedigree.api import main as api
 from pedigree.cli.main import main
 from pedigree.containers import build
-from pedigree.containers.dockerfile import render_dockerfile, render_dockerfiles
+from pedigree.containers.dockerfile import (
+    PLACEHOLDER_BASE,
+    render_dockerfile,
+    render_dockerfiles,
+)
 from pedigree.errors import PedigreeError, SpecError, StaleError
 from pedigree.spec.model import Stage
 from tests.conftest import REPO_ROOT, VALID_SPEC, make_project
@@ -42,7 +46,9 @@ def _lines(text: str, start: str) -> list[str]:
 
 def test_pets_matches_golden_and_the_committed_dockerfiles_are_current() -> None:
     files = api.render_image_files(api.load(REPO_ROOT))
-    assert list(files) == [f"images/{name}/Dockerfile" for name in (*PETS_STAGES, "serve")]
+    assert list(files) == [
+        f"images/{name}/Dockerfile" for name in (*PETS_STAGES, "serve", "replicate")
+    ]
     for name in ("train", "serve"):
         golden = GOLDEN / f"{name}.Dockerfile"
         if os.environ.get("PEDIGREE_UPDATE_GOLDEN") == "1":
@@ -191,6 +197,116 @@ def test_a_stage_named_serve_clashes_with_the_serving_image(tmp_path: Path) -> N
         render_dockerfiles(load_spec(spec), "p.yaml")
 
 
+# --- the replicate image (spec.replicate.folds) ------------------------------------------------
+
+FOLDS_SPEC = """\
+  data:
+    splits: {stage: transform, path: data/prepared, names: [train, test], groupKey: animal}
+  replicate:
+    stages: [transform]
+    seed: transform.seed
+    folds:
+      assignment: transform.groups
+      heldOut: test
+"""
+REPLICATE = "images/replicate/Dockerfile"
+
+
+def _folds_spec(tmp_path: Path, text: str) -> Path:
+    spec = tmp_path / "p.yaml"
+    spec.write_text(text, encoding="utf-8")
+    return spec
+
+
+def test_the_replicate_image_installs_its_union_lock_on_the_base(tmp_path: Path) -> None:
+    from pedigree.spec.checks import load_spec
+
+    spec = load_spec(_folds_spec(tmp_path, _spec_text() + FOLDS_SPEC))
+    files = render_dockerfiles(spec, "pipelines/pets.yaml")
+    assert list(files) == [INGEST, TRANSFORM, REPLICATE]  # after the stages'
+    lines = files[REPLICATE].splitlines()
+    assert lines[0] == HEADER
+    assert lines[1] == (
+        "# The image of `pedigree replicate --folds` on a cluster: one pod per fold x seed runs "
+        "the fold"
+    )
+    assert "summary and runs the label audit" in files[REPLICATE]
+    assert (
+        "# the union of the fold stages' environments and the label audit's, compiled against the"
+        in lines
+    )
+    assert _lines(files[REPLICATE], "COPY") == [
+        "COPY images/replicate/requirements.lock /opt/pedigree/locks/replicate.lock"
+    ]
+    assert _lines(files[REPLICATE], "--disable-pip-version-check --require-hashes") == [
+        "--disable-pip-version-check --require-hashes --no-deps -r "
+        "/opt/pedigree/locks/replicate.lock"
+    ]
+    assert _lines(files[REPLICATE], "ARG BASE_IMAGE") == [f"ARG BASE_IMAGE={PLACEHOLDER_BASE}"]
+    assert _lines(files[REPLICATE], "FROM") == ["FROM ${BASE_IMAGE}"]
+    assert _lines(files[REPLICATE], "LABEL") == [
+        'LABEL org.opencontainers.image.title="pedigree-replicate" \\'
+    ]
+    assert _lines(files[REPLICATE], "ENV") == ["ENV PATH=/opt/pedigree/venv/bin:$PATH"]
+    assert lines[-2:] == ["WORKDIR /workspace", "USER 10001:10001"]
+    assert "ENTRYPOINT" not in files[REPLICATE]  # the runner is the pod's command
+    # the code comes from the checkout: nothing but the lock is copied in
+    assert "from the git checkout" in files[REPLICATE]
+
+
+def test_the_replicate_image_follows_folds_image(tmp_path: Path) -> None:
+    from pedigree.spec.checks import load_spec
+
+    text = _spec_text() + FOLDS_SPEC + "      image: envs/folds\n"
+    files = render_dockerfiles(load_spec(_folds_spec(tmp_path, text)), "p.yaml")
+    assert list(files)[-1] == "envs/folds/Dockerfile"
+    assert _lines(files["envs/folds/Dockerfile"], "COPY") == [
+        "COPY envs/folds/requirements.lock /opt/pedigree/locks/replicate.lock"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("image", "extra", "match"),
+    [
+        (
+            "images/base",
+            "",
+            r"\[spec\.replicate\.folds\.image\]: the replicate image uses "
+            r"images/base/, the base image's folder \(hint: give the replicate image its own folder",
+        ),
+        ("images/ingest", "", r"the replicate image uses images/ingest/, stage 'ingest''s folder"),
+        (
+            "images/serve",
+            SERVE_SPEC,
+            r"the replicate image uses images/serve/, the serving image's",
+        ),
+    ],
+)
+def test_the_replicate_image_needs_its_own_folder(
+    tmp_path: Path, image: str, extra: str, match: str
+) -> None:
+    from pedigree.spec.checks import load_spec
+
+    text = _spec_text() + extra + FOLDS_SPEC + f"      image: {image}\n"
+    with pytest.raises(SpecError, match=match):
+        render_dockerfiles(load_spec(_folds_spec(tmp_path, text)), "p.yaml")
+
+
+def test_a_stage_named_replicate_clashes_with_the_replicate_image(tmp_path: Path) -> None:
+    from pedigree.spec.checks import load_spec
+
+    text = _spec_text(extra_ingest="      image: images/io\n").replace(
+        "name: ingest", "name: replicate"
+    )
+    spec = load_spec(_folds_spec(tmp_path, text + FOLDS_SPEC))
+    with pytest.raises(
+        SpecError,
+        match=r"p\.yaml \[spec\.replicate\.folds\]: a stage is named 'replicate': its image "
+        r"would be the replicate image's \(pedigree/replicate\)",
+    ):
+        render_dockerfiles(spec, "p.yaml")
+
+
 # --- compile and check, through the CLI --------------------------------------------------------
 
 
@@ -290,6 +406,44 @@ def test_check_reports_a_spec_the_dockerfiles_cannot_come_from(
     code, items = check_items(root, capsys)
     assert code == 3 and not items["images"]["ok"]
     assert "share images/ingest/" in items["images"]["message"]
+
+
+def test_check_fails_when_the_replicate_dockerfile_is_missing_or_stale(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = make_project(tmp_path / "proj", _spec_text() + FOLDS_SPEC)
+    (root / "images" / "requirements.lock").write_text("pyyaml==6.0.3 \\\n", encoding="utf-8")
+    (root / "images" / "base").mkdir()
+    (root / "images" / "base" / "Dockerfile").write_text("FROM scratch\n", encoding="utf-8")
+    assert main(["-C", str(root), "compile", "--target", "images"]) == 0
+    assert (root / REPLICATE).is_file()
+    assert main(["-C", str(root), "compile"]) == 0
+    code, items = check_items(root, capsys)
+    # a replicate Dockerfile with no lock to install
+    assert code == 3 and items["images"]["ok"] and not items["replicate lock"]["ok"]
+    assert items["replicate lock"]["message"] == "images/replicate/requirements.lock is missing"
+    assert items["replicate lock"]["hint"] == (
+        "create images/replicate/requirements.in (`-r ../STAGE/requirements.in` per fold stage), "
+        "run `pedigree lock`"
+    )
+    lock = root / "images" / "replicate" / "requirements.lock"
+    lock.write_text("pyyaml==6.0.3 \\\n", encoding="utf-8")
+    code, items = check_items(root, capsys)
+    assert code == 0 and items["images"]["ok"] and items["replicate lock"]["ok"]
+    path = root / REPLICATE
+    path.write_text(path.read_text(encoding="utf-8").replace("USER 0:0", "USER 1:1"))
+    code, items = check_items(root, capsys)
+    assert code == 3 and not items["images"]["ok"]
+    assert items["images"]["details"] == [
+        f"{REPLICATE} differs from what pipelines/pets.yaml compiles to"
+    ]
+    with pytest.raises(StaleError, match=r"stale Dockerfile: images/replicate/Dockerfile"):
+        build.plan(root, ["replicate"])  # `make images ONLY=replicate` refuses it too
+    path.unlink()
+    code, items = check_items(root, capsys)
+    assert code == 3 and items["images"]["details"] == [f"{REPLICATE} is missing"]
+    with pytest.raises(PedigreeError, match=r"missing Dockerfile: images/replicate/Dockerfile"):
+        build.plan(root, ["replicate"])
 
 
 # --- make images ---------------------------------------------------------------------------------

@@ -73,3 +73,14 @@ def test_jobs_must_be_a_small_whole_number(jobs: int) -> None:
     with pytest.raises(ReplicateError, match=r"--jobs: .* is not a number of parallel runs"):
         check_jobs(jobs)
     assert check_jobs(2) == 2
+
+
+def test_reuse_only_reuses_current_runs_and_refuses_to_run_the_others(tmp_path: Path) -> None:
+    root = make_root(tmp_path / "p")
+    execute(make_plan(root), _runs(1), False, 1, None)
+    [reused] = execute(make_plan(root), _runs(1), False, 1, None, reuse_only=True)
+    assert [s.outcome for s in reused.stages] == ["reused"]
+    # seed 2 never ran here: brought from nowhere, it is an error, not a run
+    with pytest.raises(ReplicateError, match=r"seed 2: stage 'train' is not current in .*seed-2"):
+        execute(make_plan(root), _runs(1, 2), False, 2, None, reuse_only=True)
+    assert not (root / ".pedigree" / "replicate" / "seed-2" / "models" / "out.txt").exists()

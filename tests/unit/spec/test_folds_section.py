@@ -12,7 +12,7 @@ from pedigree.errors import SpecError
 from pedigree.replicate.upstream import fold_stages
 from pedigree.spec.checks import load_spec
 from pedigree.spec.model import PipelineSpec
-from pedigree.spec.replication import Folds, LabelAudit
+from pedigree.spec.replication import REPLICATE_IMAGE_DIR, Folds, LabelAudit
 
 PETS = Path(__file__).parents[3] / "pipelines" / "pets.yaml"
 TEXT = PETS.read_text(encoding="utf-8")
@@ -244,3 +244,38 @@ def test_the_models_read_the_alias_and_check_their_fields() -> None:
         Folds.model_validate(
             {"assignment": "a.b", "heldOut": "test", "inner": {"v": 0.6, "c": 0.5}}
         )
+
+
+# --- folds.image: the replicate image's folder ------------------------------------------------
+
+
+def test_the_replicate_image_folder_defaults_to_images_replicate(tmp_path: Path) -> None:
+    folds = Folds.model_validate({"assignment": "a.b", "heldOut": "test"})
+    assert folds.image == REPLICATE_IMAGE_DIR == "images/replicate"
+    assert folds.image_dir == "images/replicate"
+    assert folds.lock_file == "images/replicate/requirements.lock"
+    rep = load_spec(PETS).spec.replicate
+    assert rep is not None and rep.folds is not None and rep.folds.image == "images/replicate"
+    spec = load_text(tmp_path, changed(HELD_OUT, "heldOut: test\n      image: envs/rep/\n"))
+    rep = spec.spec.replicate
+    assert rep is not None and rep.folds is not None
+    assert rep.folds.image_dir == "envs/rep"  # normalised like a stage's image
+    assert rep.folds.lock_file == "envs/rep/requirements.lock"
+
+
+@pytest.mark.parametrize(
+    ("image", "message"),
+    [
+        ("/opt/replicate", "'/opt/replicate' is absolute; paths are relative to the project root"),
+        ("../replicate", "'../replicate' escapes the project root"),
+        ("images/${x}", r"path 'images/\$\{x\}' contains '\$\{'"),
+        ("''", "path is empty"),
+    ],
+)
+def test_the_replicate_image_folder_is_checked_like_a_stages(
+    tmp_path: Path, image: str, message: str
+) -> None:
+    text = changed(HELD_OUT, f"heldOut: test\n      image: {image}\n")
+    refused(tmp_path, text, f"image: {image}", "spec.replicate.folds.image", message)
+    with pytest.raises(ValueError, match=r"escapes the project root"):
+        Folds.model_validate({"assignment": "a.b", "heldOut": "test", "image": "../x"})

@@ -17,7 +17,7 @@ from pedigree.executors import dvc as dvc_executor
 from pedigree.spec import params_check
 from pedigree.spec.checks import load_spec
 from pedigree.spec.params_check import CACHE, StageParams, check_params
-from tests.conftest import REPO_ROOT, VALID_SPEC, make_project
+from tests.conftest import REPO_ROOT, VALID_SPEC, make_project, pets_copy
 
 SPEC = "pipelines/pets.yaml"
 INGEST_PARAMS = """\
@@ -282,12 +282,7 @@ def test_only_a_real_run_remembers_the_check(typed: Path, monkeypatch: pytest.Mo
 
 
 def _pets_copy(tmp_path: Path) -> Path:
-    root = tmp_path / "pets"
-    for name in ("pipelines", "stages", "images", "replicates", "reports"):
-        shutil.copytree(REPO_ROOT / name, root / name, ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copy2(REPO_ROOT / "params.yaml", root / "params.yaml")
-    (root / "registry" / "pets").mkdir(parents=True)  # a declared input of release
-    return root
+    return pets_copy(tmp_path / "pets")
 
 
 def test_the_pets_params_pass_and_the_reported_examples_are_refused(tmp_path: Path) -> None:
