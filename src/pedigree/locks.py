@@ -110,6 +110,7 @@ COMBINED_IN = "images/requirements.in"
 # and the replicate image's (spec.replicate.folds.image's default folder: the union of the fold
 # stages' locks and the label audit's, what a cluster runs the folds in).
 LABELS_LOCK = "images/labels/requirements.lock"
+RUNNER_LOCK = "images/base/requirements.lock"  # the step runner's (dvc, dvc-s3, kubernetes)
 EXTRA_LOCKS = (
     "images/base/requirements",
     "images/base/build-requirements",

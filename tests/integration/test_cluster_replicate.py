@@ -14,12 +14,15 @@ import json
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import yaml
 
 from pedigree.compile.argo_replicate import render_replicate
+from pedigree.containers import image_ref
+from pedigree.containers.engine import EngineError, find_engine, missing_images
 from pedigree.spec.load import load
 from tests.integration.conftest import BIN, pedigree, project_env, sh
 
@@ -39,33 +42,72 @@ def _commands(root: Path) -> dict[str, list[str]]:
 
 
 def _argv(command: list[str], values: dict[str, str]) -> list[str]:
-    """The command with Argo's expressions filled in, run by this interpreter."""
+    """The command with Argo's expressions filled in."""
     argv = []
-    for arg in command[1:]:  # the image's runner interpreter is this test's
+    for arg in command:
         for name, value in values.items():
             arg = arg.replace("{{" + name + "}}", value)
         assert "{{" not in arg, arg
         argv.append(arg)
-    return [sys.executable, *argv]
+    return argv
 
 
-def _pod(
-    origin: Path, name: str, argv: list[str], remote: Path, code: int = 0
-) -> subprocess.CompletedProcess:
-    pod = origin.parent / name
-    sh(origin.parent, "git", "clone", "-q", str(origin), str(pod))
+# (pod checkout, argv as compiled, remote) -> the finished process
+Runner = Callable[[Path, list[str], Path], subprocess.CompletedProcess]
+
+
+def _as_process(pod: Path, argv: list[str], remote: Path) -> subprocess.CompletedProcess:
+    """The step as a process of this test's interpreter (the image's is the .venv's here)."""
     env = project_env()
     env.update(PEDIGREE_REMOTE=str(remote), PEDIGREE_WORKFLOW=RUN)
     for var in ("POD_NAME", "POD_NAMESPACE", "AWS_ENDPOINT_URL"):
         env.pop(var, None)
-    result = subprocess.run(argv, cwd=pod, env=env, capture_output=True, text=True, timeout=900)
+    return subprocess.run(
+        [sys.executable, *argv[1:]], cwd=pod, env=env, capture_output=True, text=True, timeout=900
+    )
+
+
+def _in_image(engine: str) -> Runner:
+    """The step in the real replicate image, under the template's pod security: uid 10001,
+    read-only root with a /tmp volume, no capabilities, no network; the checkout at
+    /workspace, the remote a mounted folder."""
+
+    def run(pod: Path, argv: list[str], remote: Path) -> subprocess.CompletedProcess:
+        for path in (pod, remote, *pod.rglob("*"), *remote.rglob("*")):
+            if not path.is_symlink():
+                path.chmod(0o777 if path.is_dir() else 0o666)  # as fsGroup makes them writable
+        return subprocess.run(
+            [
+                engine, "run", "--rm", "--read-only", "--tmpfs", "/tmp:rw,exec,nosuid,nodev",
+                "--cap-drop", "ALL",
+                "--security-opt", "no-new-privileges", "--user", "10001:10001",
+                "--network", "none", "--ulimit", "nofile=1024:1024",
+                "--ulimit", "nproc=1024:1024", "--volume", f"{pod}:/workspace",
+                "--volume", f"{remote}:/remote", "--workdir", "/workspace",
+                "--env", "PEDIGREE_REMOTE=/remote", "--env", f"PEDIGREE_WORKFLOW={RUN}",
+                "--env", "HOME=/tmp", image_ref("replicate"), *argv,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=900,
+            check=False,
+        )  # fmt: skip
+
+    return run
+
+
+def _pod(
+    origin: Path, name: str, argv: list[str], remote: Path, runner: Runner, code: int = 0
+) -> subprocess.CompletedProcess:
+    pod = origin.parent / name
+    sh(origin.parent, "git", "clone", "-q", str(origin), str(pod))
+    result = runner(pod, argv, remote)
     assert result.returncode == code, result.stdout[-3000:] + result.stderr[-3000:]
     return result
 
 
-def test_the_replicate_workflow_runs_pod_by_pod_and_pulls_home(
-    ran_template: Path, tmp_path: Path
-) -> None:
+def _workflow_then_pull(ran_template: Path, tmp_path: Path, runner: Runner) -> None:
+    """plan, a fold-run pod per planned item, gather; then pull in another checkout."""
     origin = tmp_path / "origin"
     shutil.copytree(ran_template, origin, symlinks=True)
     remote = tmp_path / "remote"
@@ -76,20 +118,21 @@ def test_the_replicate_workflow_runs_pod_by_pod_and_pulls_home(
     commands = _commands(origin)
     params = {"workflow.parameters.folds": "2", "workflow.parameters.seeds": ""}
 
-    planned = _pod(origin, "pod-plan", _argv(commands["plan"], params), remote)
+    planned = _pod(origin, "pod-plan", _argv(commands["plan"], params), remote, runner)
     items = json.loads(planned.stdout)  # stdout is the list alone: Argo's outputs.result
     assert [(i["fold"], i["seed"]) for i in items] == [(0, 1234), (1, 1234)]
     assert len({i["plan"] for i in items}) == 1
     for item in items:
         values = {**params, **{f"inputs.parameters.{k}": str(v) for k, v in item.items()}}
-        ran = _pod(origin, f"pod-run-{item['fold']}", _argv(commands["fold-run"], values), remote)
+        argv = _argv(commands["fold-run"], values)
+        ran = _pod(origin, f"pod-run-{item['fold']}", argv, remote, runner)
         assert f"fold {item['fold']} seed 1234: done" in ran.stderr
         assert "evaluate ran" in ran.stderr
     # a pod whose checkout deals other folds than plan did refuses to run
-    wrong = {**values, "inputs.parameters.plan": "0" * 64}
-    refused = _pod(origin, "pod-wrong", _argv(commands["fold-run"], wrong), remote, code=1)
+    wrong = _argv(commands["fold-run"], {**values, "inputs.parameters.plan": "0" * 64})
+    refused = _pod(origin, "pod-wrong", wrong, remote, runner, code=1)
     assert "are not the planned ones (000000000000)" in refused.stderr
-    gathered = _pod(origin, "pod-gather", _argv(commands["gather"], params), remote)
+    gathered = _pod(origin, "pod-gather", _argv(commands["gather"], params), remote, runner)
     assert "ran" not in [
         line.split()[-1] for line in gathered.stderr.splitlines() if "seed 1234:" in line
     ]
@@ -117,3 +160,25 @@ def test_the_replicate_workflow_runs_pod_by_pod_and_pulls_home(
     audit = json.loads(pedigree(home, "audit", "--json").stdout)
     checks = {c["name"]: c for c in audit["checks"]}
     assert checks["folds"]["status"] == "pass", checks["folds"]
+
+
+def test_the_replicate_workflow_runs_pod_by_pod_and_pulls_home(
+    ran_template: Path, tmp_path: Path
+) -> None:
+    _workflow_then_pull(ran_template, tmp_path, _as_process)
+
+
+def test_the_replicate_workflow_runs_in_the_replicate_image(
+    ran_template: Path, tmp_path: Path
+) -> None:
+    """The same, each pod in the real image (where podman or docker has it: `make images
+    ONLY=base,replicate`; CI has no engine, so this runs where one is)."""
+    try:
+        engine = find_engine()
+    except EngineError as exc:
+        pytest.skip(exc.message)
+    if missing_images(engine, [image_ref("replicate")]):
+        pytest.skip(
+            f"{engine.name} has no {image_ref('replicate')}: `make images ONLY=base,replicate`"
+        )
+    _workflow_then_pull(ran_template, tmp_path, _in_image(engine.name))

@@ -327,6 +327,25 @@ def test_check_passes_a_replicate_lock_holding_every_fold_stage_and_label_audit_
     )
 
 
+def test_the_step_runners_lock_counts_too_the_pod_runs_replicate_with_dvc(
+    folds_project: Path,
+) -> None:
+    (folds_project / "images/base").mkdir()
+    (folds_project / "images/base/requirements.lock").write_text("dvc==3.0.0 \\\n")
+    item = _items(folds_project)["replicate lock"]
+    assert not item.ok
+    assert item.details == (
+        f"{REPLICATE_LOCK}: dvc==3.0.0 is missing (pinned by images/base/requirements.lock:1)",
+    )
+    lock = folds_project / REPLICATE_LOCK
+    lock.write_text(lock.read_text() + "dvc==3.0.0 \\\n")
+    item = _items(folds_project)["replicate lock"]
+    assert item.message == (
+        f"{REPLICATE_LOCK} pins every package of 3 locks (the fold stages', the label audit's "
+        "and the step runner's)"
+    )
+
+
 def test_check_names_the_missing_package_and_the_lock_it_comes_from(folds_project: Path) -> None:
     (folds_project / REPLICATE_LOCK).write_text("pyyaml==6.0.3 \\\n", encoding="utf-8")
     item = _items(folds_project)["replicate lock"]

@@ -298,12 +298,14 @@ def _replicate_sources(loaded: Loaded) -> list[str]:
     command): its lock is the one `pedigree lock` compiles for it, LABELS_LOCK, counted when
     the folds declare `labels` and that file exists."""
     from pedigree.graph import fold_stages
-    from pedigree.locks import LABELS_LOCK
+    from pedigree.locks import LABELS_LOCK, RUNNER_LOCK
 
     locks = [loaded.spec.stage(name).lock_file for name in fold_stages(loaded.spec)]
     folds = _folds(loaded)
     if folds is not None and folds.labels is not None:
         locks.append(LABELS_LOCK)
+    # the step runner's too: each pod runs `pedigree replicate` with DVC in that one environment
+    locks.append(RUNNER_LOCK)
     return [lock for lock in dict.fromkeys(locks) if (loaded.project.root / lock).is_file()]
 
 
@@ -311,7 +313,7 @@ def _check_replicate_lock(loaded: Loaded) -> CheckItem | None:
     """The replicate image's lock pins every package, at the same version, that a fold stage's
     lock or the label audit's pins. None (no check) without `spec.replicate.folds`, or when the
     project builds no replicate image: its folder has no lock, requirements.in or Dockerfile."""
-    from pedigree.locks import LABELS_LOCK, missing_pins
+    from pedigree.locks import LABELS_LOCK, RUNNER_LOCK, missing_pins
 
     folds = _folds(loaded)
     if folds is None:
@@ -333,7 +335,12 @@ def _check_replicate_lock(loaded: Loaded) -> CheckItem | None:
     if problems:
         what = f"{lock} misses or mis-pins {len(problems)} packages of the locks it must hold"
         return CheckItem(name, False, what, fix, tuple(problems))
-    held = "the fold stages'" + (" and the label audit's" if LABELS_LOCK in sources else "")
+    kinds = ["the fold stages'"] + [
+        what
+        for lock, what in ((LABELS_LOCK, "the label audit's"), (RUNNER_LOCK, "the step runner's"))
+        if lock in sources
+    ]
+    held = " and ".join([", ".join(kinds[:-1]), kinds[-1]]) if len(kinds) > 1 else kinds[0]
     return CheckItem(name, True, f"{lock} pins every package of {len(sources)} locks ({held})")
 
 

@@ -114,6 +114,12 @@ def do_gather(
 ) -> list[str]:
     """Bring the runs home, summarise them and run the label audit, write the manifest; the
     files for git sent home."""
+    head, _ = git_state(config.root)
+    if not head:  # the manifest names the commit: pull refuses another checkout's
+        raise PedigreeError(
+            f"cannot read the git commit of the checkout {config.root}",
+            "the step runs in Argo's git checkout of the run's revision",
+        )
     planned = plan_fold_runs(config.root, folds, _seeds(seeds))
     with RemoteArchives(config.root, KIND, REMOTE_NAME) as remote:
         for run in planned.runs:
@@ -130,7 +136,6 @@ def do_gather(
             audit = result.labels.workspace
             remote.put(config.workflow, audit.name, audit)
             folders[audit.name] = audit.relative_to(config.root).as_posix()
-        head, _ = git_state(config.root)
         manifest: dict[str, object] = {
             "schema": MANIFEST_SCHEMA,
             "commit": head,
@@ -192,6 +197,9 @@ def _step(args: argparse.Namespace, answer: TextIO) -> int:
         return 2
     image = pod_image(config.pod, config.namespace) if config.pod and config.namespace else None
     env = step_environment(os.environ, image)
+    # this process reads git too (the commit for the manifest), and the stages it starts inherit
+    # its environment: all of them must trust a checkout owned by another user
+    os.environ.update(env)
     try:
         restore(config, env, say)
         if args.step == "plan":

@@ -93,7 +93,10 @@ def unpack(archive: Path, target: Path, where: str) -> None:
     try:
         with tarfile.open(archive, "r") as tar:
             members = _safe_members(tar, where)
-            tar.extractall(scratch, members=members, filter="data")
+            if hasattr(tarfile, "data_filter"):
+                tar.extractall(scratch, members=members, filter="data")
+            else:  # Python 3.11 before 3.11.4 (Debian 12's): the members are checked above
+                tar.extractall(scratch, members=members)
         old = target.with_name(f".{target.name}.old")
         shutil.rmtree(old, ignore_errors=True)
         if target.exists():

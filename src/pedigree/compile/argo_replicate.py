@@ -38,7 +38,6 @@ from pedigree.compile.argo import (
 from pedigree.compile.argo_step import (
     IMAGE_REPOSITORY,
     NAMESPACE,
-    RUNNER_PYTHON,
     STAGE_LABEL,
     STEP_DEADLINE_SECONDS,
     WORKSPACE,
@@ -54,6 +53,10 @@ from pedigree.spec.model import PipelineSpec, Resources, Stage
 
 IMAGE = "replicate"  # the image's name: pedigree/replicate:<version> (images/replicate/)
 STEP_MODULE = "pedigree.api.foldstep"
+# The image's one environment (the fold stages', the label audit's and the step runner's), not
+# the base's runner: the step runs `pedigree replicate`, which imports the stages' params
+# modules (numpy...) as well as DVC.
+VENV_PYTHON = "/opt/pedigree/venv/bin/python"
 PLAN, RUN, GATHER = "plan", "fold-run", "gather"  # the templates (and DAG tasks)
 SUBCOMMANDS = {PLAN: "plan", RUN: "run", GATHER: "gather"}  # foldstep's, per template
 DEFAULT_FOLDS = "5"
@@ -103,7 +106,7 @@ def _largest(stages: list[Stage]) -> Resources:
 
 def step_command(step: str) -> list[str]:
     """The container command of `step`: the runner's interpreter and the fold step."""
-    argv = [RUNNER_PYTHON, "-m", STEP_MODULE, SUBCOMMANDS[step]]
+    argv = [VENV_PYTHON, "-m", STEP_MODULE, SUBCOMMANDS[step]]
     argv += ["--folds", "{{workflow.parameters.folds}}", "--seeds", "{{workflow.parameters.seeds}}"]
     if step == RUN:
         argv += [

@@ -154,10 +154,11 @@ REPLICATE_TEMPLATE = (
 # the summary and runs the label audit. Built by `make images` on top of the base image
 # (images/base/Dockerfile). Its environment /opt/pedigree/venv is installed from
 # {lock} and nothing else (plus pedigree itself, --no-deps):
-# the union of the fold stages' environments and the label audit's, compiled against the
-# combined lock, so each package has the version of the stage's own image. It is first on
-# PATH: `python` in a stage's command is that environment's interpreter; the step runner
-# (/opt/pedigree/runner: dvc, pedigree) is the base's.
+# the union of the fold stages' environments, the label audit's and the step runner's (dvc),
+# compiled against the combined lock, so each package has the version of the stage's own image.
+# It is first on PATH: `python` in a stage's command is that environment's interpreter, and so
+# is the pod's step (`/opt/pedigree/venv/bin/python -m pedigree.api.foldstep`), which runs
+# `pedigree replicate` itself and needs the stages' params modules and DVC in one interpreter.
 #
 # No code is in the image: the stages' and the label audit's code comes from the git checkout of
 # the run's revision, as for a stage image, so a code change needs no image build.

@@ -169,3 +169,17 @@ def test_pull_of_a_run_that_left_archives_restores_its_folders(tmp_path: Path) -
     assert report.files == () and report.git_add is None
     restored = root / ".pedigree" / "replicate" / "fold-0-seed-1"
     assert (restored / "models" / "model.bin").read_bytes() == b"\x00\x01weights"
+
+
+def test_unpack_without_tarfiles_data_filter_still_checks_every_member(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Debian 12's Python 3.11.2 (the images' base) has no extraction filters
+    monkeypatch.delattr(tarfile, "data_filter")
+    pack(_folder(tmp_path), tmp_path / "a.tar")
+    unpack(tmp_path / "a.tar", tmp_path / "home" / "ws", "a.tar")
+    assert (tmp_path / "home" / "ws" / "params.yaml").read_text() == "seed: 1\n"
+    _evil_tar(tmp_path / "evil.tar", "../escape.txt")
+    with pytest.raises(ArchiveError, match="not a plain file inside the folder"):
+        unpack(tmp_path / "evil.tar", tmp_path / "home" / "other", "evil.tar")
+    assert not (tmp_path / "home" / "escape.txt").exists()

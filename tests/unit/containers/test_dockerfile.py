@@ -232,7 +232,7 @@ def test_the_replicate_image_installs_its_union_lock_on_the_base(tmp_path: Path)
     )
     assert "summary and runs the label audit" in files[REPLICATE]
     assert (
-        "# the union of the fold stages' environments and the label audit's, compiled against the"
+        "# the union of the fold stages' environments, the label audit's and the step runner's (dvc),"
         in lines
     )
     assert _lines(files[REPLICATE], "COPY") == [
