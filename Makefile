@@ -45,6 +45,7 @@ benchmarks: run
 	$(BIN)/python benchmarks/determinism_overhead.py
 	$(BIN)/python benchmarks/lineage_overhead.py
 	$(BIN)/python benchmarks/serving.py
+	$(BIN)/python benchmarks/pipeline_time.py
 
 # Re-resolve every lock (needs the package index) with `pedigree lock`: the combined lock first,
 # then each stage's lock constrained by it, so versions can never disagree, then images/base's.

@@ -79,6 +79,9 @@ def test_real_runs_and_run_cache_restores_keep_records_current(tmp_path: Path) -
     result = pedigree(root, "run", "--json")
     outcomes = {s["stage"]: s["outcome"] for s in json.loads(result.stdout)["stages"]}
     assert outcomes["steady"] == "restored"
+    done = json.loads(result.stdout)  # the time table's figures: the stages', then the wall's
+    assert done["seconds"] == pytest.approx(sum(s["seconds"] for s in done["stages"]), abs=0.01)
+    assert done["wall_seconds"] >= done["seconds"] > 0
     assert store.read_current(root, "steady") == first
     assert "lineage" in json.loads(result.stdout)["git_add"].split()
     audit = pedigree(root, "audit", "--check", "lineage-records", check=False)
@@ -96,5 +99,13 @@ def test_a_restore_without_a_kept_record_is_flagged(tmp_path: Path) -> None:
         "stage 'steady' was restored from DVC's run-cache, but no lineage record"
         in result.stdout + result.stderr
     )
+    # it ends with where the time went
+    table = [line.split() for line in result.stdout.splitlines()[-6:]]
+    assert table[0] == ["stage", "outcome", "seconds", "share"]
+    assert table[1][:4] == ["steady", "restored", "from", "run-cache"]
+    assert table[2][0] == "noisy"
+    assert table[3][0] == "stages" and table[3][-1] == "100%"
+    assert table[4][:5] == ["wall", "(with", "pedigree", "and", "DVC)"]
+    assert " ".join(table[5]).startswith("done: ran 2 of 2 stages in ")
     audit = pedigree(root, "audit", "--check", "lineage-records", check=False)
     assert audit.returncode == 1 and "FAIL lineage-records" in audit.stdout

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import importlib.util
+import json
 import os
 import subprocess
 import sys
@@ -65,6 +66,7 @@ def test_every_benchmark_is_known() -> None:
         "input_pipeline",
         "lineage_overhead",
         "noop_overhead",
+        "pipeline_time",
         "serving",
         "transform_scaling",
     ]  # a new benchmark needs its own isolation test below
@@ -225,3 +227,38 @@ def test_the_fingerprint_sees_a_stray_lineage_record(tmp_path: Path) -> None:
     before = fingerprint(tmp_path)
     (tmp_path / "lineage" / "bench-on.json").write_text("{}")
     assert fingerprint(tmp_path) != before
+
+
+# --- pipeline_time: the pipeline and the reference run in a temporary copy --------------------
+
+
+def test_pipeline_time_runs_in_a_temporary_copy_and_reports_reference_units(
+    untouched: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bench = load(BENCHMARKS / "pipeline_time.py")
+    made: list[Path] = []
+    cwds: list[Path] = []
+
+    def stand_in_project(root: Path, params: dict[str, Any]) -> Path:
+        (root / "reports").mkdir(parents=True)
+        (root / "reports" / "metrics.json").write_text('{"mean_iou": 0.86}')
+        made.append(root)
+        return root
+
+    def stand_in_run(argv: list[str], cwd: Path, **_: Any) -> subprocess.CompletedProcess[str]:
+        cwds.append(Path(cwd))
+        if argv[1] == "-c":  # the reference workload
+            return subprocess.CompletedProcess(argv, 0, '{"seconds": 2.0}\n', "")
+        stages = [{"stage": "ingest", "outcome": "ran", "seconds": 10.0}]
+        report = {"stages": stages, "seconds": 10.0, "wall_seconds": 12.0}
+        return subprocess.CompletedProcess(argv, 0, json.dumps(report), "")
+
+    monkeypatch.setattr(bench, "make_pets_project", stand_in_project)
+    monkeypatch.setattr(bench.subprocess, "run", stand_in_run)
+    monkeypatch.setattr(sys, "argv", ["pipeline_time", "--repeats", "2"])
+    assert bench.main() == 0
+    assert len(made) == 2 and not any(r.resolve().is_relative_to(REPO_ROOT) for r in made)
+    assert cwds and not any(c.resolve().is_relative_to(REPO_ROOT) for c in cwds)
+    out = capsys.readouterr().out
+    assert "test mean IoU: 0.860000 (goal >= 0.85)" in out
+    assert "wall in reference units: 6.0" in out and "goal met" in out

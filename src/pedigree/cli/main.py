@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 
 import click
@@ -207,7 +208,9 @@ def run(
     its previous outputs are put back: from the DVC cache, and metrics and plots from a copy
     kept before the run. Plain `dvc repro` runs the same pipeline. With --executor podman
     or docker each stage runs in its image (pedigree/STAGE:VERSION) with the project mounted;
-    outputs, dvc.lock and the cache are the same as without containers.
+    outputs, dvc.lock and the cache are the same as without containers. A run that ran anything
+    ends with a table of where the time went: each stage's seconds and share, and the wall time
+    (`--json`: `seconds` per stage, `seconds` and `wall_seconds` in all).
 
     \b
     Examples:
@@ -221,6 +224,7 @@ def run(
     if not as_json:
         where = "" if executor == PROCESS else f" (each stage in its {executor} container)"
         render.say("dry run: nothing is executed" if dry_run else "running pipeline" + where)
+    started = time.monotonic()
     try:
         report = api.run(
             opts.project,
@@ -234,6 +238,8 @@ def run(
         )
     finally:
         progress.close()
+    wall = time.monotonic() - started
+    total = sum(r.seconds for r in report.results)
     if as_json:
         render.emit_json(
             {
@@ -244,6 +250,8 @@ def run(
                     {"stage": r.stage, "outcome": r.outcome, "seconds": round(r.seconds, 3)}
                     for r in report.results
                 ],
+                "seconds": round(total, 3),  # the stages' own time
+                "wall_seconds": round(wall, 3),  # the whole run, pedigree and DVC included
                 "warnings": list(report.warnings),
                 "git_add": report.git_add,
             }
@@ -259,16 +267,18 @@ def run(
         )
     if report.git_add:
         render.say(f"note: record this run in git: {report.git_add}")
-    if opts.verbose:
-        for r in report.results:
-            render.say(f"  {r.stage:<12} {render.OUTCOME_TEXT[r.outcome]}")
-    total = sum(r.seconds for r in report.results)
     if dry_run:
+        if opts.verbose:
+            for r in report.results:
+                render.say(f"  {r.stage:<12} {render.OUTCOME_TEXT[r.outcome]}")
         count = sum(r.outcome == "would-run" for r in report.results)
         render.say(f"done: would run {count} of {len(report.results)} stages")
-    else:
-        count = sum(r.outcome in ("ran", "restored") for r in report.results)
-        render.say(f"done: ran {count} of {len(report.results)} stages in {total:.1f}s")
+        return 0
+    count = sum(r.outcome in ("ran", "restored") for r in report.results)
+    if count:  # where the time went (nothing ran: nothing to show but the line below)
+        for line in render.time_table(report.results, wall):
+            render.say(f"  {line}")
+    render.say(f"done: ran {count} of {len(report.results)} stages in {total:.1f}s")
     return 0
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Sequence
 from typing import Any
 
 import click
@@ -74,6 +75,22 @@ class RunProgress:
         if self.status is not None:
             self.status.stop()
             self.status = None
+
+
+def time_table(results: Sequence[StageResult], wall: float) -> list[str]:
+    """Where a run's time went: each stage's outcome, seconds and share of the stages' total,
+    then that total and the whole command's wall time (pedigree and DVC included)."""
+    total = sum(r.seconds for r in results)
+    width = max([len("stage"), *(len(r.stage) for r in results)])
+    lines = [f"{'stage':<{width}}  {'outcome':<23}  {'seconds':>8}  {'share':>5}"]
+    for r in results:  # a skipped stage's seconds: the check that it is up to date
+        share = f"{r.seconds / total:5.0%}" if total > 0 else f"{'-':>5}"
+        lines.append(
+            f"{r.stage:<{width}}  {OUTCOME_TEXT[r.outcome]:<23}  {r.seconds:8.1f}  {share}"
+        )
+    lines.append(f"{'stages':<{width}}  {'':<23}  {total:8.1f}  {'100%' if total else '-':>5}")
+    lines.append(f"{'wall':<{width}}  {'(with pedigree and DVC)':<23}  {wall:8.1f}")
+    return lines
 
 
 def render_error(exc: PedigreeError) -> None:
