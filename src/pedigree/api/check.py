@@ -23,7 +23,6 @@ from pedigree.spec.load import Loaded, load
 
 if TYPE_CHECKING:
     from pedigree.registry.records import ModelVersion
-    from pedigree.spec.replication import Folds
 
 
 @dataclass(frozen=True)
@@ -286,12 +285,6 @@ def _relock_hint(problems: list[str], stage_locks: list[tuple[str, str]]) -> str
     return f"run `pedigree lock {' '.join(stages)}` to recompile them against the combined lock"
 
 
-def _folds(loaded: Loaded) -> Folds | None:
-    """`spec.replicate.folds`, or None (read here: `pedigree --help` must not import pydantic)."""
-    rep = loaded.spec.spec.replicate
-    return None if rep is None else rep.folds
-
-
 def _replicate_sources(loaded: Loaded) -> list[str]:
     """The locks the replicate image's lock must cover: each fold stage's (`fold_stages`), then
     the label audit's. The spec names no image for the label audit (`folds.labels.cmd` is any
@@ -301,7 +294,7 @@ def _replicate_sources(loaded: Loaded) -> list[str]:
     from pedigree.locks import LABELS_LOCK, RUNNER_LOCK
 
     locks = [loaded.spec.stage(name).lock_file for name in fold_stages(loaded.spec)]
-    folds = _folds(loaded)
+    folds = loaded.spec.folds
     if folds is not None and folds.labels is not None:
         locks.append(LABELS_LOCK)
     # the step runner's too: each pod runs `pedigree replicate` with DVC in that one environment
@@ -315,7 +308,7 @@ def _check_replicate_lock(loaded: Loaded) -> CheckItem | None:
     project builds no replicate image: its folder has no lock, requirements.in or Dockerfile."""
     from pedigree.locks import LABELS_LOCK, RUNNER_LOCK, missing_pins
 
-    folds = _folds(loaded)
+    folds = loaded.spec.folds
     if folds is None:
         return None
     root, name, lock, folder = loaded.project.root, "replicate lock", folds.lock_file, folds.image
@@ -373,7 +366,7 @@ def _check_locks(loaded: Loaded, environment: bool) -> list[CheckItem]:
         problems += disagreements(root / serve.lock_file, combined, serve.lock_file)
     # The shared image locks must agree too: the step runner (images/base) runs DVC next to every
     # stage, the replicate image runs the fold stages.
-    folds = _folds(loaded)
+    folds = loaded.spec.folds
     for lock in shared_locks(root, () if folds is None else (folds.lock_file,)):
         problems += disagreements(root / lock, combined, lock)
     items = [

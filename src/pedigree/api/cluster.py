@@ -125,8 +125,7 @@ def _replicate_arguments(loaded: Any, folds: int | str | None, seeds: str | None
         if seeds is not None:
             raise ReplicateError("--seeds goes with --folds", "submit --folds 5 --seeds 1,2")
         return {}
-    replicate = loaded.spec.spec.replicate
-    if replicate is None or replicate.folds is None:
+    if loaded.spec.folds is None:
         raise ReplicateError(
             f"{loaded.project.spec_path} declares no spec.replicate.folds: there is no fold "
             "replicate to submit",

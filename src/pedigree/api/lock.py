@@ -72,8 +72,7 @@ def lock(
         chosen["(serving image)"] = serve.image_dir
     from pedigree.spec.replication import REPLICATE_IMAGE_DIR
 
-    replicate = pipeline.spec.replicate
-    folds = replicate.folds if replicate is not None else None
+    folds = pipeline.folds
     if not stages and folds is not None and folds.image_dir != REPLICATE_IMAGE_DIR:
         # a replicate image moved by spec.replicate.folds.image (the default folder is one of
         # EXTRA_LOCKS); its requirements.in includes the fold stages' and the label audit's

@@ -201,8 +201,7 @@ def workflow_template_object(
     """The WorkflowTemplate `pedigree-<pipeline>-replicate` as a plain dict; SpecError when the
     spec declares no folds."""
     stages = _fold_stages(spec)
-    rep = spec.spec.replicate
-    if rep is None or rep.folds is None or not stages:
+    if spec.folds is None or not stages:
         raise SpecError(
             [
                 Problem(

@@ -61,8 +61,7 @@ def render_argo_files(loaded: Loaded, replicate_only: bool = False) -> dict[str,
 
     spec, spec_path = loaded.spec, loaded.project.spec_path
     files = {} if replicate_only else render_argo(spec, spec_path)
-    replicate = spec.spec.replicate
-    if replicate_only or (replicate is not None and replicate.folds is not None):
+    if replicate_only or spec.folds is not None:
         files.update(render_replicate(spec, spec_path))
     return files
 

@@ -29,7 +29,6 @@ from pedigree.containers.dockerfile import (
     REPLICATE,
     SERVE,
     replicate_dockerfile_path,
-    replicate_folds,
     serve_dockerfile_path,
 )
 from pedigree.containers.engine import Engine, ImageMissingError, find_engine, inspect_image
@@ -86,7 +85,7 @@ def plan(
     stages = [(s.name, f"{s.image_dir}/Dockerfile") for s in loaded.spec.stages]
     if loaded.spec.spec.serve is not None:  # the serving image, FROM the base like a stage's
         stages.append((SERVE, serve_dockerfile_path(loaded.spec.spec.serve)))
-    folds = replicate_folds(loaded.spec)
+    folds = loaded.spec.folds
     if folds is not None:  # what a cluster runs `pedigree replicate --folds` in, FROM the base too
         stages.append((REPLICATE, replicate_dockerfile_path(folds)))
     known = [BASE, *(name for name, _ in stages)]

@@ -58,6 +58,21 @@ LABEL org.opencontainers.image.title="pedigree-{name}" \\
       org.opencontainers.image.licenses="Apache-2.0"
 """
 
+# After USER 0:0, shared by the stage and replicate templates: the install, the labels, then the
+# environment first on PATH and the non-root user again.
+_BODY = (
+    _INSTALL
+    + """
+# Labels last: the revision changes on every commit and must not invalidate the layers above.
+"""
+    + _LABELS
+    + """
+ENV PATH=/opt/pedigree/venv/bin:$PATH
+WORKDIR /workspace
+USER 10001:10001
+"""
+)
+
 # `{{`/`}}` are the Dockerfile's own braces (`${BASE_IMAGE}`); the rest are filled per stage.
 TEMPLATE = (
     """\
@@ -83,16 +98,7 @@ USER 0:0
 # the base) last, installed by the base's installer into an environment made --without-pip, so
 # it holds exactly the lock and pedigree. The pip cache mount keeps wheels between builds.
 """
-    + _INSTALL
-    + """
-# Labels last: the revision changes on every commit and must not invalidate the layers above.
-"""
-    + _LABELS
-    + """
-ENV PATH=/opt/pedigree/venv/bin:$PATH
-WORKDIR /workspace
-USER 10001:10001
-"""
+    + _BODY
 )
 
 
@@ -170,23 +176,8 @@ FROM ${{BASE_IMAGE}}
 
 USER 0:0
 """
-    + _INSTALL
-    + """
-# Labels last: the revision changes on every commit and must not invalidate the layers above.
-"""
-    + _LABELS
-    + """
-ENV PATH=/opt/pedigree/venv/bin:$PATH
-WORKDIR /workspace
-USER 10001:10001
-"""
+    + _BODY
 )
-
-
-def replicate_folds(spec: PipelineSpec) -> Folds | None:
-    """`spec.replicate.folds`, or None: without it there is no replicate image."""
-    rep = spec.spec.replicate
-    return None if rep is None else rep.folds
 
 
 def replicate_dockerfile_path(folds: Folds) -> str:
@@ -350,7 +341,7 @@ def render_dockerfiles(spec: PipelineSpec, spec_path: str) -> dict[str, str]:
             )
         else:
             files[path] = render_serve_dockerfile(serve, spec_path)
-    folds = replicate_folds(spec)
+    folds = spec.folds
     if folds is not None:
         problems += _replicate_problems(folds, spec, spec_path, owner)
         if not problems:

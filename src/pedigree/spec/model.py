@@ -33,7 +33,7 @@ from pedigree.spec.fields import (
     _repository,
     _Strict,
 )
-from pedigree.spec.replication import Replication
+from pedigree.spec.replication import Folds, Replication
 from pedigree.spec.text import SpecValueError
 from pedigree.splitrecords import INDEX_FILE, PROVENANCE_FILE, SPLITS_FILE, STATS_FILE
 
@@ -215,6 +215,11 @@ class PipelineSpec(_Strict):
     def stages(self) -> tuple[Stage, ...]:
         """The stages in declaration order."""
         return self.spec.stages
+
+    @property
+    def folds(self) -> Folds | None:
+        """`spec.replicate.folds`, or None: the spec declares no fold replicate."""
+        return None if self.spec.replicate is None else self.spec.replicate.folds
 
     def stage(self, name: str) -> Stage:
         """The stage called `name` (KeyError if none)."""
