@@ -19,8 +19,11 @@ install: $(STAMP)
 run: install
 	$(BIN)/pedigree run
 
+# The tests run in TEST_WORKERS processes (pytest-xdist), each file whole in one of them;
+# TEST_WORKERS=0 runs them in this one.
+TEST_WORKERS ?= 2
 test: install lint
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 # ruff (style), lint-imports (the layers in pyproject.toml's [tool.importlinter]) and mypy
 # (the types of src/, [tool.mypy]; its cache is under .venv).

@@ -95,6 +95,24 @@ def pytest_configure(config: pytest.Config) -> None:
     tf.config.threading.set_inter_op_parallelism_threads(TEST_INTER_OP_THREADS)
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Run the costly test files first and the many quick unit tests last, so that the two
+    processes of `make test` (pytest-xdist, whole files each) finish together: first the end-to-end
+    files that build their own projects and the stage tests that train in this process, then
+    those that copy the shared ran template (one process builds it while the other works on the
+    first group), then the rest. The order within a file is kept."""
+
+    copies = {item.path for item in items if "ran_template" in getattr(item, "fixturenames", ())}
+
+    def group(item: pytest.Item) -> int:
+        path = Path(str(item.path)).relative_to(REPO_ROOT).as_posix()
+        if path.startswith("tests/integration/"):
+            return 1 if item.path in copies else 0
+        return 0 if path.startswith("tests/unit/stages/") else 2
+
+    items.sort(key=group)  # stable
+
+
 # The project's own records: no test, benchmark or tool may add, change or remove one (issue: a
 # benchmark once left lineage/bench-*.json behind and `pedigree audit` failed on the next run).
 GUARDED_FOLDERS = ("lineage", "replicates", "models", "reports", "cluster-conf/serving")

@@ -7,13 +7,14 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pytest
 import yaml
 
 from tests.conftest import REPO_ROOT
+from tests.integration import template
 
 BIN = Path(sys.executable).parent
 COPIED = (
@@ -37,7 +38,9 @@ TINY_PARAMS = {
     },
     "model": {"input_size": 32, "depth": 2, "base_filters": 4, "dropout": 0.0},
     "tune": {
-        "trials": 2,
+        # one trial: a pipeline test needs tune's outputs, not a search (each trial costs a
+        # model build and a trace; tests/unit/stages/tune runs studies of several trials)
+        "trials": 1,
         "epochs": 1,
         "random_trials": 1,
         "search_space": {"batch_size": [8], "base_filters": [4]},
@@ -133,15 +136,30 @@ def make_pets_project(root: Path, params: dict | None = None) -> Path:
     return root
 
 
+def porcelain_paths(root: Path) -> tuple[str, ...]:
+    """The paths `git status` names as changed or new (every untracked file listed)."""
+    porcelain = sh(root, "git", "status", "--porcelain", "--untracked-files=all").stdout
+    return tuple(line[3:] for line in porcelain.splitlines())
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _template_in_background(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[None]:
+    """Start building the ran template at once, in a process of its own, when a collected test
+    needs it: the tests before the first that does go on meanwhile."""
+    wanted = any("ran_template" in getattr(i, "fixturenames", ()) for i in request.session.items)
+    builder = template.start(template.common_folder(tmp_path_factory)) if wanted else None
+    yield
+    if builder is not None:
+        template.stop(builder)
+
+
 @pytest.fixture(scope="session")
 def ran_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A tiny pets project after one full `pedigree run` (built once, copied per test)."""
-    root = make_pets_project(tmp_path_factory.mktemp("template") / "pets")
-    outcomes = run_outcomes(root)
-    assert outcomes == dict.fromkeys(ALL_STAGES, "ran"), outcomes
-    sh(root, "git", "add", "-A")
-    sh(root, "git", "commit", "-q", "-m", "first run")
-    return root
+    """A tiny pets project after one full `pedigree run` (built once per test run, shared by
+    pytest-xdist's processes; tests copy it)."""
+    return template.build_once(template.common_folder(tmp_path_factory))
 
 
 @pytest.fixture

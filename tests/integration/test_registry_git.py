@@ -1,7 +1,8 @@
 """The model registry in git (issue 14), end to end with real dvc and git.
 
-Two runs are built once per module: the first release (v1 promoted) and, on a copy of it, a
-second model the gate rejects (v2). Every test works on a copy or a `git clone` of them.
+Two runs: the first release (v1 promoted: the shared ran template, built once per test run) and,
+on a copy of it, a second model the gate rejects (v2, built once per module). Every test works
+on a copy or a `git clone` of them.
 """
 
 from __future__ import annotations
@@ -17,12 +18,13 @@ import yaml
 from tests.integration.conftest import (
     ALL_STAGES,
     BIN,
-    make_pets_project,
     pedigree,
+    porcelain_paths,
     run_outcomes,
     set_params,
     sh,
 )
+from tests.integration.template import FIRST_RUN_CHANGED, FIRST_RUN_STDOUT
 
 pytestmark = pytest.mark.integration
 
@@ -42,10 +44,10 @@ class Ran:
 
 def commit(root: Path, message: str) -> tuple[str, ...]:
     """Commit everything; return the paths the commit recorded as changed."""
-    porcelain = sh(root, "git", "status", "--porcelain", "--untracked-files=all").stdout
+    changed = porcelain_paths(root)
     sh(root, "git", "add", "-A")
     sh(root, "git", "commit", "-q", "-m", message)
-    return tuple(line[3:] for line in porcelain.splitlines())
+    return changed
 
 
 def run_and_commit(root: Path, message: str) -> Ran:
@@ -54,13 +56,14 @@ def run_and_commit(root: Path, message: str) -> Ran:
 
 
 @pytest.fixture(scope="module")
-def first_release(tmp_path_factory: pytest.TempPathFactory) -> Ran:
-    """The tiny pets project after its first run (v1 promoted), committed."""
-    root = make_pets_project(tmp_path_factory.mktemp("registry-git") / "pets")
-    # as in the repository: pedigree's own folder (logs, locks) is never committed
-    (root / ".gitignore").write_text(".pedigree/\n", encoding="utf-8")
-    commit(root, "ignore .pedigree")
-    return run_and_commit(root, "first run")
+def first_release(ran_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Ran:
+    """The tiny pets project after its first run (v1 promoted), committed: the shared ran
+    template, with what its first run printed and changed."""
+    root = tmp_path_factory.mktemp("registry-git") / "pets"
+    shutil.copytree(ran_template, root, symlinks=True)
+    stdout = (ran_template.parent / FIRST_RUN_STDOUT).read_text(encoding="utf-8")
+    changed = (ran_template.parent / FIRST_RUN_CHANGED).read_text(encoding="utf-8")
+    return Ran(root, stdout, tuple(changed.splitlines()))
 
 
 @pytest.fixture(scope="module")

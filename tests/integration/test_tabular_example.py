@@ -222,7 +222,11 @@ def test_folds_work_for_a_pipeline_that_is_not_pets(tabular: Path, tmp_path: Pat
     """Grouped nested K-fold from the spec alone: split re-splits by customer per fold (through
     stagekit's fold-map reader), fit and score run, and the audit proves each fold's isolation."""
     root = private_copy(tabular, tmp_path / "folded")
-    doc = json.loads(pedigree(root, "replicate", "--folds", "3", "--seeds", "1,2", "--json").stdout)
+    doc = json.loads(
+        pedigree(
+            root, "replicate", "--folds", "3", "--seeds", "1,2", "--jobs", "2", "--json"
+        ).stdout
+    )
     summary = json.loads((root / "replicates" / "summary.json").read_text(encoding="utf-8"))
     assert doc["summary"] == summary and "labels" not in doc  # no label audit declared
     folds = summary["folds"]
