@@ -105,10 +105,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     copies = {item.path for item in items if "ran_template" in getattr(item, "fixturenames", ())}
 
     def group(item: pytest.Item) -> int:
-        path = Path(str(item.path)).relative_to(REPO_ROOT).as_posix()
-        if path.startswith("tests/integration/"):
+        if item.path.is_relative_to(REPO_ROOT / "tests" / "integration"):
             return 1 if item.path in copies else 0
-        return 0 if path.startswith("tests/unit/stages/") else 2
+        return 0 if item.path.is_relative_to(REPO_ROOT / "tests" / "unit" / "stages") else 2
 
     items.sort(key=group)  # stable
 
