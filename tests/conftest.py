@@ -96,13 +96,14 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Run the costly test files first and the many quick unit tests last, so that the two
+    """Run the costly test files first and the many quick unit tests last, so that the
     processes of `make test` (pytest-xdist, whole files each) finish together: first the end-to-end
     files that build their own projects and the stage tests that train in this process, then
-    those that copy the shared ran template (one process builds it while the other works on the
-    first group), then the rest. The order within a file is kept."""
+    those that copy the shared ran template (built in the background meanwhile), then the rest.
+    The order within a file is kept."""
+    from tests.integration import template  # it imports this module
 
-    copies = {item.path for item in items if "ran_template" in getattr(item, "fixturenames", ())}
+    copies = template.users(items)
 
     def group(item: pytest.Item) -> int:
         if item.path.is_relative_to(REPO_ROOT / "tests" / "integration"):

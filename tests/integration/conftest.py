@@ -142,13 +142,21 @@ def porcelain_paths(root: Path) -> tuple[str, ...]:
     return tuple(line[3:] for line in porcelain.splitlines())
 
 
+def commit_all(root: Path, message: str) -> tuple[str, ...]:
+    """Commit everything; return the paths the commit recorded as changed."""
+    changed = porcelain_paths(root)
+    sh(root, "git", "add", "-A")
+    sh(root, "git", "commit", "-q", "-m", message)
+    return changed
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _template_in_background(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[None]:
     """Start building the ran template at once, in a process of its own, when a collected test
     needs it: the tests before the first that does go on meanwhile."""
-    wanted = any("ran_template" in getattr(i, "fixturenames", ()) for i in request.session.items)
+    wanted = template.users(request.session.items)
     builder = template.start(template.common_folder(tmp_path_factory)) if wanted else None
     yield
     if builder is not None:

@@ -13,13 +13,16 @@ import shutil
 import signal
 import subprocess
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
 from filelock import FileLock
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from tests.conftest import REPO_ROOT
+
 NAME = "template"
+FIXTURE = "ran_template"  # the session fixture (tests/integration/conftest.py) that returns it
 # Beside the project (in its parent folder): what its first `pedigree run` printed, and the
 # paths that run changed (one per line).
 FIRST_RUN_STDOUT = "first-run.stdout"
@@ -28,29 +31,26 @@ FIRST_RUN_CHANGED = "first-run.changed"
 
 def build(folder: Path) -> Path:
     """Make the tiny project under `folder`, run every stage, commit; return the project."""
-    from tests.integration.conftest import (
-        ALL_STAGES,
-        make_pets_project,
-        pedigree,
-        porcelain_paths,
-        sh,
-    )
+    from tests.integration.conftest import ALL_STAGES, commit_all, make_pets_project, pedigree
 
     root = make_pets_project(folder / "pets")
     # as in the repository: pedigree's own folder (logs, locks) is never committed
     (root / ".gitignore").write_text(".pedigree/\n", encoding="utf-8")
-    sh(root, "git", "add", ".gitignore")
-    sh(root, "git", "commit", "-q", "-m", "ignore .pedigree")
+    commit_all(root, "ignore .pedigree")
     result = pedigree(root, "run")
     done = f"done: ran {len(ALL_STAGES)} of {len(ALL_STAGES)} stages"
     if done not in result.stdout:
         raise AssertionError(f"the template's first run did not run every stage:\n{result.stdout}")
     # what the first run printed and changed, for the tests of what a first run says
     (folder / FIRST_RUN_STDOUT).write_text(result.stdout, encoding="utf-8")
-    (folder / FIRST_RUN_CHANGED).write_text("\n".join(porcelain_paths(root)), encoding="utf-8")
-    sh(root, "git", "add", "-A")
-    sh(root, "git", "commit", "-q", "-m", "first run")
+    changed = commit_all(root, "first run")
+    (folder / FIRST_RUN_CHANGED).write_text("\n".join(changed), encoding="utf-8")
     return root
+
+
+def users(items: Iterable[pytest.Item]) -> set[Path]:
+    """The test files with a test that copies the ran template (through any fixture)."""
+    return {item.path for item in items if FIXTURE in getattr(item, "fixturenames", ())}
 
 
 def common_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:

@@ -18,8 +18,8 @@ import yaml
 from tests.integration.conftest import (
     ALL_STAGES,
     BIN,
+    commit_all,
     pedigree,
-    porcelain_paths,
     run_outcomes,
     set_params,
     sh,
@@ -42,17 +42,9 @@ class Ran:
     changed: tuple[str, ...]  # `git status --porcelain -uall` paths before the commit
 
 
-def commit(root: Path, message: str) -> tuple[str, ...]:
-    """Commit everything; return the paths the commit recorded as changed."""
-    changed = porcelain_paths(root)
-    sh(root, "git", "add", "-A")
-    sh(root, "git", "commit", "-q", "-m", message)
-    return changed
-
-
 def run_and_commit(root: Path, message: str) -> Ran:
     result = pedigree(root, "run")
-    return Ran(root, result.stdout, commit(root, message))
+    return Ran(root, result.stdout, commit_all(root, message))
 
 
 @pytest.fixture(scope="module")
