@@ -36,7 +36,9 @@ TINY_PARAMS = {
         # wider validation share, so that 48 images leave samples in every split
         "split": {"train": [0, 1, 2, 3, 4, 5], "validation": [6, 7]},
     },
-    "model": {"input_size": 32, "depth": 2, "base_filters": 4, "dropout": 0.0},
+    # depth 1: each level adds layers to trace (seconds per stage); tests/unit/stages/train
+    # builds and trains depth 2
+    "model": {"input_size": 32, "depth": 1, "base_filters": 4, "dropout": 0.0},
     "tune": {
         # one trial: a pipeline test needs tune's outputs, not a search (each trial costs a
         # model build and a trace; tests/unit/stages/tune runs studies of several trials)

@@ -21,7 +21,14 @@ import numpy as np
 import pytest
 import yaml
 
-from tests.integration.conftest import make_pets_project, pedigree, run_outcomes, sh
+from tests.integration.conftest import (
+    commit_all,
+    make_pets_project,
+    pedigree,
+    run_outcomes,
+    sh,
+)
+from tests.integration.test_replicate import SCRATCH, SUMMARY, replicate
 
 pytestmark = pytest.mark.integration
 
@@ -73,6 +80,11 @@ def _rename_spec(doc: dict[str, Any]) -> dict[str, Any]:
     serve["code"] = [_stage_folder(folder) for folder in serve["code"]]
     serve["files"] = {role: _move(path) for role, path in serve["files"].items()}
     return doc
+
+
+def _md5s(items: list[dict[str, Any]]) -> dict[str, str]:
+    """dvc.lock's deps or outs: path -> md5."""
+    return {item["path"]: item["md5"] for item in items}
 
 
 def _stage_folder(folder: str) -> str:
@@ -164,9 +176,13 @@ def test_lineage_names_the_renamed_producer(renamed: Path) -> None:
     assert result.stdout.startswith("data/splits  made by stage split"), result.stdout
 
 
-def test_replicate_reruns_the_declared_stages(renamed: Path, tmp_path: Path) -> None:
-    # Only temper and assess per seed (the spec says so): half the time of fit, temper, assess,
-    # and proof that replicate re-runs what the spec declares, not a fixed list.
+def test_replicate_reruns_the_declared_stages_reuses_them_and_reports_the_spread(
+    renamed: Path, tmp_path: Path
+) -> None:
+    # Only temper and assess per seed (the spec says so): proof that replicate re-runs what the
+    # spec declares, not a fixed list, at half the cost of fit, temper and assess. This is also
+    # the test of a seed replicate end to end: the summary, reuse, an untouched workspace and
+    # the report (tests/integration/test_replicate.py has its refusals).
     root = tmp_path / "replicated"
     shutil.copytree(renamed, root, symlinks=True)
     spec_path = root / "pipelines" / "pets.yaml"
@@ -174,17 +190,64 @@ def test_replicate_reruns_the_declared_stages(renamed: Path, tmp_path: Path) -> 
     doc["spec"]["replicate"]["stages"] = ["assess", "temper"]  # run in pipeline order anyway
     spec_path.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
     pedigree(root, "compile", "--target", "dvc")
-    result = pedigree(root, "replicate", "--seeds", "1,2", "--json")
-    doc = json.loads(result.stdout)
-    assert doc["summary"]["replicates"]["stages"] == ["temper", "assess"]
-    for seed in doc["seeds"]:
+    commit_all(root, "replicate temper and assess")
+    model = (root / "out" / "model.keras").read_bytes()
+    lock_before = (root / "dvc.lock").read_bytes()
+
+    result = json.loads(replicate(root, "--seeds", "1,2", "--json"))
+    summary = json.loads((root / SUMMARY).read_text(encoding="utf-8"))
+    assert result["summary"] == summary and result["changed"] is True
+    assert summary["seeds"] == [1, 2] and [r["seed"] for r in summary["runs"]] == [1, 2]
+    assert summary["std"] == "sample standard deviation (n - 1)"
+    for seed in result["seeds"]:
         assert [(s["stage"], s["outcome"]) for s in seed["stages"]] == [
             ("temper", "ran"),
             ("assess", "ran"),
         ]
-    upstream = doc["summary"]["replicates"]["upstream"]
-    assert "out/model.keras" in upstream and "data/splits" in upstream
-    assert "seed" not in doc["summary"]["replicates"]["params"]["determinism"]
+    for key in ("mean_iou", "mean_dice", "pixel_accuracy", "iou.pet", "ece.calibrated"):
+        spread = summary["metrics"][key]
+        values = [run["metrics"][key] for run in summary["runs"]]
+        assert spread["n"] == 2 and spread["std"] is not None and spread["std"] >= 0
+        assert spread["min"] == min(values) and spread["max"] == max(values)
+        assert spread["range"] == pytest.approx(max(values) - min(values), abs=2e-6)
+    # what they replicate: the upstream as dvc.lock records it, params without the seed
+    what = summary["replicates"]
+    assert what["stages"] == ["temper", "assess"]
+    stages = yaml.safe_load((root / "dvc.lock").read_text(encoding="utf-8"))["stages"]
+    assert what["upstream"]["data/splits"] == _md5s(stages["split"]["outs"])["data/splits"]
+    assert what["upstream"]["out/model.keras"] == _md5s(stages["fit"]["outs"])["out/model.keras"]
+    assert what["inputs"]["out/model.keras"] == _md5s(stages["temper"]["deps"])["out/model.keras"]
+    assert what["code"]["stages/temper"] == _md5s(stages["temper"]["deps"])["stages/temper"]
+    assert "seed" not in what["params"]["determinism"] and "calibrate" in what["params"]
+    # each seed ran in its workspace, with its seed, leaving a lineage record there
+    for seed in (1, 2):
+        record = json.loads(
+            (root / SCRATCH / f"seed-{seed}" / "lineage" / "temper.json").read_text()
+        )
+        assert record["params"]["determinism"]["seed"] == seed
+    # the user's workspace is untouched: only the summary changed
+    assert (root / "out" / "model.keras").read_bytes() == model
+    assert (root / "dvc.lock").read_bytes() == lock_before
+    changed = sh(root, "git", "status", "--porcelain").stdout.splitlines()
+    assert changed == [" M replicates/summary.json"], changed
+
+    again = replicate(root, "--seeds", "1,2")
+    assert "reused 2 of 2 runs (seed 1, seed 2)" in again and "unchanged:" in again
+    assert again.count("reused (up to date in its workspace)") == 4
+    header = next(line for line in again.splitlines() if line.startswith("metric"))
+    assert header.split() == ["metric", "mean", "std", "min", "max", "range"]
+    assert any(line.startswith("mean_iou ") for line in again.splitlines())
+    assert json.loads((root / SUMMARY).read_text(encoding="utf-8")) == summary
+
+    # the summary is assess's input: only assess re-runs, and the report shows the spread
+    outcomes = run_outcomes(root)
+    assert outcomes["assess"] == "ran", outcomes
+    assert {outcomes[s] for s in ("fetch", "split", "search", "fit", "temper")} == {"skipped"}
+    assert outcomes["ship"] == "skipped"  # evaluation.json did not change
+    html = (root / "reports" / "evaluation.html").read_text(encoding="utf-8")
+    assert "Replicates" in html and "this model (seed 1234)" in html
+    assert "<td>mean_iou</td>" in html and "determinism.seed = 1, 2" in html
+    assert "stale" not in html and "No replicate results" not in html
 
 
 def test_serve_answers_with_the_renamed_pipelines_model(renamed: Path) -> None:

@@ -29,7 +29,7 @@ OUTPUT = "tune-output.txt"
 MODEL_SECTIONS = """
 model:
   input_size: 32
-  depth: 2
+  depth: 1
   base_filters: 4
   dropout: 0.0
   dice_weight: 1.0
