@@ -17,7 +17,8 @@ replicate image, in /workspace, the project's checkout at the run's revision:
   files go home as the `replicate` step's files for git (`pedigree.cluster.files`), the label
   audit's workspace as one more archive, and the manifest last: `pedigree pull RUN` reads it.
 
-Exit status: 0 done, 1 failed, 2 bad arguments or environment (the message says which).
+Exit status: 0 done, 1 failed, 2 bad arguments or environment, 4 the remote cannot be reached
+or refuses the credentials (the message says which).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from pedigree.cluster.archives import RemoteArchives
 from pedigree.cluster.step import (
     REMOTE_NAME,
     StepConfig,
+    check_remote,
     config_from_env,
     pod_image,
     point_at_remote,
@@ -42,7 +44,7 @@ from pedigree.cluster.step import (
     subprocess_dvc,
     watch_files,
 )
-from pedigree.errors import PedigreeError
+from pedigree.errors import ExitCode, PedigreeError, ToolError
 from pedigree.gitstate import git_state
 from pedigree.redact import redact_text
 from pedigree.replicate.foldruns import Run
@@ -76,6 +78,7 @@ def restore(config: StepConfig, env: Mapping[str, str], say: Say) -> None:
     problem = point_at_remote(config, subprocess_dvc, env)
     if problem:
         raise PedigreeError(problem)
+    check_remote(config)  # a wrong endpoint, credential or bucket fails here (exit 4)
     stages = stages_to_restore(load(config.root).spec)
     # as in `pedigree.cluster.step`: the committed dvc.lock describes the last local run; with
     # it gone, each stage comes from the run-cache entry its own cluster step pushed
@@ -214,6 +217,9 @@ def _step(args: argparse.Namespace, answer: TextIO) -> int:
         else:
             files = do_gather(config, env, args.folds, args.seeds, say)
             say(f"done: sent home {', '.join(files) or 'nothing new'}")
+    except ToolError as exc:
+        say(f"error: {exc}")
+        return ExitCode.TOOL_ERROR
     except PedigreeError as exc:
         say(f"error: {exc}")
         return 1

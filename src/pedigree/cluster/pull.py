@@ -178,6 +178,8 @@ def pull(
     """
     check_run_name(run)
     with RemoteArchives(root, ARCHIVES, remote) as archives:
+        # a wrong endpoint, credential or bucket fails here (exit 4), before anything is written
+        archives.check_reachable()
         manifest = archives.read_manifest(run)
         if manifest is not None:
             return _pull_archives(root, run, manifest, archives, remote)

@@ -86,6 +86,43 @@ class RemoteFolder:
         """Where the folder is, for messages (a remote URL's user part left out)."""
         return url_without_credentials(str(self.base))
 
+    def check_reachable(self) -> None:
+        """ToolError (exit 4) unless the remote answers: its credentials are accepted and its
+        bucket (the first existing folder above its path) exists. Call it before anything is
+        run or written, so a wrong endpoint, credential or bucket fails first and leaves nothing
+        half-done. A path not yet created is fine: the first push creates it."""
+        path = str(self._remote.path).rstrip("/")
+        where = url_without_credentials(self.fs.unstrip_protocol(path))
+        while True:
+            try:
+                self.fs.ls(path)
+                return
+            except FileNotFoundError as exc:
+                parent = self.fs.parent(path).rstrip("/")
+                if parent and parent != path:
+                    path = parent
+                    continue
+                raise ToolError(
+                    f"the DVC remote ({where}) has no bucket or folder '{path}': "
+                    + (redact_text(" ".join(str(exc).split())) or "it does not exist"),
+                    "create the bucket (e.g. `mc mb` for MinIO, `aws s3 mb`), or correct the "
+                    "remote's URL",
+                ) from None
+            except PermissionError as exc:
+                raise ToolError(
+                    f"the DVC remote ({where}) refused the credentials: "
+                    + redact_text(" ".join(str(exc).split())),
+                    "check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or the remote's own "
+                    "credentials in `dvc config --local --list`) and that they may use the bucket",
+                ) from None
+            except Exception as exc:  # noqa: BLE001 - each fsspec backend raises its own errors
+                said = redact_text(" ".join(str(exc).split())) or type(exc).__name__
+                raise ToolError(
+                    f"cannot reach the DVC remote ({where}): {type(exc).__name__}: {said}",
+                    "check the remote's endpoint (AWS_ENDPOINT_URL, or `dvc remote modify NAME "
+                    "endpointurl URL` for MinIO) and that this machine may reach it",
+                ) from None
+
     @contextmanager
     def using(self, doing: str) -> Iterator[None]:
         """A failure of the remote's filesystem (any backend: S3, HTTP, SSH...) as a ToolError

@@ -5,8 +5,10 @@ image (`/opt/pedigree/runner`), in `/workspace`, where Argo has checked the proj
 run's git revision. It does what a cluster step must (docs/cluster.md, "The workflow"), with
 plain DVC:
 
-1. point DVC at the run's remote (`PEDIGREE_REMOTE`, MinIO's `AWS_ENDPOINT_URL`), in the
-   checkout's local config only;
+1. point DVC at the run's remote (`PEDIGREE_REMOTE`, MinIO's `AWS_ENDPOINT_URL`, the
+   credentials from `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`), in the checkout's local config
+   only, and check that it answers: a wrong endpoint, credential or bucket fails here (exit 4),
+   before anything runs or is written;
 2. note the image and digest the pod runs (from the pod's own status) for the lineage record;
 3. `dvc repro --pull STAGE`: upstream stages are restored from the remote's run-cache (their own
    steps pushed it), then the stage runs through the launcher as it does locally;
@@ -17,7 +19,8 @@ plain DVC:
    `pedigree pull` restore instead of recomputing; then the objects of its `cache: false`
    outputs (metrics, plots), which the run-cache entry needs and `dvc push` leaves out.
 
-The exit status is DVC's, so Argo's retryStrategy retries a failed stage.
+The exit status is DVC's, so Argo's retryStrategy retries a failed stage; 4 when the remote
+cannot be reached or refuses the credentials, 2 when the pod's environment is incomplete.
 """
 
 from __future__ import annotations
@@ -105,25 +108,36 @@ def step_environment(env: Mapping[str, str], image: tuple[str, str] | None) -> d
     return result
 
 
-def run_step(
-    config: StepConfig,
-    dvc: Dvc,
-    image_lookup: ImageLookup,
-    publish: Callable[[StepConfig], int],
-    say: Callable[[str], None],
-    watch: Watch,
-    push_uncached: Callable[[StepConfig], int],
-) -> int:
+@dataclass(frozen=True)
+class StepAdapters:
+    """What a step does to the world, one function each (tests swap them)."""
+
+    dvc: Dvc
+    image_lookup: ImageLookup
+    reach: Callable[[StepConfig], None]  # PedigreeError unless the remote answers
+    publish: Callable[[StepConfig], int]
+    watch: Watch
+    push_uncached: Callable[[StepConfig], int]
+
+
+def run_step(config: StepConfig, io: StepAdapters, say: Callable[[str], None]) -> int:
     """Run one step (see the module docstring); the exit status for Argo."""
+    dvc = io.dvc
     image = None
     if config.pod and config.namespace:
-        image = image_lookup(config.pod, config.namespace)
+        image = io.image_lookup(config.pod, config.namespace)
         if image is None:
             say("warning: could not read this pod's image digest; the record names no digest")
     env = step_environment(os.environ, image)
     problem = point_at_remote(config, dvc, env)
     if problem:
         return _failed(say, problem)
+    # Before anything runs or is written: a wrong endpoint, credential or bucket would otherwise
+    # surface only at the push, after the stage's work (exit 4, as `pedigree` gives).
+    try:
+        io.reach(config)
+    except PedigreeError as exc:
+        return _failed(say, str(exc), exc.exit_code)
     # The checkout's dvc.lock describes the last local run, not this cluster run: with it, DVC
     # would look for that run's outputs in the remote and, not finding them, recompute upstream
     # stages here. Without it, each stage is restored from the run-cache entry its own step
@@ -131,13 +145,13 @@ def run_step(
     # run already exists.
     (config.root / "dvc.lock").unlink(missing_ok=True)
     try:
-        send_files = watch(config, env)
+        send_files = io.watch(config, env)
     except PedigreeError as exc:
         return _failed(say, str(exc))
     say(f"step {config.stage}: restoring inputs from {config.remote}, then running the stage")
     code = dvc(["repro", "--pull", config.stage], env)
     try:
-        published = publish(config)
+        published = io.publish(config)
     except (PedigreeError, OSError) as exc:
         say(f"error: cannot copy lineage records to the remote: {exc}")
         published = -1
@@ -159,7 +173,7 @@ def run_step(
     if pushed != 0:
         return _failed(say, f"cannot push the outputs of '{config.stage}'", pushed)
     try:
-        push_uncached(config)
+        io.push_uncached(config)
     except Exception as exc:  # noqa: BLE001 - DVC and its remotes raise their own errors
         return _failed(say, f"cannot push the uncached outputs of '{config.stage}': {exc}")
     if published < 0:
@@ -182,6 +196,14 @@ def point_at_remote(config: StepConfig, dvc: Dvc, env: Mapping[str, str]) -> str
     ):
         return "cannot set the remote's endpoint " + config.endpoint
     return None
+
+
+def check_remote(config: StepConfig) -> None:
+    """ToolError unless the step's remote accepts its credentials and has its bucket."""
+    from pedigree.cluster.records import RemoteFolder
+
+    with RemoteFolder(config.root, REMOTE_NAME, (), "the step's remote") as remote:
+        remote.check_reachable()
 
 
 def publish_records(config: StepConfig) -> int:
@@ -239,6 +261,16 @@ def pod_image(pod: str, namespace: str) -> tuple[str, str] | None:
     return None
 
 
+ADAPTERS = StepAdapters(
+    dvc=subprocess_dvc,
+    image_lookup=pod_image,
+    reach=check_remote,
+    publish=publish_records,
+    watch=watch_files,
+    push_uncached=push_uncached_outputs,
+)
+
+
 def main(argv: list[str] | None = None) -> int:
     """`python -m pedigree.cluster.step --stage NAME` in the project checkout."""
     parser = argparse.ArgumentParser(
@@ -258,9 +290,7 @@ def main(argv: list[str] | None = None) -> int:
     except PedigreeError as exc:
         say(f"error: {exc}")
         return 2
-    return run_step(
-        config, subprocess_dvc, pod_image, publish_records, say, watch_files, push_uncached_outputs
-    )
+    return run_step(config, ADAPTERS, say)
 
 
 if __name__ == "__main__":

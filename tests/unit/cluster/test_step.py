@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import pytest
 
 from pedigree.cluster import step
 from pedigree.cluster.files import Published, StepFile, StepFilesError
-from pedigree.errors import PedigreeError
+from pedigree.errors import PedigreeError, ToolError
 
 
 def _config(tmp_path: Path, **env: str) -> step.StepConfig:
@@ -63,11 +63,26 @@ def _run(
     watch: FakeWatch | None = None,
 ) -> tuple[int, list[str]]:
     said: list[str] = []
-    watch = watch or FakeWatch(dvc)
-    code = step.run_step(
-        config, dvc, lambda pod, ns: image, lambda c: published, said.append, watch, lambda c: 0
+    io = adapters(dvc, watch or FakeWatch(dvc), image=image, publish=lambda c: published)
+    return step.run_step(config, io, said.append), said
+
+
+def adapters(
+    dvc: FakeDvc,
+    watch: step.Watch,
+    image: tuple[str, str] | None = None,
+    publish: Callable[[step.StepConfig], int] = lambda c: 1,
+    reach: Callable[[step.StepConfig], None] = lambda c: None,
+) -> step.StepAdapters:
+    """The step's adapters, every one a fake."""
+    return step.StepAdapters(
+        dvc=dvc,
+        image_lookup=lambda pod, ns: image,
+        reach=reach,
+        publish=publish,
+        watch=watch,
+        push_uncached=lambda c: 0,
     )
-    return code, said
 
 
 def test_a_step_configures_the_remote_runs_and_pushes(tmp_path: Path) -> None:
@@ -128,7 +143,7 @@ def test_records_that_cannot_be_published_fail_the_step(tmp_path: Path) -> None:
     said: list[str] = []
     dvc = FakeDvc()
     code = step.run_step(
-        _config(tmp_path), dvc, lambda p, n: None, publish, said.append, FakeWatch(dvc), lambda c: 0
+        _config(tmp_path), adapters(dvc, FakeWatch(dvc), publish=publish), said.append
     )
     assert code == 1
     assert "error: cannot copy lineage records to the remote: bucket gone" in said
@@ -174,12 +189,25 @@ def test_a_work_tree_git_cannot_read_fails_the_step_before_it_runs(tmp_path: Pat
 
     said: list[str] = []
     dvc = FakeDvc()
-    code = step.run_step(
-        _config(tmp_path), dvc, lambda p, n: None, lambda c: 1, said.append, watch, lambda c: 0
-    )
+    code = step.run_step(_config(tmp_path), adapters(dvc, watch), said.append)
     assert code == 1
     assert not any(call[0] == "repro" for call in dvc.calls)
     assert any("cannot list the files the stage changed" in s for s in said)
+
+
+def test_a_remote_that_does_not_answer_fails_the_step_before_it_runs(tmp_path: Path) -> None:
+    def reach(config: step.StepConfig) -> None:
+        raise ToolError("the DVC remote (s3://pedigree/dvc) refused the credentials", "check")
+
+    said: list[str] = []
+    dvc = FakeDvc()
+    watch = FakeWatch(dvc)
+    code = step.run_step(_config(tmp_path), adapters(dvc, watch, reach=reach), said.append)
+    assert code == 4
+    assert [call[0] for call in dvc.calls] == ["remote"]  # configured, then nothing ran
+    assert watch.watched_after is None
+    assert (tmp_path / "dvc.lock").exists()  # the checkout as it was
+    assert said[-1].startswith("error: the DVC remote (s3://pedigree/dvc) refused the credentials")
 
 
 def test_missing_remote_is_named(tmp_path: Path) -> None:
