@@ -167,8 +167,8 @@ def test_local_commands_write_and_print_no_credential(tiny: Path, tmp_path: Path
     (tiny / ".dvc" / "config.local").write_text(DVC_CONFIG_LOCAL.format(endpoint=endpoint))
     code, outputs["pull"] = hostile(tiny, pedigree, "pull", "tiny-abcde", "--offline")
     assert code == 4, outputs["pull"]
-    # (its first read: whether the run left archives, as a fold replicate does)
-    assert "cannot read a manifest from the DVC remote" in outputs["pull"]
+    # (its first request: whether the remote answers at all, before anything is written)
+    assert "cannot reach the DVC remote (s3://pedigree/dvc)" in outputs["pull"]
 
     for what, text in outputs.items():
         assert_clean(what, text)
