@@ -119,3 +119,11 @@ def redact_text(text: str, environ: Mapping[str, str] | None = None) -> str:
     for secret in secret_values(environ):
         result = result.replace(secret, MASK)
     return result
+
+
+def redact_error(exc: BaseException, when_empty: str | None = None) -> str:
+    """`exc`'s message on one line, credentials removed (clients and fsspec backends repeat the
+    URL they failed on, user and password included); `when_empty` (default: the exception's type
+    name) when it says nothing."""
+    text = redact_text(" ".join(str(exc).split()))
+    return text or (type(exc).__name__ if when_empty is None else when_empty)

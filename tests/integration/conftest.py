@@ -138,6 +138,12 @@ def make_pets_project(root: Path, params: dict | None = None) -> Path:
     return root
 
 
+def git_clone(origin: Path, target: Path) -> Path:
+    """`git clone` of `origin` into `target` (a cluster pod's checkout, a user's clone)."""
+    sh(origin.parent, "git", "clone", "-q", str(origin), str(target))
+    return target
+
+
 def porcelain_paths(root: Path) -> tuple[str, ...]:
     """The paths `git status` names as changed or new (every untracked file listed)."""
     porcelain = sh(root, "git", "status", "--porcelain", "--untracked-files=all").stdout

@@ -23,6 +23,7 @@ import pytest
 from tests.integration.conftest import (
     BIN,
     DEMO_STEADY,
+    git_clone,
     init_repos,
     make_demo_project,
     pedigree,
@@ -51,11 +52,6 @@ def _step(pod: Path, stage: str, remote: Path, run: str = RUN) -> subprocess.Com
     )
 
 
-def _clone(origin: Path, target: Path) -> Path:
-    sh(origin.parent, "git", "clone", "-q", str(origin), str(target))
-    return target
-
-
 @pytest.fixture(scope="module")
 def cluster_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """The demo project, and a remote holding what a two-step cluster run pushed."""
@@ -65,7 +61,7 @@ def cluster_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     remote.mkdir()
     pods = {}
     for stage in ("steady", "noisy"):
-        pod = _clone(origin, base / f"pod-{stage}")
+        pod = git_clone(origin, base / f"pod-{stage}")
         result = _step(pod, stage, remote)
         assert result.returncode == 0, result.stdout + result.stderr
         assert f"step {stage}: done" in result.stderr
@@ -74,7 +70,7 @@ def cluster_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 def _home(cluster_run: dict[str, Path], tmp_path: Path) -> Path:
-    home = _clone(cluster_run["origin"], tmp_path / "home")
+    home = git_clone(cluster_run["origin"], tmp_path / "home")
     sh(
         home,
         str(BIN / "dvc"),
@@ -137,7 +133,7 @@ def test_pull_restores_the_run_without_recomputing(
 def test_pull_from_a_remote_that_is_not_the_default(
     cluster_run: dict[str, Path], tmp_path: Path
 ) -> None:
-    home = _clone(cluster_run["origin"], tmp_path / "home")
+    home = git_clone(cluster_run["origin"], tmp_path / "home")
     sh(home, str(BIN / "dvc"), "remote", "add", "--local", "cluster", str(cluster_run["remote"]))
     result = pedigree(home, "pull", RUN, "--offline", "--remote", "cluster", "--json")
     outcomes = {s["stage"]: s["outcome"] for s in json.loads(result.stdout)["stages"]}
@@ -174,7 +170,7 @@ def test_pull_never_recomputes_a_missing_stage(
     for entry in (remote / "runs").rglob("*"):
         if entry.is_file() and "noisy" in entry.read_text(errors="ignore"):
             entry.unlink()
-    home = _clone(cluster_run["origin"], tmp_path / "home")
+    home = git_clone(cluster_run["origin"], tmp_path / "home")
     sh(home, str(BIN / "dvc"), "remote", "add", "--local", "-d", "cluster", str(remote))
     result = pedigree(home, "pull", RUN, "--offline", check=False)
     assert result.returncode == 2, result.stdout + result.stderr
@@ -263,7 +259,7 @@ def registry_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     remote.mkdir()
     pods = {}
     for stage in ("steady", "release"):
-        pod = _clone(origin, base / f"pod-{stage}")
+        pod = git_clone(origin, base / f"pod-{stage}")
         result = _step(pod, stage, remote, GATE_RUN)
         assert result.returncode == 0, result.stdout + result.stderr
         pods[stage] = pod
@@ -295,7 +291,7 @@ def test_the_release_step_sends_its_event_files_home(registry_run: dict[str, Any
 def test_pull_brings_the_registry_events_home_byte_identical(
     registry_run: dict[str, Any], tmp_path: Path
 ) -> None:
-    home = _clone(registry_run["origin"], tmp_path / "home")
+    home = git_clone(registry_run["origin"], tmp_path / "home")
     sh(home, str(BIN / "dvc"), "remote", "add", "--local", "-d", "c", str(registry_run["remote"]))
     report = json.loads(pedigree(home, "pull", GATE_RUN, "--offline", "--json").stdout)
     pod = registry_run["release"]
@@ -325,7 +321,7 @@ def test_pull_brings_the_registry_events_home_byte_identical(
 def test_pull_keeps_a_local_change_and_puts_nothing_in_place(
     registry_run: dict[str, Any], tmp_path: Path
 ) -> None:
-    home = _clone(registry_run["origin"], tmp_path / "home")
+    home = git_clone(registry_run["origin"], tmp_path / "home")
     sh(home, str(BIN / "dvc"), "remote", "add", "--local", "-d", "c", str(registry_run["remote"]))
     (home / "cluster-conf" / "serving" / "gate.yaml").write_text("model: mine\n")
     result = pedigree(home, "pull", GATE_RUN, "--offline", check=False)

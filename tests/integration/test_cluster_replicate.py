@@ -30,7 +30,7 @@ from pedigree.containers.engine import EngineError, find_engine, missing_images
 from pedigree.lineage.hashing import content_hash
 from pedigree.replicate.stats import t_975
 from pedigree.spec.load import load
-from tests.integration.conftest import BIN, pedigree, project_env, sh
+from tests.integration.conftest import BIN, git_clone, pedigree, project_env, sh
 
 pytestmark = pytest.mark.integration
 RUN = "pets-replicate-x7k2q"
@@ -107,8 +107,7 @@ def _in_image(engine: str) -> Runner:
 def _pod(
     origin: Path, name: str, argv: list[str], remote: Path, runner: Runner, code: int = 0
 ) -> subprocess.CompletedProcess:
-    pod = origin.parent / name
-    sh(origin.parent, "git", "clone", "-q", str(origin), str(pod))
+    pod = git_clone(origin, origin.parent / name)
     result = runner(pod, argv, remote)
     assert result.returncode == code, result.stdout[-3000:] + result.stderr[-3000:]
     return result

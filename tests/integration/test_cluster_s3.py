@@ -23,6 +23,7 @@ import pytest
 
 from tests.integration.conftest import (
     BIN,
+    git_clone,
     init_repos,
     project_env,
     run_and_commit,
@@ -92,15 +93,10 @@ def _pull(home: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return _run(home, [str(BIN / "pedigree"), "pull", RUN, "--offline", "--json"], env)
 
 
-def _clone(origin: Path, target: Path) -> Path:
-    sh(origin.parent, "git", "clone", "-q", str(origin), str(target))
-    return target
-
-
 def _home(origin: Path, target: Path, remote: str) -> Path:
     """A user's clone with the cluster's remote as its default (the URL only: the endpoint and
     credentials come from the environment, as in a pod)."""
-    home = _clone(origin, target)
+    home = git_clone(origin, target)
     sh(home, str(BIN / "dvc"), "remote", "add", "--local", "-d", "cluster", remote)
     return home
 
@@ -137,7 +133,7 @@ def cluster_run(s3: S3Server, tmp_path_factory: pytest.TempPathFactory) -> dict[
     run_and_commit(init_repos(origin))
     pods = {}
     for stage in ("upper", "count"):
-        pod = _clone(origin, base / f"pod-{stage}")
+        pod = git_clone(origin, base / f"pod-{stage}")
         result = _step(pod, stage, f"s3://{s3.bucket}/tally", s3.env())
         assert result.returncode == 0, result.stdout + result.stderr
         assert f"step {stage}: done" in result.stderr
@@ -213,7 +209,7 @@ def test_a_step_stops_before_it_runs_when_s3_does_not_answer(
     s3: S3Server, cluster_run: dict[str, Path], tmp_path: Path, case: str
 ) -> None:
     url, env, message = BAD[case]
-    pod = _clone(cluster_run["origin"], tmp_path / "pod")
+    pod = git_clone(cluster_run["origin"], tmp_path / "pod")
     before = _files(pod)
     keys = s3.keys("")
     result = _step(pod, "upper", url.format(bucket=s3.bucket), env(s3))

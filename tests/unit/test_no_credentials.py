@@ -140,6 +140,18 @@ def test_secret_values_decode_a_percent_encoded_password() -> None:
     assert "CANARY2-x" in found and "CANARY%32-x" in found
 
 
+def test_redact_error_gives_one_line_without_credentials_or_a_fallback(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "CANARY-secret-7")
+    exc = OSError("cannot reach\n  http://u:pw@host:9/x with CANARY-secret-7")
+    said = redact.redact_error(exc)
+    assert "\n" not in said and "pw" not in said and "CANARY-secret-7" not in said
+    assert said.startswith("cannot reach http://host:9/x with ")
+    assert redact.redact_error(PermissionError()) == "PermissionError"
+    assert redact.redact_error(FileNotFoundError(), "it does not exist") == "it does not exist"
+
+
 # --- OpenLineage events and warnings -----------------------------------------------------------
 
 

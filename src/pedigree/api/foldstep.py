@@ -217,12 +217,9 @@ def _step(args: argparse.Namespace, answer: TextIO) -> int:
         else:
             files = do_gather(config, env, args.folds, args.seeds, say)
             say(f"done: sent home {', '.join(files) or 'nothing new'}")
-    except ToolError as exc:
-        say(f"error: {exc}")
-        return ExitCode.TOOL_ERROR
     except PedigreeError as exc:
         say(f"error: {exc}")
-        return 1
+        return ExitCode.TOOL_ERROR if isinstance(exc, ToolError) else 1
     return 0
 
 

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 from pedigree.errors import PedigreeError, ToolError
 from pedigree.lineage.store import HISTORY_DIR
-from pedigree.redact import redact_text, url_without_credentials
+from pedigree.redact import redact_error, redact_text, url_without_credentials
 
 PREFIX = ("pedigree", "lineage")
 RUN_NAME = re.compile(r"^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$")
@@ -104,21 +104,20 @@ class RemoteFolder:
                     continue
                 raise ToolError(
                     f"the DVC remote ({where}) has no bucket or folder '{path}': "
-                    + (redact_text(" ".join(str(exc).split())) or "it does not exist"),
+                    + redact_error(exc, "it does not exist"),
                     "create the bucket (e.g. `mc mb` for MinIO, `aws s3 mb`), or correct the "
                     "remote's URL",
                 ) from None
             except PermissionError as exc:
                 raise ToolError(
-                    f"the DVC remote ({where}) refused the credentials: "
-                    + redact_text(" ".join(str(exc).split())),
+                    f"the DVC remote ({where}) refused the credentials: " + redact_error(exc, ""),
                     "check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or the remote's own "
                     "credentials in `dvc config --local --list`) and that they may use the bucket",
                 ) from None
             except Exception as exc:  # noqa: BLE001 - each fsspec backend raises its own errors
-                said = redact_text(" ".join(str(exc).split())) or type(exc).__name__
                 raise ToolError(
-                    f"cannot reach the DVC remote ({where}): {type(exc).__name__}: {said}",
+                    f"cannot reach the DVC remote ({where}): "
+                    f"{type(exc).__name__}: {redact_error(exc)}",
                     "check the remote's endpoint (AWS_ENDPOINT_URL, or `dvc remote modify NAME "
                     "endpointurl URL` for MinIO) and that this machine may reach it",
                 ) from None
@@ -132,9 +131,9 @@ class RemoteFolder:
         except PedigreeError:
             raise
         except Exception as exc:  # noqa: BLE001 - each fsspec backend raises its own errors
-            said = redact_text(" ".join(str(exc).split())) or type(exc).__name__
             raise ToolError(
-                f"cannot {doing} the DVC remote ({self.url}): {type(exc).__name__}: {said}",
+                f"cannot {doing} the DVC remote ({self.url}): "
+                f"{type(exc).__name__}: {redact_error(exc)}",
                 REMOTE_HINT,
             ) from None
 

@@ -46,7 +46,7 @@ from pedigree.envvars import OPENLINEAGE_NAMESPACE_ENV
 from pedigree.gitstate import git
 from pedigree.lineage.record import Artifact, LineageRecord, key_paths
 from pedigree.lineage.store import EVENTS_FILE
-from pedigree.redact import redact_text, url_without_credentials
+from pedigree.redact import redact_error, redact_text, url_without_credentials
 
 if TYPE_CHECKING:
     from openlineage.client.event_v2 import RunEvent
@@ -300,7 +300,7 @@ def _http_transport() -> Any | None:
 def _one_line(exc: BaseException) -> str:
     """The exception in one line, without credentials: the client's and requests' messages
     repeat the URL they failed on, user and password included."""
-    text = redact_text(" ".join(str(exc).split())) or type(exc).__name__
+    text = redact_error(exc)
     return text if len(text) <= 200 else text[:197] + "..."
 
 

@@ -20,7 +20,7 @@ from urllib.parse import unquote, urlsplit
 
 from pedigree.bundle import CHUNK, BundleFile, ServeBundle, verify_file
 from pedigree.errors import ExitCode, ServeError
-from pedigree.redact import redact_text, url_without_credentials
+from pedigree.redact import redact_error, url_without_credentials
 
 ENDPOINT_ENV = "AWS_ENDPOINT_URL"
 _HINT_BUNDLE = "write the bundle with `pedigree models manifest` (every file needs a uri)"
@@ -130,10 +130,9 @@ def _copy_s3(item: BundleFile, uri: str, sink: IO[bytes]) -> None:
             "push it to the DVC remote (`dvc push`) before serving this version",
         ) from None
     except Exception as exc:  # each fsspec/botocore layer raises its own errors
-        said = redact_text(" ".join(str(exc).split())) or type(exc).__name__
         where = f" at {endpoint}" if endpoint else ""
         raise StoreUnreachableError(
-            f"cannot read {uri}{where}: {type(exc).__name__}: {said}", _HINT_STORE
+            f"cannot read {uri}{where}: {type(exc).__name__}: {redact_error(exc)}", _HINT_STORE
         ) from None
 
 
