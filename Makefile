@@ -21,7 +21,7 @@ run: install
 
 # The tests run in TEST_WORKERS processes (pytest-xdist), each file whole in one of them;
 # TEST_WORKERS=0 runs them in this one. Three on two cores: much of a test's time is spent
-# waiting on git, DVC and stage processes (measured: 698 s with 3, 764 s with 2, 1673 s with 1).
+# waiting on git, DVC and stage processes (measured: 698 s with 3, 764 s with 2, 1673 s with 1, before the tests shared more runs).
 TEST_WORKERS ?= 3
 test: install lint
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
