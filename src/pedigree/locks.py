@@ -183,6 +183,20 @@ def uv_argv(uv: str, job: LockJob, python_version: str) -> list[str]:
 _REQUIREMENT_NAME = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)")
 
 
+def requirement_files(path: Path, _seen: frozenset[Path] = frozenset()) -> tuple[Path, ...]:
+    """`path` (a requirements `.in` file) and every file it includes with `-r FILE`, those that
+    exist, each once."""
+    path = path.resolve()
+    if path in _seen or not path.is_file():
+        return ()
+    files = [path]
+    for raw in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        line = raw.split(" #", 1)[0].strip()
+        if line.startswith(("-r ", "--requirement ")):
+            files += requirement_files(path.parent / line.split(None, 1)[1].strip(), _seen | {path})
+    return tuple(dict.fromkeys(files))
+
+
 def requirement_names(path: Path, _seen: frozenset[Path] = frozenset()) -> tuple[str, ...]:
     """Canonical names of the packages a requirements `.in` file names (following `-r FILE`
     includes; options, constraints and comments skipped); () when the file is missing."""

@@ -14,6 +14,7 @@ are only ever added, and the stage finds its recorded decision in the log (see `
 
 from __future__ import annotations
 
+import posixpath
 import shlex
 import shutil
 from dataclasses import dataclass
@@ -23,7 +24,9 @@ from typing import Any
 import yaml
 
 from pedigree.errors import PedigreeError
+from pedigree.lineage.capture import REQUIREMENTS_IN
 from pedigree.lineage.hashing import Ignore, content_hash
+from pedigree.locks import requirement_files
 from pedigree.project import PARAMS_FILE, PIPELINES
 from pedigree.verify.cache import object_path, read_listing
 
@@ -186,6 +189,16 @@ def build(
         if (root / name).is_file():
             (scratch / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(root / name, scratch / name)
+    # The requirements.in beside a stage's lock (and what it includes): the record names the
+    # versions of the packages it lists, and without it the re-run's record would name none,
+    # so every package would show as a difference.
+    for dep in locked.deps:
+        if dep.path.endswith("requirements.lock"):
+            in_file = root / posixpath.dirname(dep.path) / REQUIREMENTS_IN
+            for source in requirement_files(in_file):
+                rel = source.relative_to(root.resolve())
+                (scratch / rel).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(source, scratch / rel)
     write_params(root, locked, scratch)
     return [place_input(root, cache, locked.name, dep, scratch, logs) for dep in locked.deps]
 

@@ -156,3 +156,20 @@ def test_compare_names_the_files_that_differ(root: Path, tmp_path: Path) -> None
     assert checks[0].reproduced == listing_hash(dir_listing(scratch / "out"))
     assert checks[0].details == ("differs: b.txt", "missing: gone.txt", "extra:   new.txt")
     assert checks[2].reproduced is None
+
+
+def test_a_stage_lock_brings_its_requirements_in_and_includes(root: Path, tmp_path: Path) -> None:
+    # The record names the versions of the packages requirements.in lists: without it in the
+    # scratch folder, the re-run's record names none and every package shows as a difference.
+    folder = root / "images" / "demo"
+    folder.mkdir(parents=True)
+    (folder / "requirements.lock").write_text("numpy==2.0 --hash=sha256:00\n")
+    (folder / "requirements.in").write_text("-r ../common.in\npillow\n")
+    (root / "images" / "common.in").write_text("numpy\n")
+    lock = md5_file(folder / "requirements.lock")
+    entry = {"cmd": "x", "deps": [{"path": "images/demo/requirements.lock", "md5": lock}]}
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    build(root, cache_dir(root), locked_stage("demo", entry), scratch)
+    assert (scratch / "images/demo/requirements.in").read_text() == "-r ../common.in\npillow\n"
+    assert (scratch / "images/common.in").read_text() == "numpy\n"
