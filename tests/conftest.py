@@ -115,7 +115,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 # The project's own records: no test, benchmark or tool may add, change or remove one (issue: a
 # benchmark once left lineage/bench-*.json behind and `pedigree audit` failed on the next run).
-GUARDED_FOLDERS = ("lineage", "replicates", "models", "reports", "cluster-conf/serving")
+GUARDED_FOLDERS = (
+    "lineage",
+    "replicates",
+    "models",
+    "reports",
+    "cluster-conf/serving",
+    "cluster-conf/images",
+)
 GUARDED_FILES = ("dvc.lock", "dvc.yaml", "params.yaml", ".dvcignore", ".gitignore")
 
 

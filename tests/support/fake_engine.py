@@ -8,6 +8,11 @@ Settings (environment of the engine process):
   FAKE_ENGINE_BROKEN    when set, `info` fails (the engine is installed but does not work)
   FAKE_ENGINE_ROOTLESS  "true" for a rootless engine (default "false")
   FAKE_ENGINE_RUN_FAIL  when set, `run` fails as an engine does (this message, exit 125)
+  FAKE_ENGINE_PUSH_FAIL comma-separated destinations whose `push` fails (exit 125)
+
+`push` answers as the engine it is installed as: podman writes the registry's digest (a hash of
+the destination, unlike the local one) to `--digestfile`; docker refuses that flag, as docker
+does, and reports the digest in `image inspect --format '{{json .RepoDigests}}'` instead.
 """
 
 from __future__ import annotations
@@ -73,6 +78,18 @@ def _inspect(args: list[str]) -> int:
             code = 125
         elif "RepoTags" in fmt:
             print(json.dumps([f"localhost/{ref}"]))
+        elif "RepoDigests" in fmt:
+            repository = (
+                ref.split("@")[0].rsplit(":", 1)[0] if ":" in ref.rsplit("/", 1)[-1] else ref
+            )
+            print(
+                json.dumps(
+                    [
+                        f"pedigree/other@{_digest('x', ref)}",
+                        f"{repository}@{_digest('registry', ref)}",
+                    ]
+                )
+            )
         else:
             print(_digest("id", ref), _digest("digest", ref))
     return code
@@ -109,6 +126,25 @@ def _run(args: list[str]) -> int:
     return subprocess.run(command, cwd=cwd, env=env, check=False).returncode
 
 
+def _push(args: list[str]) -> int:
+    engine = Path(sys.argv[0]).name
+    digestfile = None
+    if "--digestfile" in args:
+        if engine == "docker":
+            sys.stderr.write("unknown flag: --digestfile\n")
+            return 125
+        digestfile = args[args.index("--digestfile") + 1]
+        args = [a for a in args if a not in ("--digestfile", digestfile)]
+    target = args[-1]
+    failing = [r.strip() for r in os.environ.get("FAKE_ENGINE_PUSH_FAIL", "").split(",")]
+    if target in failing:
+        sys.stderr.write(f"Error: pushing {target}: unauthorized: authentication required\n")
+        return 125
+    if digestfile:
+        Path(digestfile).write_text(_digest("registry", target), encoding="utf-8")
+    return 0
+
+
 def main(argv: list[str]) -> int:
     """Answer one engine call."""
     if log := os.environ.get("FAKE_ENGINE_LOG"):
@@ -128,7 +164,9 @@ def main(argv: list[str]) -> int:
         return _inspect(argv[2:])
     if command == "run":
         return _run(argv[1:])
-    if command in ("build", "stop"):
+    if command == "push":
+        return _push(argv[1:])
+    if command in ("build", "stop", "tag"):
         return 0
     sys.stderr.write(f"fake engine: unsupported call {argv}\n")
     return 125

@@ -5,13 +5,14 @@ Generated files (dvc.yaml, the Argo files, the stage Dockerfiles) must be exactl
 compiles to; the serving manifest must serve the model registry's champion; every stage lock and
 the shared image locks (the runner's, the label audit's, the replicate image's) must agree with
 the combined lock; the replicate image's lock must pin every package of the fold stages' and the
-label audit's locks; and the running environment must match it.
+label audit's locks; and the running environment must match it. The image digests the
+production overlay pins (cluster-conf/images/) must match what their images are built from.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import astuple, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -71,6 +72,13 @@ def check(start: Path, spec: str | Path | None = None, environment: bool = True)
     images = _check_images(loaded)
     if images is not None:
         items.append(images)
+    # the digests production pins (cluster-conf/images/) against what their images build from
+    from pedigree.containers.digests import check_digests
+    from pedigree.containers.inputs import image_dockerfiles
+
+    pinned = check_digests(loaded.project.root, image_dockerfiles(loaded.spec))
+    if pinned is not None:
+        items.append(CheckItem("image digests", *astuple(pinned)))
     serving = _check_serving(loaded)
     if serving is not None:
         items.append(serving)

@@ -41,6 +41,7 @@ from pedigree.cluster.step import (
     pod_image,
     point_at_remote,
     step_environment,
+    step_image,
     subprocess_dvc,
     watch_files,
 )
@@ -198,8 +199,7 @@ def _step(args: argparse.Namespace, answer: TextIO) -> int:
     except PedigreeError as exc:
         say(f"error: {exc}")
         return 2
-    image = pod_image(config.pod, config.namespace) if config.pod and config.namespace else None
-    env = step_environment(os.environ, image)
+    env = step_environment(os.environ, step_image(config, pod_image, os.environ, say))
     # this process reads git too (the commit for the manifest), and the stages it starts inherit
     # its environment: all of them must trust a checkout owned by another user
     os.environ.update(env)

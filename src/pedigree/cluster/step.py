@@ -9,7 +9,9 @@ plain DVC:
    credentials from `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`), in the checkout's local config
    only, and check that it answers: a wrong endpoint, credential or bucket fails here (exit 4),
    before anything runs or is written;
-2. note the image and digest the pod runs (from the pod's own status) for the lineage record;
+2. note the image and digest the pod runs for the lineage record: from the pod's own status,
+   else from `PEDIGREE_IMAGE`, the reference the template gives the step (kustomize rewrites it
+   with the image, so in production it names the digest the container was pinned to);
 3. `dvc repro --pull STAGE`: upstream stages are restored from the remote's run-cache (their own
    steps pushed it), then the stage runs through the launcher as it does locally;
 4. copy the lineage records to the remote (see `pedigree.cluster.records`), whatever the outcome;
@@ -34,6 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from pedigree.containers.digests import image_digest
 from pedigree.envvars import DIGEST_ENV, IMAGE_ENV, REMOTE_ENV, WORKFLOW_ENV
 from pedigree.errors import PedigreeError
 from pedigree.redact import redact_text
@@ -47,6 +50,8 @@ MAIN_CONTAINER = "main"  # the name Argo gives a container template's container
 
 Dvc = Callable[[list[str], Mapping[str, str]], int]
 ImageLookup = Callable[[str, str], "tuple[str, str] | None"]
+# (image reference, its digest or None: named by tag only)
+StepImage = tuple[str, "str | None"]
 # (config, env) -> a function that sends home the files for git changed since the call
 Watch = Callable[["StepConfig", Mapping[str, str]], Callable[[], "Published"]]
 
@@ -89,8 +94,10 @@ def config_from_env(stage: str, root: Path, env: Mapping[str, str]) -> StepConfi
     )
 
 
-def step_environment(env: Mapping[str, str], image: tuple[str, str] | None) -> dict[str, str]:
-    """The environment DVC (and so the launcher) runs in."""
+def step_environment(env: Mapping[str, str], image: StepImage | None) -> dict[str, str]:
+    """The environment DVC (and so the launcher) runs in. With `image`, PEDIGREE_IMAGE and
+    PEDIGREE_IMAGE_DIGEST name it for the lineage record (no digest variable for an image known
+    by tag only: the record then names no digest rather than a wrong one)."""
     result = dict(env)
     # The checkout belongs to whoever Argo's init container ran as; git refuses to read a
     # repository owned by another user unless told it is safe, and DVC reads it through git.
@@ -104,8 +111,45 @@ def step_environment(env: Mapping[str, str], image: tuple[str, str] | None) -> d
         }
     )
     if image is not None:
-        result[IMAGE_ENV], result[DIGEST_ENV] = image
+        result[IMAGE_ENV] = image[0]
+        if image[1]:
+            result[DIGEST_ENV] = image[1]
+        else:
+            result.pop(DIGEST_ENV, None)
     return result
+
+
+def step_image(
+    config: StepConfig, lookup: ImageLookup, env: Mapping[str, str], say: Callable[[str], None]
+) -> StepImage | None:
+    """The image (and digest) this step's lineage records, never a reason to fail the step.
+
+    First the pod's own status (`imageID`: the digest the kubelet pulled); where the API gives
+    nothing, PEDIGREE_IMAGE, the step's image reference in the compiled template. Kustomize's
+    images transformer rewrites that value exactly as it rewrites the container's image, so
+    where the production overlay pins the image by digest it names that same digest.
+    """
+    why = "no pod to ask for its image digest (POD_NAME/POD_NAMESPACE unset)"
+    if config.pod and config.namespace:
+        found = lookup(config.pod, config.namespace)
+        if found is not None:
+            return found
+        why = "could not read this pod's image digest"
+    reference = env.get(IMAGE_ENV, "").strip()
+    if not reference:
+        if config.pod and config.namespace:
+            say(f"warning: {why}; {IMAGE_ENV} is not set either: the record names no image")
+        return None
+    digest = image_digest(reference)
+    if digest is not None:
+        say(f"step {config.stage}: image {reference} (from {IMAGE_ENV}: {why})")
+        return reference, digest
+    say(
+        f"warning: {why}; the record names the image by tag without a digest ({reference}): "
+        "pin it with `make images PUSH=<registry prefix>` and commit cluster-conf/images "
+        "(the production overlay then pulls it by digest)"
+    )
+    return reference, None
 
 
 @dataclass(frozen=True)
@@ -120,15 +164,17 @@ class StepAdapters:
     push_uncached: Callable[[StepConfig], int]
 
 
-def run_step(config: StepConfig, io: StepAdapters, say: Callable[[str], None]) -> int:
-    """Run one step (see the module docstring); the exit status for Argo."""
+def run_step(
+    config: StepConfig,
+    io: StepAdapters,
+    say: Callable[[str], None],
+    environ: Mapping[str, str] | None = None,
+) -> int:
+    """Run one step (see the module docstring) in `environ` (default: this process's); the exit
+    status for Argo."""
     dvc = io.dvc
-    image = None
-    if config.pod and config.namespace:
-        image = io.image_lookup(config.pod, config.namespace)
-        if image is None:
-            say("warning: could not read this pod's image digest; the record names no digest")
-    env = step_environment(os.environ, image)
+    environ = os.environ if environ is None else environ
+    env = step_environment(environ, step_image(config, io.image_lookup, environ, say))
     problem = point_at_remote(config, dvc, env)
     if problem:
         return _failed(say, problem)

@@ -125,11 +125,12 @@ def _step_template(step: str, stages: list[Stage], git_secret: str | None) -> di
     # results are the workspace the step pushes.
     volumes: list[dict[str, Any]] = [{"name": "tmp", "emptyDir": {}}]
     mounts: list[dict[str, Any]] = [{"name": "tmp", "mountPath": "/tmp"}]
+    # PEDIGREE_IMAGE as in a pipeline step: the fold runs' lineage records name the image
     container: dict[str, Any] = {
         "image": image(),
         "command": step_command(step),
         "workingDir": WORKSPACE,
-        "env": step_env(),
+        "env": step_env(image()),
     }
     resources = step_resources(_largest(stages))
     if resources:

@@ -14,7 +14,7 @@ from typing import Any
 
 from pedigree import __version__
 from pedigree.compile import DEFAULT_NAMESPACE
-from pedigree.envvars import REMOTE_ENV, WORKFLOW_ENV
+from pedigree.envvars import IMAGE_ENV, REMOTE_ENV, WORKFLOW_ENV
 from pedigree.spec.model import Resources, Stage
 
 NAMESPACE = DEFAULT_NAMESPACE
@@ -81,8 +81,14 @@ def source_artifact(git_secret: str | None = None) -> dict[str, Any]:
     return {"name": SOURCE_ARTIFACT, "path": WORKSPACE, "git": git}
 
 
-def step_env() -> list[dict[str, Any]]:
-    """What the step runner reads. Credentials come from the Secret, never as literal values."""
+def step_env(image: str) -> list[dict[str, Any]]:
+    """What the step runner reads. Credentials come from the Secret, never as literal values.
+
+    `image` is the container's own image reference, as PEDIGREE_IMAGE: the step records it in
+    lineage when the pod's status gives no digest. An overlay's `images:` entries rewrite this
+    value as they rewrite the image (cluster-conf/base/kustomizeconfig/), so where production
+    pins the image by digest, the value names that digest too.
+    """
     return [
         {"name": REMOTE_ENV, "value": "{{workflow.parameters.remote}}"},
         {"name": "AWS_ENDPOINT_URL", "value": "{{workflow.parameters.s3-endpoint}}"},
@@ -90,6 +96,7 @@ def step_env() -> list[dict[str, Any]]:
         _secret_env("AWS_SECRET_ACCESS_KEY", "secretkey"),
         _field_env("POD_NAME", "metadata.name"),
         _field_env("POD_NAMESPACE", "metadata.namespace"),
+        {"name": IMAGE_ENV, "value": image},
         {"name": WORKFLOW_ENV, "value": "{{workflow.name}}"},
         # The root filesystem is read-only; HOME on the writable /tmp volume gives tools
         # (git, dvc, matplotlib) somewhere to keep their config and caches.
@@ -194,7 +201,7 @@ def step_template(stage: Stage, git_secret: str | None = None) -> dict[str, Any]
         "image": stage_image(stage),
         "command": step_command(stage),
         "workingDir": WORKSPACE,
-        "env": step_env(),
+        "env": step_env(stage_image(stage)),
     }
     resources = step_resources(stage.resources)
     if resources:

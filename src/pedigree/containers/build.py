@@ -1,14 +1,18 @@
 """`make images`: build the base image, then each stage's image, the serving image and the
-replicate image on it, with podman or docker.
+replicate image on it, with podman or docker; with `--push`, push them and pin their digests.
 
     python -m pedigree.containers.build [--engine podman|docker] [--only base,ingest]
-                                        [--python-image REF] [--no-cache] [--dry-run]
+                                        [--python-image REF] [--push REGISTRY_PREFIX]
+                                        [--no-cache] [--dry-run]
 
 Every image is tagged `pedigree/<name>:<version>` (version: pedigree's) and labelled with the
 source repository and git revision. A stage image is built FROM the base by digest
 (`pedigree/base@sha256:...`, the base just built), never by tag. The build context is the
 repository root (.dockerignore keeps it to pyproject.toml, README.md, src/, images/ and stages/).
-Nothing is written into the repository: each image's digest is printed.
+Each image's digest is printed and noted, with its inputs fingerprint, in the untracked local
+record `.pedigree/images.json` (`pedigree.containers.digests`). `--push` pushes every image but
+the base under the prefix and writes the registry's digests into `cluster-conf/images/`, the
+component the production overlay pins them with (`pedigree.containers.push`).
 """
 
 from __future__ import annotations
@@ -23,16 +27,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pedigree import __version__
-from pedigree.containers import BASE, image_ref
-from pedigree.containers.dockerfile import (
-    BASE_DOCKERFILE,
-    REPLICATE,
-    SERVE,
-    replicate_dockerfile_path,
-    serve_dockerfile_path,
-)
+from pedigree.containers import BASE, IMAGE_NAMESPACE, image_ref
+from pedigree.containers.dockerfile import BASE_DOCKERFILE
 from pedigree.containers.engine import Engine, ImageMissingError, find_engine, inspect_image
 from pedigree.containers.executor import ULIMITS
+from pedigree.containers.inputs import image_dockerfiles
 from pedigree.errors import PedigreeError, StaleError, ToolError
 from pedigree.gitstate import git
 from pedigree.redact import url_without_credentials
@@ -82,12 +81,9 @@ def plan(
 
     loaded = load(root)
     common = labels(root, loaded.spec.metadata.repository)
-    stages = [(s.name, f"{s.image_dir}/Dockerfile") for s in loaded.spec.stages]
-    if loaded.spec.spec.serve is not None:  # the serving image, FROM the base like a stage's
-        stages.append((SERVE, serve_dockerfile_path(loaded.spec.spec.serve)))
-    folds = loaded.spec.folds
-    if folds is not None:  # what a cluster runs `pedigree replicate --folds` in, FROM the base too
-        stages.append((REPLICATE, replicate_dockerfile_path(folds)))
+    # base, every stage, the serving image (FROM the base like a stage's), and the replicate
+    # image (what a cluster runs `pedigree replicate --folds` in, FROM the base too)
+    stages = [(n, d) for n, d in image_dockerfiles(loaded.spec).items() if n != BASE]
     known = [BASE, *(name for name, _ in stages)]
     unknown = sorted(set(only or ()) - set(known))
     if unknown:
@@ -207,6 +203,73 @@ def build_all(
     return built
 
 
+def record_builds(
+    root: Path,
+    engine: Engine,
+    builds: list[ImageBuild],
+    built: list[tuple[str, str]],
+    inputs: dict[str, dict[str, str]],
+) -> Path:
+    """Note each image just built in the local record `.pedigree/images.json` (merged: images
+    not built this time keep their entry); its path."""
+    from pedigree.containers.digests import BuiltImage, utc_now, write_local_record
+
+    revision = git(root, "rev-parse", "HEAD") or UNKNOWN
+    now = utc_now()
+    names = {b.tag: b.name for b in builds}
+    return write_local_record(
+        root,
+        {
+            names[tag]: BuiltImage(tag, digest, engine.name, now, revision, inputs[names[tag]])
+            for tag, digest in built
+        },
+    )
+
+
+def push_and_pin(
+    root: Path,
+    engine: Engine,
+    prefix: str,
+    builds: list[ImageBuild],
+    inputs: dict[str, dict[str, str]],
+    dry_run: bool = False,
+) -> None:
+    """Push every image built but the base under `prefix`, then (only once all succeeded) record
+    the registry's digests in cluster-conf/images/ (pushed.yaml and the component)."""
+    from pedigree.containers.digests import (
+        COMPONENT,
+        PUSHED,
+        PushedImage,
+        overlay_repositories,
+        read_pushed,
+        utc_now,
+        write_pushed,
+    )
+    from pedigree.containers.push import push_all
+    from pedigree.spec.load import load
+
+    read_pushed(root)  # a damaged record stops here, before anything is pushed
+    pushed = push_all(engine, prefix, [(b.name, b.tag) for b in builds], dry_run)
+    if dry_run:
+        return
+    revision, now = git(root, "rev-parse", "HEAD") or UNKNOWN, utc_now()
+    entries = {
+        name: PushedImage(repository, digest, inputs[name], revision, now)
+        for name, (repository, digest) in pushed.items()
+    }
+    write_pushed(root, entries, set(image_dockerfiles(load(root).spec)))
+    print(f"recorded {len(entries)} digest(s) in {PUSHED.as_posix()} and {COMPONENT.as_posix()}")
+    overlay = overlay_repositories(root) or {}
+    for name, (repository, _) in sorted(pushed.items()):
+        pulls = overlay.get(f"{IMAGE_NAMESPACE}/{name}")
+        if pulls is not None and pulls != repository:
+            sys.stderr.write(
+                f"warning: the production overlay pulls {IMAGE_NAMESPACE}/{name} from {pulls}, not "
+                f"{repository}: `pedigree check` fails until they agree\n"
+            )
+    print("commit cluster-conf/images: the production overlay then pulls these digests")
+
+
 def _ca_bundle(value: str) -> Path | None:
     if not value:
         return None
@@ -219,7 +282,7 @@ def _ca_bundle(value: str) -> Path | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Parse the options, build the images, print their digests."""
+    """Parse the options, build the images, print and record their digests; push them."""
     parser = argparse.ArgumentParser(
         prog="python -m pedigree.containers.build",
         description="Build pedigree's base image and its stage images (what `make images` runs).",
@@ -246,17 +309,37 @@ def main(argv: list[str] | None = None) -> int:
         help="CA bundle pip needs behind a TLS-intercepting proxy (default: $PIP_CERT); "
         "'' for none",
     )
+    parser.add_argument(
+        "--push",
+        metavar="REGISTRY_PREFIX",
+        default=None,
+        help="after building, push every image but the base as REGISTRY_PREFIX/<name>:<version> "
+        "(e.g. registry.example.com/pedigree) and pin the registry's digests in "
+        "cluster-conf/images/",
+    )
     parser.add_argument("--no-cache", action="store_true", help="rebuild every layer")
     parser.add_argument("--dry-run", action="store_true", help="print the commands only")
     parser.add_argument("--project", type=Path, default=Path.cwd(), help="repository root")
     args = parser.parse_args(argv)
     only = [name.strip() for name in args.only.split(",") if name.strip()]
     try:
+        from pedigree.containers.inputs import image_inputs
+        from pedigree.containers.push import registry_prefix
+
+        # a bad prefix stops here, before an hour of building
+        prefix = None if args.push is None else registry_prefix(args.push)
         engine = find_engine(args.engine)
         root = args.project.resolve()
         builds = plan(root, only or None, args.python_image or None)
         ca_bundle = _ca_bundle(args.ca_bundle)
+        # what the build context holds as the build starts
+        inputs = {b.name: image_inputs(root, b.name, b.dockerfile) for b in builds}
         built = build_all(root, engine, builds, args.no_cache, args.dry_run, ca_bundle)
+        if not args.dry_run:
+            record = record_builds(root, engine, builds, built, inputs)
+            print(f"recorded in {record.relative_to(root).as_posix()}", flush=True)
+        if prefix is not None:
+            push_and_pin(root, engine, prefix, builds, inputs, args.dry_run)
     except PedigreeError as exc:
         sys.stderr.write(f"error: {exc}\n")
         return exc.exit_code

@@ -57,8 +57,8 @@ def _header(pipeline: str, version: ModelVersion, settings: ServingSettings) -> 
         "do not edit: promote or roll back with `pedigree models`\n"
         f"# pipeline {pipeline}, model sha256 {version.model_sha256}\n"
         f"# {what} running {settings.image}; production pins the image by\n"
-        "# digest: release.serving.image pedigree/serve@sha256:<digest>, or the digest in the\n"
-        "# production overlay's `images:` entry for it (cluster-conf/README.md)\n"
+        "# digest: release.serving.image pedigree/serve@sha256:<digest>, or the registry's\n"
+        "# digest `make images PUSH=...` pins in cluster-conf/images (cluster-conf/README.md)\n"
     )
 
 

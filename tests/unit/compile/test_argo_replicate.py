@@ -66,6 +66,9 @@ def test_the_dag_plans_fans_out_and_gathers() -> None:
     assert params["folds"] == "5" and params["seeds"] == ""
     for name, step in _steps(template).items():
         assert step["container"]["image"] == f"pedigree/replicate:{__version__}"
+        # the fold runs' lineage names the image too, where the pod's status gives no digest
+        env = {e["name"]: e for e in step["container"]["env"]}
+        assert env["PEDIGREE_IMAGE"]["value"] == f"pedigree/replicate:{__version__}"
         assert step["container"]["securityContext"]["readOnlyRootFilesystem"] is True
         assert kubernetes_errors(step_pod(template, name, step)) == [], name
 

@@ -47,8 +47,8 @@ def test_the_manifest_is_deterministic() -> None:
         "promote or roll back with `pedigree models`\n"
         f"# pipeline pets, model sha256 {SHA}\n"
         "# a Deployment and a Service running pedigree/serve:0.1.0; production pins the image by\n"
-        "# digest: release.serving.image pedigree/serve@sha256:<digest>, or the digest in the\n"
-        "# production overlay's `images:` entry for it (cluster-conf/README.md)\n---\n"
+        "# digest: release.serving.image pedigree/serve@sha256:<digest>, or the registry's\n"
+        "# digest `make images PUSH=...` pins in cluster-conf/images (cluster-conf/README.md)\n---\n"
     )
     assert "2026" not in first  # no timestamps: an unchanged champion is an unchanged file
     assert "&id" not in first and "*id" not in first  # labels written out, not as YAML aliases
