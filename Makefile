@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint lock check clean-venv benchmarks cluster images
+.PHONY: install run test lint lock check clean-venv benchmarks cluster images cluster-e2e
 
 # The .venv is installed from the one combined lock that every stage lock agrees with, so the
 # environment a stage runs in locally is the one its images/<stage>/requirements.lock describes.
@@ -65,18 +65,33 @@ cluster: install
 	cluster-conf/kind/up.sh --name $(CLUSTER_NAME)
 
 # The base image, then every stage's image FROM it by digest, tagged pedigree/<name>:<version>
-# and labelled with the source and git revision; prints each digest (images/README.md).
+# and labelled with the source and git revision; prints each digest and notes it in the
+# untracked .pedigree/images.json (images/README.md).
 # ENGINE=podman|docker (default: whichever works, podman first); ONLY=base,ingest builds a
 # subset; PYTHON_IMAGE=<digest reference> replaces the base's Python image (offline builds);
-# CA_BUNDLE=<pem> is lent to pip behind a TLS-intercepting proxy (default: $$PIP_CERT).
+# CA_BUNDLE=<pem> is lent to pip behind a TLS-intercepting proxy (default: $$PIP_CERT);
+# PUSH=<registry prefix> (e.g. registry.example.com/pedigree) then pushes every image but the
+# base and pins the registry's digests in cluster-conf/images/ (commit it: production pulls them).
 ENGINE ?=
 ONLY ?=
 PYTHON_IMAGE ?=
 CA_BUNDLE ?=
+PUSH ?=
 images: install
 	$(BIN)/python -m pedigree.containers.build $(if $(ENGINE),--engine $(ENGINE)) \
 	  $(if $(ONLY),--only $(ONLY)) $(if $(PYTHON_IMAGE),--python-image $(PYTHON_IMAGE)) \
-	  $(if $(CA_BUNDLE),--ca-bundle $(CA_BUNDLE))
+	  $(if $(CA_BUNDLE),--ca-bundle $(CA_BUNDLE)) $(if $(PUSH),--push $(PUSH))
+
+# The cluster path end to end on this machine, without Kubernetes (opt-in, not part of
+# `make test`; needs podman or docker): builds the images the compiled WorkflowTemplate names,
+# runs its DAG step by step as containers against a local S3 server, then `pedigree pull` and
+# `pedigree verify --all` in a clean clone (README.md, "The cluster path end to end").
+# ENGINE, PYTHON_IMAGE and CA_BUNDLE as for `make images`; E2E_FLAGS=--no-build reuses images.
+E2E_FLAGS ?=
+cluster-e2e: install
+	$(BIN)/python -m tests.e2e.cluster $(if $(ENGINE),--engine $(ENGINE)) \
+	  $(if $(PYTHON_IMAGE),--python-image $(PYTHON_IMAGE)) \
+	  $(if $(CA_BUNDLE),--ca-bundle $(CA_BUNDLE)) $(E2E_FLAGS)
 
 clean-venv:
 	rm -rf $(VENV)
