@@ -29,12 +29,14 @@ from pedigree.atomic import write_atomically
 from pedigree.cluster.archives import RemoteArchives
 from pedigree.cluster.files import RemoteFiles, StepFile, git_add_paths, placed
 from pedigree.cluster.records import RemoteRecord, RemoteRecords, check_run_name
+from pedigree.dvclock import read_lock_stages
 from pedigree.envvars import RESTORE_ONLY_ENV as RESTORE_ONLY
 from pedigree.errors import PedigreeError, StageFailedError
 from pedigree.executors import dvc as dvc_executor
 from pedigree.gitstate import git, git_state
 from pedigree.graph import build_graph, is_within
-from pedigree.lineage.store import parse_record
+from pedigree.lineage.record import LineageRecord
+from pedigree.lineage.store import current_path, lock_outs, outputs_match, parse_record
 from pedigree.spec.model import PipelineSpec
 from pedigree.stagerun import RESTORE_ONLY_EXIT
 
@@ -116,6 +118,35 @@ def run_commit(records: list[RemoteRecord], read: Callable[[RemoteRecord], str])
     return commits.pop()
 
 
+def run_records(
+    records: list[RemoteRecord], read: Callable[[RemoteRecord], str]
+) -> dict[str, LineageRecord]:
+    """Each stage's newest succeeded record of the run (a retried step also left failed ones)."""
+    newest: dict[str, LineageRecord] = {}
+    for remote in records:
+        record = parse_record(read(remote), f"{remote.run}/{remote.stage}/{remote.name}")
+        kept = newest.get(record.stage)
+        if record.status == "succeeded" and (kept is None or record.ended > kept.ended):
+            newest[record.stage] = record
+    return newest
+
+
+def adopt_run_records(
+    root: Path, results: tuple[dvc_executor.StageResult, ...], own: dict[str, LineageRecord]
+) -> None:
+    """Make the pulled run's own record current for every stage it restored whose outputs the
+    record describes. An identical earlier run (a local one, whose record was already current)
+    made the same bytes, but it is not the run pulled: lineage must name what ran on the
+    cluster, its image digest included."""
+    entries = read_lock_stages(root / "dvc.lock")
+    for result in results:
+        record = own.get(result.stage)
+        if result.outcome != "restored" or record is None:
+            continue
+        if outputs_match(record, lock_outs(entries.get(result.stage) or {})):
+            write_atomically(current_path(root, result.stage), record.to_json())
+
+
 def _at_commit(root: Path, run: str, commit: str) -> str:
     """`commit`, when the checkout at `root` is at it; PullError saying how to get there."""
     head, _ = git_state(root)
@@ -192,12 +223,16 @@ def pull(
                 "remote is the one the cluster pushes to (`dvc remote list`)",
             )
 
+        texts: dict[RemoteRecord, str] = {}
+
         def read(record: RemoteRecord) -> str:
-            path = records.fs.join(records.base, record.run, record.stage, record.name)
-            text: str = records.fs.read_text(path, encoding="utf-8")
-            return text
+            if record not in texts:
+                path = records.fs.join(records.base, record.run, record.stage, record.name)
+                texts[record] = records.fs.read_text(path, encoding="utf-8")
+            return texts[record]
 
         commit = _at_commit(root, run, run_commit(mine, read))
+        own = run_records(mine, read)
         # Stages the cluster restored from an earlier run's cache carry that run's record.
         fetched = records.fetch(records.listing())
     restore, left_out = pullable(spec)
@@ -221,6 +256,7 @@ def pull(
             ) from None
         raise
     warnings = list(repro.warnings) + adopt(root, repro.stages)
+    adopt_run_records(root, repro.stages, own)
     git_add = repro.git_add or ("git add dvc.lock lineage" if repro.stages else None)
     if written:
         git_add = " ".join([git_add or "git add", *git_add_paths(written)])

@@ -81,3 +81,42 @@ def test_records_naming_two_commits_are_refused() -> None:
 def test_run_names_that_are_not_workflow_names(name: str) -> None:
     with pytest.raises(PedigreeError, match=r"is not a run name"):
         check_run_name(name)
+
+
+def _stage_record(run_id: str, md5: str, status: str = "succeeded", ended: str = "") -> str:
+    data = json.loads((REPO_ROOT / "lineage" / "ingest.json").read_text())
+    data["run_id"], data["status"] = run_id, status
+    data["ended"] = ended or data["ended"]
+    for out in data["outputs"]:
+        out["md5"] = md5
+    return json.dumps(data)
+
+
+def test_the_pulled_runs_own_record_becomes_current_over_an_identical_local_one(
+    tmp_path: Path,
+) -> None:
+    from pedigree.cluster.pull import adopt_run_records, run_records
+    from pedigree.executors.dvc import StageResult
+    from pedigree.lineage.store import current_path, parse_record
+
+    out = json.loads(_stage_record("x", "a" * 32))["outputs"][0]["path"]
+    (tmp_path / "dvc.lock").write_text(
+        f"schema: '2.0'\nstages:\n  ingest:\n    cmd: x\n    outs:\n    - path: {out}\n"
+        f"      md5: {'a' * 32}.dir\n"
+    )
+    current = current_path(tmp_path, "ingest")
+    current.parent.mkdir(parents=True)
+    current.write_text(_stage_record("local-run", "a" * 32 + ".dir"))
+    texts = {
+        "1.json": _stage_record("failed-try", "a" * 32 + ".dir", "failed", "2026-12-03T02:00:00Z"),
+        "2.json": _stage_record("cluster-run", "a" * 32 + ".dir", ended="2026-12-03T01:00:00Z"),
+    }
+    remote = [RemoteRecord("pets-x", "ingest", name) for name in texts]
+    own = run_records(remote, lambda r: texts[r.name])
+    assert own["ingest"].run_id == "cluster-run"  # the newest *succeeded* one
+    adopt_run_records(tmp_path, (StageResult("ingest", "restored", 0.1),), own)
+    assert parse_record(current.read_text(), "current").run_id == "cluster-run"
+    # a record that does not describe the restored outputs is never made current
+    other = run_records(remote[1:], lambda r: _stage_record("stale", "b" * 32 + ".dir"))
+    adopt_run_records(tmp_path, (StageResult("ingest", "restored", 0.1),), other)
+    assert parse_record(current.read_text(), "current").run_id == "cluster-run"
