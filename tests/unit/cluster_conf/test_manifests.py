@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,7 @@ from tests.unit.cluster_conf.builds import (
     OVERLAYS,
     by_kind,
     kustomize,
+    kustomize_folder,
     one,
     raw_yaml_files,
 )
@@ -221,14 +221,7 @@ def test_a_recorded_digest_pins_the_production_image(tmp_path: Path) -> None:
         for name in ("train", "serve", "replicate")
     }
     write_pushed(root, pushed)
-    out = subprocess.run(
-        [str(KUBECTL), "kustomize", str(copy / "overlays" / "production")],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-    ).stdout
-    docs = [d for d in yaml.load_all(out, Loader=yaml.CSafeLoader) if d]
+    docs = kustomize_folder(copy / "overlays" / "production")
     assert _stage_images(docs)["train"] == f"{REGISTRY}train@{digest}"
     assert _stage_env_images(docs)["train"] == f"{REGISTRY}train@{digest}"
     # an image with no digest recorded keeps the compiled tag, as before any push
@@ -243,14 +236,7 @@ def test_a_recorded_digest_pins_the_production_image(tmp_path: Path) -> None:
             env = {e["name"]: e.get("value") for e in container["env"]}
             assert env["PEDIGREE_IMAGE"] == f"{REGISTRY}replicate@{digest}"
     # kind runs the loaded local images, whatever production pins
-    kind = subprocess.run(
-        [str(KUBECTL), "kustomize", str(copy / "overlays" / "kind")],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-    ).stdout
-    kind_docs = [d for d in yaml.load_all(kind, Loader=yaml.CSafeLoader) if d]
+    kind_docs = kustomize_folder(copy / "overlays" / "kind")
     assert _stage_images(kind_docs)["train"] == f"pedigree/train:{__version__}"
 
 
