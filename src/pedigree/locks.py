@@ -183,6 +183,18 @@ def uv_argv(uv: str, job: LockJob, python_version: str) -> list[str]:
 _REQUIREMENT_NAME = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)")
 
 
+def _lines(path: Path) -> list[tuple[str, str | None]]:
+    """(line without its comment, the file a `-r FILE` line includes or None), per line."""
+    lines = []
+    for raw in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        line = raw.split(" #", 1)[0].strip()
+        include = None
+        if line.startswith(("-r ", "--requirement ")):
+            include = line.split(None, 1)[1].strip()
+        lines.append((line, include))
+    return lines
+
+
 def requirement_files(path: Path, _seen: frozenset[Path] = frozenset()) -> tuple[Path, ...]:
     """`path` (a requirements `.in` file) and every file it includes with `-r FILE`, those that
     exist, each once."""
@@ -190,10 +202,9 @@ def requirement_files(path: Path, _seen: frozenset[Path] = frozenset()) -> tuple
     if path in _seen or not path.is_file():
         return ()
     files = [path]
-    for raw in path.read_text(encoding="utf-8", errors="replace").splitlines():
-        line = raw.split(" #", 1)[0].strip()
-        if line.startswith(("-r ", "--requirement ")):
-            files += requirement_files(path.parent / line.split(None, 1)[1].strip(), _seen | {path})
+    for _, include in _lines(path):
+        if include is not None:
+            files += requirement_files(path.parent / include, _seen | {path})
     return tuple(dict.fromkeys(files))
 
 
@@ -204,10 +215,8 @@ def requirement_names(path: Path, _seen: frozenset[Path] = frozenset()) -> tuple
     if path in _seen or not path.is_file():
         return ()
     names: list[str] = []
-    for raw in path.read_text(encoding="utf-8", errors="replace").splitlines():
-        line = raw.split(" #", 1)[0].strip()
-        if line.startswith(("-r ", "--requirement ")):
-            include = line.split(None, 1)[1].strip()
+    for line, include in _lines(path):
+        if include is not None:
             names += requirement_names(path.parent / include, _seen | {path})
             continue
         match = _REQUIREMENT_NAME.match(line)

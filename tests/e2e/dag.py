@@ -19,12 +19,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from pedigree.spec.fields import CPU, MEMORY
+
 WORKSPACE_ARTIFACT_FIELD = "git"
 # `{{workflow.parameters.NAME}}` and `{{workflow.name}}`: the only expressions the compiled
 # step templates use.
 _EXPRESSION = re.compile(r"\{\{\s*([A-Za-z0-9_.-]+)\s*\}\}")
-_CPU = re.compile(r"^(\d+(?:\.\d+)?)(m?)$")
-_MEMORY = re.compile(r"^(\d+)(Ki|Mi|Gi|Ti|k|M|G|T)?$")
 _MEMORY_UNITS = {
     None: 1,
     "k": 10**3,
@@ -209,19 +209,19 @@ def _security(where: str, pod: Mapping[str, Any], container: Mapping[str, Any]) 
 
 def cpu_quantity(value: str | int | float) -> float:
     """A Kubernetes CPU quantity ("1", "500m", 2) in CPUs."""
-    match = _CPU.match(str(value))
-    if match is None:
+    text = str(value)
+    if not CPU.fullmatch(text):  # the spec's grammar: what a compiled template can hold
         raise TemplateError(f"cannot read the CPU quantity {value!r}")
-    number = float(match.group(1))
-    return number / 1000 if match.group(2) else number
+    return float(text[:-1]) / 1000 if text.endswith("m") else float(text)
 
 
 def memory_quantity(value: str | int) -> int:
     """A Kubernetes memory quantity ("1Gi", "512Mi", "1G", 1048576) in bytes."""
-    match = _MEMORY.match(str(value))
-    if match is None:
+    text = str(value)
+    if not MEMORY.fullmatch(text):  # the spec's grammar: what a compiled template can hold
         raise TemplateError(f"cannot read the memory quantity {value!r}")
-    return int(match.group(1)) * _MEMORY_UNITS[match.group(2)]
+    number = text.rstrip("KMGTik")
+    return int(float(number) * _MEMORY_UNITS[text[len(number) :] or None])
 
 
 @dataclass(frozen=True)

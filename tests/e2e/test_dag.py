@@ -122,7 +122,8 @@ def test_cpu_quantities(value: Any, cpus: float) -> None:
 
 
 @pytest.mark.parametrize(
-    ("value", "size"), [("1Gi", 2**30), ("512Mi", 2**29), ("1G", 10**9), (1024, 1024)]
+    ("value", "size"),
+    [("1Gi", 2**30), ("512Mi", 2**29), ("1G", 10**9), (1024, 1024), ("1.5Gi", 3 * 2**29)],
 )
 def test_memory_quantities(value: Any, size: int) -> None:
     assert dag.memory_quantity(value) == size

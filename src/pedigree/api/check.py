@@ -12,7 +12,7 @@ production overlay pins (cluster-conf/images/) must match what their images are 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import astuple, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -78,7 +78,9 @@ def check(start: Path, spec: str | Path | None = None, environment: bool = True)
 
     pinned = check_digests(loaded.project.root, image_dockerfiles(loaded.spec))
     if pinned is not None:
-        items.append(CheckItem("image digests", *astuple(pinned)))
+        items.append(
+            CheckItem("image digests", pinned.ok, pinned.message, pinned.hint, pinned.details)
+        )
     serving = _check_serving(loaded)
     if serving is not None:
         items.append(serving)

@@ -203,6 +203,11 @@ def build_all(
     return built
 
 
+def _revision(builds: list[ImageBuild]) -> str:
+    """The git revision the images were built at: the REVISION label `plan` gave them."""
+    return builds[0].build_args.get("REVISION", UNKNOWN) if builds else UNKNOWN
+
+
 def record_builds(
     root: Path,
     engine: Engine,
@@ -214,8 +219,7 @@ def record_builds(
     not built this time keep their entry); its path."""
     from pedigree.containers.digests import BuiltImage, utc_now, write_local_record
 
-    revision = git(root, "rev-parse", "HEAD") or UNKNOWN
-    now = utc_now()
+    now, revision = utc_now(), _revision(builds)
     names = {b.tag: b.name for b in builds}
     return write_local_record(
         root,
@@ -252,7 +256,7 @@ def push_and_pin(
     pushed = push_all(engine, prefix, [(b.name, b.tag) for b in builds], dry_run)
     if dry_run:
         return
-    revision, now = git(root, "rev-parse", "HEAD") or UNKNOWN, utc_now()
+    revision, now = _revision(builds), utc_now()
     entries = {
         name: PushedImage(repository, digest, inputs[name], revision, now)
         for name, (repository, digest) in pushed.items()
@@ -323,7 +327,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     only = [name.strip() for name in args.only.split(",") if name.strip()]
     try:
-        from pedigree.containers.inputs import image_inputs
+        from pedigree.containers.inputs import images_inputs
         from pedigree.containers.push import registry_prefix
 
         # a bad prefix stops here, before an hour of building
@@ -333,7 +337,7 @@ def main(argv: list[str] | None = None) -> int:
         builds = plan(root, only or None, args.python_image or None)
         ca_bundle = _ca_bundle(args.ca_bundle)
         # what the build context holds as the build starts
-        inputs = {b.name: image_inputs(root, b.name, b.dockerfile) for b in builds}
+        inputs = images_inputs(root, {b.name: b.dockerfile for b in builds})
         built = build_all(root, engine, builds, args.no_cache, args.dry_run, ca_bundle)
         if not args.dry_run:
             record = record_builds(root, engine, builds, built, inputs)

@@ -259,22 +259,21 @@ class DigestCheck:
 
 
 def _entry_problems(
-    root: Path,
     name: str,
     entry: PushedImage,
-    dockerfiles: dict[str, str],
+    current: dict[str, dict[str, str]],
     local: dict[str, BuiltImage],
     overlay: dict[str, str] | None,
 ) -> list[str]:
-    from pedigree.containers.inputs import changed_groups, image_inputs
+    from pedigree.containers.inputs import changed_groups
 
     push = f"`{PUSH_COMMAND.format(prefix=entry.prefix)}`, then commit {IMAGES_DIR.as_posix()}"
-    if name not in dockerfiles:
+    if name not in current:
         return [
             f"{name}: pushed, but the project builds no image {name} any more ({push} drops it)"
         ]
     problems = []
-    changed = changed_groups(entry.inputs, image_inputs(root, name, dockerfiles[name]))
+    changed = changed_groups(entry.inputs, current[name])
     if changed:
         problems.append(
             f"{name}: the pushed digest is stale: {', '.join(changed)} changed since it was "
@@ -308,12 +307,16 @@ def check_digests(root: Path, dockerfiles: dict[str, str]) -> DigestCheck | None
         pushed = read_pushed(root)
     except PedigreeError as exc:
         return DigestCheck(False, exc.message, exc.hint)
+    from pedigree.containers.inputs import images_inputs
+
     local = read_local_record(root)
     overlay = overlay_repositories(root)
+    # only the pushed images' fingerprints, the shared groups hashed once
+    current = images_inputs(root, {n: d for n, d in dockerfiles.items() if n in pushed})
     problems = [
         problem
         for name, entry in sorted(pushed.items())
-        for problem in _entry_problems(root, name, entry, dockerfiles, local, overlay)
+        for problem in _entry_problems(name, entry, current, local, overlay)
     ]
     found = read_bytes_or_none(root / COMPONENT)
     if found != render_component(pushed).encode("utf-8"):

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import hashlib
 import shlex
-import subprocess
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -46,6 +46,7 @@ from pedigree.containers.dockerfile import (
     replicate_dockerfile_path,
     serve_dockerfile_path,
 )
+from pedigree.gitstate import git
 
 if TYPE_CHECKING:
     from pedigree.spec.model import PipelineSpec
@@ -113,18 +114,9 @@ def pedigree_sources(root: Path) -> list[str]:
     but not ignored: a new module is in the build too); without git, every module, py.typed and
     package-data file. Never __pycache__."""
     files = [PYPROJECT] if (root / PYPROJECT).is_file() else []
-    try:
-        done = subprocess.run(
-            ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard", "--"]
-            + [PEDIGREE_SOURCES],
-            cwd=root,
-            capture_output=True,
-            timeout=60,
-            check=False,
-        )
-        listed = done.stdout.decode("utf-8") if done.returncode == 0 else None
-    except (OSError, subprocess.SubprocessError, UnicodeDecodeError):
-        listed = None
+    listed = git(
+        root, "ls-files", "-z", "--cached", "--others", "--exclude-standard", "--", PEDIGREE_SOURCES
+    )
     if listed is None:
         sources = [f for f in _files_under(root, PEDIGREE_SOURCES) if f.endswith(_SOURCE_SUFFIXES)]
     else:  # --cached also lists tracked files deleted from the work tree: they are not built
@@ -148,12 +140,25 @@ def _base_files(root: Path) -> list[str]:
     return [BASE_DOCKERFILE, *locks]
 
 
-def image_inputs(root: Path, name: str, dockerfile: str) -> dict[str, str]:
-    """The inputs fingerprint of image `name` built from `dockerfile`: group -> sha256."""
-    groups = {
+def images_inputs(root: Path, dockerfiles: Mapping[str, str]) -> dict[str, dict[str, str]]:
+    """The inputs fingerprint of each image (name -> its Dockerfile): name -> group -> sha256.
+    The groups every image shares (base, pedigree) are hashed once."""
+    shared = {
         "base": group_digest(root, _base_files(root)),
         "pedigree": group_digest(root, pedigree_sources(root)),
     }
+    return {name: {**shared, **_own_groups(root, name, d)} for name, d in dockerfiles.items()}
+
+
+def image_inputs(root: Path, name: str, dockerfile: str) -> dict[str, str]:
+    """The inputs fingerprint of image `name` built from `dockerfile`: group -> sha256."""
+    return images_inputs(root, {name: dockerfile})[name]
+
+
+def _own_groups(root: Path, name: str, dockerfile: str) -> dict[str, str]:
+    """The groups of what image `name`'s own Dockerfile copies (none for the base: its files
+    are the shared `base` group)."""
+    groups: dict[str, str] = {}
     if name == BASE:
         return groups
     path = root / dockerfile
